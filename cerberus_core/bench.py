@@ -1,0 +1,341 @@
+"""Cost benchmarks: parameters, latency, throughput and FLOPs of rankers and ensembles.
+
+A timing means nothing without its conditions (threads, batch size, sequence length,
+repeats, warm-up, device), so every number leaves here beside them, and comparisons are
+ratios to a reference measured in the same run. Inputs are real tokenized pairs padded
+to a fixed length, so the sequence length is a stated condition rather than an accident
+of the data; only the forward pass is timed (tokenization is done beforehand).
+
+An "ensemble" is a list of models that each score every pair; their scores are averaged.
+"""
+from __future__ import annotations
+
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+from .model import CerberusForRanking
+
+Ranker = Union[CerberusForRanking, Sequence[CerberusForRanking]]
+
+
+def _members(model_or_models: Ranker) -> list[CerberusForRanking]:
+    return [model_or_models] if isinstance(model_or_models, CerberusForRanking) else list(model_or_models)
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """Run with n intra-op threads, then restore the caller's setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _sync(device: torch.device) -> None:
+    """GPU kernels are asynchronous: wait for them, or we time the launch only."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timings(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.device) -> list[float]:
+    """Wall seconds of `repeats` calls after `warmup` untimed ones (caches, allocator, JIT)."""
+    for _ in range(warmup):
+        fn()
+        _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+# --------------------------------------------------------------------------- hardware peak
+def matmul_peak_gflops(threads: int, size: int = 1024, repeats: int = 10, device: str = "cpu") -> float:
+    """Median fp32 GFLOP/s of a size x size matmul: the yardstick for "share of peak",
+    measured here rather than taken from a spec sheet that ignores clocks and neighbours."""
+    dev = torch.device(device)
+    a, b = torch.randn(size, size, device=dev), torch.randn(size, size, device=dev)
+    out = torch.empty(size, size, device=dev)
+    with _threads(threads):
+        times = _timings(lambda: torch.mm(a, b, out=out), repeats, warmup=3, device=dev)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+# --------------------------------------------------------------------------- analytic FLOPs
+def layer_flops(hidden: int, intermediate: int, seq_len: int) -> float:
+    """Forward FLOPs of one transformer layer over one sequence (see `flops_per_pair`)."""
+    projections = 2 * (4 * hidden * hidden + 2 * hidden * intermediate) * seq_len
+    attention = 2 * 2 * seq_len * seq_len * hidden
+    return projections + attention
+
+
+def flops_per_pair(model_or_models: Ranker, seq_len: int) -> float:
+    """Estimated forward FLOPs to score one (question, candidate) pair padded to seq_len.
+
+    Counted from the config, one multiply-add = 2 FLOPs, with H = hidden size,
+    I = FFN size, s = seq_len:
+
+        layer  = 2*(4*H*H + 2*H*I)*s      Q, K, V, output projections and the two FFN matrices
+               + 2*2*s*s*H                attention scores Q.K^T and the weighted sum over V
+        scorer = 2*(H*H + 2*H)            dense + 2-logit output on the first token
+        model  = b*layer + k*(h*layer + scorer)  [+ 2*k*H*2 for the learned pooler]
+
+    The body's b layers run once per pair; each of the k heads runs its own h layers.
+    Embeddings, layer norms, softmax and activations are left out (a few percent at
+    most). Padding positions are counted: they are computed. An ensemble is the sum of
+    its members.
+    """
+    total = 0.0
+    for model in _members(model_or_models):
+        cfg = model.config
+        hidden, intermediate = cfg.backbone["hidden_size"], cfg.backbone["intermediate_size"]
+        layer = layer_flops(hidden, intermediate, seq_len)
+        scorer = 2 * (hidden * hidden + 2 * hidden)
+        total += cfg.body_layers * layer + cfg.num_heads * (cfg.head_layers * layer + scorer)
+        if cfg.pooler == "learned":
+            total += 2 * cfg.num_heads * hidden * cfg.num_labels
+    return total
+
+
+def parameter_count(model_or_models: Ranker) -> int:
+    """Total parameters; an ensemble stores every member, so it is the sum."""
+    return sum(m.parameter_counts()["total"] for m in _members(model_or_models))
+
+
+# --------------------------------------------------------------------------- timing
+def _encode(model: CerberusForRanking, pairs: Sequence[tuple[str, str]], max_length: int) -> dict:
+    if model.tokenizer is None:
+        raise ValueError("a benchmarked model needs a tokenizer (set model.tokenizer)")
+    enc = model.tokenizer(
+        [q for q, _ in pairs], [c for _, c in pairs], padding="max_length",
+        truncation="longest_first", max_length=max_length, return_tensors="pt",
+    )
+    return dict(enc.to(model.device))
+
+
+def _scorer(models: list[CerberusForRanking], pairs: Sequence[tuple[str, str]], max_length: int) -> Callable[[], torch.Tensor]:
+    """A no-argument forward over pre-tokenized pairs: the averaged score of every member."""
+    inputs = [_encode(m, pairs, max_length) for m in models]
+
+    def score() -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.stack([m(**enc).scores for m, enc in zip(models, inputs)]).mean(0)
+
+    return score
+
+
+def time_model(
+    model_or_models: Ranker,
+    pairs: Sequence[tuple[str, str]],
+    batch_sizes: Sequence[int] = (32, 128),
+    repeats: int = 10,
+    warmup: int = 2,
+    threads: int = 2,
+    max_length: int = 64,
+) -> dict[str, Any]:
+    """Latency and throughput of a model or an ensemble.
+
+    `pairs` are one question's candidates. Latency: scoring all of them in one batch
+    (what a QA system pays per question), median and p90 over repeats. Throughput:
+    pairs/s at each batch size, the batch filled by cycling through `pairs`; median time.
+    """
+    models = _members(model_or_models)
+    if not pairs:
+        raise ValueError("need at least one (question, candidate) pair")
+    for m in models:
+        m.eval()
+    device = models[0].device
+    with _threads(threads):
+        latency = np.array(_timings(_scorer(models, pairs, max_length), repeats, warmup, device)) * 1e3
+        result: dict[str, Any] = {
+            "latency_ms": float(np.median(latency)),
+            "latency_p90_ms": float(np.percentile(latency, 90)),
+        }
+        for size in batch_sizes:
+            batch = [pairs[i % len(pairs)] for i in range(size)]
+            seconds = statistics.median(_timings(_scorer(models, batch, max_length), repeats, warmup, device))
+            result[f"throughput_b{size}"] = size / seconds
+    return result
+
+
+# --------------------------------------------------------------------------- benchmark table
+def benchmark(
+    models: Mapping[str, Ranker],
+    pairs_per_question: Sequence[tuple[str, str]],
+    reference: str | None = None,
+    batch_sizes: Sequence[int] = (32, 128),
+    repeats: int = 10,
+    warmup: int = 2,
+    threads: int = 2,
+    max_length: int = 64,
+    peak_gflops: float | None = None,
+) -> list[dict[str, Any]]:
+    """One row per model: size, latency, throughput, FLOPs, share of the matmul peak, and
+    ratios to the `reference` row (default: the first), all measured in this run.
+
+    Achieved GFLOP/s uses the throughput at the largest batch size (the most efficient).
+    Pass `peak_gflops` to reuse a peak already measured under the same threads.
+    """
+    if not models:
+        raise ValueError("no models to benchmark")
+    reference = reference or next(iter(models))
+    if reference not in models:
+        raise ValueError(f"reference {reference!r} is not one of {list(models)}")
+    peak = peak_gflops or matmul_peak_gflops(threads)
+    rows = []
+    for name, model in models.items():
+        timing = time_model(model, pairs_per_question, batch_sizes, repeats, warmup, threads, max_length)
+        flops = flops_per_pair(model, max_length)
+        achieved = flops * timing[f"throughput_b{max(batch_sizes)}"] / 1e9
+        rows.append({"name": name, "parameters": parameter_count(model), **timing,
+                     "gflops_per_pair": flops / 1e9, "gflops_s": achieved, "peak_share": achieved / peak})
+    ref = next(r for r in rows if r["name"] == reference)
+    top = f"throughput_b{max(batch_sizes)}"
+    for row in rows:
+        row["reference"] = reference
+        row["params_vs_ref"] = row["parameters"] / ref["parameters"]
+        row["flops_vs_ref"] = row["gflops_per_pair"] / ref["gflops_per_pair"]
+        row["latency_vs_ref"] = row["latency_ms"] / ref["latency_ms"]
+        row["throughput_vs_ref"] = row[top] / ref[top]
+    return rows
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo, else whatever the platform says."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def conditions(
+    threads: int,
+    batch_sizes: Sequence[int],
+    max_length: int,
+    repeats: int,
+    warmup: int,
+    n_candidates: int,
+    peak_gflops: float,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Everything a reader needs to reproduce or discount the numbers in the table."""
+    return {
+        "threads": threads,
+        "batch sizes": ", ".join(map(str, batch_sizes)),
+        "seq len": f"{max_length} (padded)",
+        "candidates/question": n_candidates,
+        "repeats": repeats,
+        "warm-up": warmup,
+        "dtype": "float32",
+        "timed": "forward only, torch.inference_mode, pre-tokenized",
+        "torch": torch.__version__,
+        "device": device,
+        "cpu": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
+        "matmul peak": f"{peak_gflops:.1f} GFLOP/s (fp32 1024x1024, median)",
+    }
+
+
+COLUMNS = (  # (header, row key, format)
+    ("model", "name", "{}"),
+    ("params M", "parameters", "{:.1f}"),
+    ("lat ms", "latency_ms", "{:.1f}"),
+    ("p90 ms", "latency_p90_ms", "{:.1f}"),
+    ("GFLOP/pair", "gflops_per_pair", "{:.2f}"),
+    ("GFLOP/s", "gflops_s", "{:.1f}"),
+    ("% peak", "peak_share", "{:.0%}"),
+    ("params x", "params_vs_ref", "{:.2f}"),
+    ("FLOPs x", "flops_vs_ref", "{:.2f}"),
+    ("lat x", "latency_vs_ref", "{:.2f}"),
+    ("thru x", "throughput_vs_ref", "{:.2f}"),
+)
+
+
+def format_table(rows: Sequence[dict[str, Any]], conditions: Mapping[str, Any]) -> str:
+    """A plain-text table under one header line of conditions; throughput columns are
+    taken from whatever batch sizes the rows carry."""
+    if not rows:
+        return "# no rows"
+    sizes = sorted(int(k.removeprefix("throughput_b")) for k in rows[0] if k.startswith("throughput_b"))
+    columns = [*COLUMNS[:4], *((f"pairs/s b{s}", f"throughput_b{s}", "{:.0f}") for s in sizes), *COLUMNS[4:]]
+    scale = {"parameters": 1e-6}
+    cells = [[fmt.format(row[key] * scale.get(key, 1)) for _, key, fmt in columns] for row in rows]
+    headers = [header for header, _, _ in columns]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    line = lambda values: "  ".join(  # noqa: E731 - names first, numbers right-aligned
+        v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))
+    )
+    header = "# " + "; ".join(f"{k}: {v}" for k, v in conditions.items())
+    ref = f"# ratios (x) are relative to {rows[0]['reference']!r}, measured in the same run; thru x at the largest batch"
+    return "\n".join([header, ref, line(headers), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+# --------------------------------------------------------------------------- CLI entry
+SPEC = re.compile(r"^(?P<source>.+?)(?::B(?P<b>\d+)[-_ ]?(?P<k>\d+)H(?P<h>\d+))?$")
+
+
+def load_model(spec: str) -> Ranker:
+    """A model from a command-line spec.
+
+    `minilm-l6` (zoo name, folder or hub id): the backbone as a 1-head ranker, B(d-1) 1H1;
+    `minilm-l6:B5-3H1`: a CERBERUS built on it; a folder saved by `save_pretrained`: that
+    model; `a+b+c`: an ensemble of the three.
+    """
+    if "+" in spec:
+        return [m for part in spec.split("+") for m in _members(load_model(part))]
+    match = SPEC.match(spec)
+    if match is None:
+        raise ValueError(f"bad model spec {spec!r}")
+    source = match["source"]
+    if match["b"] is None and Path(source, "config.json").is_file() and '"cerberus"' in Path(source, "config.json").read_text():
+        return CerberusForRanking.from_pretrained(source)
+    if match["b"] is None:
+        return CerberusForRanking.from_backbone(source, num_heads=1, head_layers=1)
+    return CerberusForRanking.from_backbone(
+        source, body_layers=int(match["b"]), num_heads=int(match["k"]), head_layers=int(match["h"])
+    )
+
+
+def question_pairs(data: str = "wikiqa", split: str = "test") -> list[tuple[str, str]]:
+    """One real question's candidates: the first question with the median candidate count,
+    so latency is measured at a typical question size."""
+    from .data import load_as2
+
+    questions = load_as2(data, split=split).questions
+    median = int(np.median([len(q.candidates) for q in questions]))
+    question = next(q for q in questions if len(q.candidates) == median)
+    return [(question.text, c) for c in question.candidates]
+
+
+def run_benchmark(
+    specs: Sequence[str],
+    threads: int = 2,
+    seq_len: int = 64,
+    batch_sizes: Sequence[int] = (32, 128),
+    repeats: int = 10,
+    warmup: int = 2,
+    reference: str | None = None,
+    data: str = "wikiqa",
+    split: str = "test",
+) -> str:
+    """Load every spec, measure them in one run and return the table with its conditions."""
+    models = {spec: load_model(spec) for spec in specs}
+    pairs = question_pairs(data, split)
+    peak = matmul_peak_gflops(threads)
+    rows = benchmark(models, pairs, reference, batch_sizes, repeats, warmup, threads, seq_len, peak)
+    device = str(_members(next(iter(models.values())))[0].device)
+    return format_table(rows, conditions(threads, batch_sizes, seq_len, repeats, warmup, len(pairs), peak, device))

@@ -1,0 +1,356 @@
+"""Train a CERBERUS student (or a teacher: one head, gold labels) with resumable checkpoints.
+
+One experiment = one `TrainConfig`, saved as config.json next to its outputs:
+
+    out_dir/config.json        the experiment
+    out_dir/checkpoint/        latest state (weights, optimizer, RNG: all safetensors) for resuming
+    out_dir/best/              the model with the best dev MAP (save_pretrained)
+    out_dir/curve.tsv          loss per head per step
+    out_dir/trace/             per-head dev scores at every evaluation (step 0 included)
+    out_dir/scores/{dev,test}.tsv  pooled and per-head scores of the best model
+    out_dir/metrics.json       P@1 / MAP / MRR with 95% intervals, pooled and per head
+
+The loop runs under Hugging Face Accelerate, so `accelerate launch` or `torchrun`
+spreads it over processes with no code change: every process takes its slice of
+the same global batch, and DDP averages the gradients.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from .atomic import atomic_path, write_text_atomic
+from .data import AS2Dataset, load_as2
+from .errors import InputError
+from .losses import DistillationLoss
+from .metrics import metrics_with_ci
+from .model import CerberusForRanking, head_margins
+from .scores import ScoreTable
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; defaults train a gold-label teacher."""
+
+    name: str = "run"
+    # model: an embedded name, a folder or a hub id; or continue from a saved model
+    backbone: str = "minilm-l6"
+    init_from: str | None = None
+    body_layers: int | None = None  # default: depth - head_layers
+    num_heads: int = 1
+    head_layers: int = 1
+    pooler: str = "mean_prob"
+    head_init: str = "copy"
+    # distillation
+    strategy: str = "gold"
+    teachers: list[str] = field(default_factory=list)  # folders holding <train_split>.tsv score tables
+    teacher_index: int | None = None
+    kd: str = "kl"
+    temperature: float = 2.0
+    alpha: float = 0.5
+    # data
+    dataset: str = "wikiqa"
+    data_root: str | None = None
+    train_split: str = "train"
+    dev_split: str = "dev"
+    test_split: str | None = "test"
+    train_filter: str = "none"
+    eval_filter: str = "clean"
+    train_questions: int | None = None  # a random subset, for quick presets
+    eval_questions: int | None = None
+    # optimisation
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 5e-5
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 128
+    eval_batch_size: int = 64
+    evals_per_epoch: int = 1
+    checkpoint_every: int = 50
+    seed: int = 0
+    mixed_precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(path, f"expected a JSON experiment config ({err})") from None
+        if not isinstance(values, dict):
+            raise InputError(path, "expected a JSON object of TrainConfig fields")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(path, f"unknown config field {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1) + "\n"
+
+
+# ------------------------------------------------------------------ helpers
+def load_splits(cfg: TrainConfig) -> dict[str, AS2Dataset]:
+    """Train (unfiltered by default), dev and test (clean by default), subset if asked."""
+    splits = {"train": (cfg.train_split, cfg.train_filter, cfg.train_questions),
+              "dev": (cfg.dev_split, cfg.eval_filter, cfg.eval_questions)}
+    if cfg.test_split:
+        splits["test"] = (cfg.test_split, cfg.eval_filter, cfg.eval_questions)
+    out = {}
+    for role, (split, filt, n) in splits.items():
+        ds = load_as2(cfg.dataset, split=split, filter=filt, data_root=cfg.data_root)
+        out[role] = ds.subset(n, seed=cfg.seed) if n and n < len(ds) else ds
+    return out
+
+
+def load_teacher_margins(cfg: TrainConfig, ds: AS2Dataset) -> torch.Tensor | None:
+    """(n_pairs, n_teachers) teacher margins aligned to `ds`; the data must match the tables'."""
+    if cfg.strategy == "gold":
+        return None
+    if not cfg.teachers:
+        raise InputError(None, f"strategy {cfg.strategy!r} needs teacher score tables (config field 'teachers')")
+    columns = []
+    for folder in cfg.teachers:
+        path = Path(folder) / f"{cfg.train_split}.tsv"
+        table = ScoreTable.load(path)
+        table.meta["path"] = str(path)
+        columns.append(table.aligned(ds))
+    return torch.tensor(np.stack(columns, axis=1), dtype=torch.float32)
+
+
+def build_model(cfg: TrainConfig) -> CerberusForRanking:
+    if cfg.init_from:
+        return CerberusForRanking.from_pretrained(cfg.init_from)
+    return CerberusForRanking.from_backbone(
+        cfg.backbone, body_layers=cfg.body_layers, num_heads=cfg.num_heads,
+        head_layers=cfg.head_layers, pooler=cfg.pooler, head_init=cfg.head_init, seed=cfg.seed,
+    )
+
+
+def score_dataset(
+    model: CerberusForRanking, ds: AS2Dataset, batch_size: int = 64, max_length: int = 128,
+    meta: dict[str, Any] | None = None, progress: bool = False,
+) -> ScoreTable:
+    """Pooled probability and every head's margin for every pair of `ds`."""
+    pooled, heads = model.predict(ds.pairs(), batch_size=batch_size, max_length=max_length,
+                                  return_heads=True, show_progress_bar=progress)
+    columns = {"pooled": pooled.astype(np.float64)}
+    columns.update({f"head{i}": heads[:, i].astype(np.float64) for i in range(heads.shape[1])})
+    return ScoreTable.for_dataset(ds, columns, {"max_length": max_length, **(meta or {})})
+
+
+def evaluate_table(table: ScoreTable, policy: str = "none", seed: int = 0) -> dict[str, dict[str, Any]]:
+    """P@1 / MAP / MRR with 95% bootstrap intervals for the pooled score and each head."""
+    results = {}
+    for column in ["pooled", *table.head_columns()] if "pooled" in table.columns else list(table.columns):
+        m = metrics_with_ci(table.qids, table.labels, table.columns[column], policy=policy, seed=seed)
+        results[column] = {k: v for k, v in m.items() if k != "per_question"}
+    return results
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)  # no decay on biases and LayerNorms
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def _linear_schedule(total: int, warmup: float):
+    warm = max(1, int(total * warmup))
+    return lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm)))
+
+
+# ---------------------------------------------------------- checkpointing
+def _save_checkpoint(folder: Path, model, optimizer, step: int, best: float, rank: int, world: int) -> None:
+    """Weights and optimizer moments as safetensors (no pickle); one RNG file per process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({f"rng": torch.get_rng_state()}, str(folder / f"rng{rank}.safetensors"))
+    if rank != 0:
+        return
+    tensors, scalars = {}, {}
+    for i, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.ndim > 0:
+                tensors[f"{i}.{key}"] = value.contiguous()
+            else:
+                scalars[f"{i}.{key}"] = float(value)
+    with atomic_path(folder / "model.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    with atomic_path(folder / "optimizer.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    state = {"step": step, "best_dev_map": best, "world_size": world, "optimizer_scalars": scalars}
+    write_text_atomic(folder / "state.json", json.dumps(state))
+
+
+def _load_checkpoint(folder: Path, model, optimizer, rank: int) -> tuple[int, float]:
+    state = json.loads((folder / "state.json").read_text())
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    opt_state = optimizer.state_dict()
+    restored: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        i, name = key.split(".", 1)
+        restored.setdefault(int(i), {})[name] = value
+    for key, value in state["optimizer_scalars"].items():
+        i, name = key.split(".", 1)
+        restored.setdefault(int(i), {})[name] = torch.tensor(value)
+    opt_state["state"] = restored
+    optimizer.load_state_dict(opt_state)
+    rng = folder / f"rng{rank}.safetensors"
+    if rng.is_file():
+        torch.set_rng_state(load_file(str(rng))["rng"])
+    return state["step"], state["best_dev_map"]
+
+
+# ------------------------------------------------------------------ training
+def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Train, select on dev MAP, then score dev/test with the best model; resumes if interrupted."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    out_dir = Path(out_dir)
+    precision = cfg.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
+    set_seed(cfg.seed)
+    main = acc.is_main_process
+    saved_cfg = out_dir / "config.json"
+    if saved_cfg.is_file() and TrainConfig.from_file(saved_cfg) != cfg:
+        raise InputError(saved_cfg, "this run folder holds a different experiment; choose another output folder")
+    if main:
+        write_text_atomic(saved_cfg, cfg.to_json())
+
+    data = load_splits(cfg)
+    train_ds, dev_ds = data["train"], data["dev"]
+    teacher = load_teacher_margins(cfg, train_ds)
+    pairs = train_ds.pairs()
+    labels = torch.tensor(train_ds.flat()[2], dtype=torch.long)
+
+    model = build_model(cfg)
+    tokenizer = model.tokenizer
+    loss_fn = DistillationLoss(cfg.strategy, kd=cfg.kd, temperature=cfg.temperature,
+                               alpha=cfg.alpha, teacher_index=cfg.teacher_index)
+    steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
+    optimizer = _optimizer(model, cfg)
+    schedule = _linear_schedule(total, cfg.warmup)
+
+    checkpoint = out_dir / "checkpoint"
+    step, best = 0, -1.0
+    if (checkpoint / "state.json").is_file():
+        step, best = _load_checkpoint(checkpoint, model, optimizer, acc.process_index)
+    curve = _read_curve(out_dir / "curve.tsv", upto=step)
+    wrapped, optimizer = acc.prepare(model, optimizer)
+    for group in optimizer.param_groups:
+        group["lr"] = cfg.lr * schedule(step)
+
+    if step == 0 and main:
+        _evaluate_dev(model, dev_ds, cfg, out_dir, 0)
+    acc.wait_for_everyone()
+    bar = tqdm(total=total, initial=step, desc=f"train {cfg.name}", unit="step", disable=not (progress and main))
+    wrapped.train()
+    while step < total:
+        epoch, i = divmod(step, steps_per_epoch)
+        order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+        local = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][acc.process_index :: acc.num_processes]
+        enc = tokenizer([pairs[j][0] for j in local], [pairs[j][1] for j in local], padding=True,
+                        truncation="longest_first", max_length=cfg.max_length, return_tensors="pt").to(acc.device)
+        with acc.autocast():
+            out = wrapped(**enc)
+        parts = loss_fn(out.head_logits.float(), labels[local].to(acc.device),
+                        None if teacher is None else teacher[local].to(acc.device))
+        loss = parts["loss"]
+        if cfg.pooler == "learned":  # the learned pooler sees only gold labels
+            parts["ce/pooler"] = torch.nn.functional.cross_entropy(out.pooled_logits.float(), labels[local].to(acc.device))
+            loss = loss + parts["ce/pooler"]
+        acc.backward(loss)
+        acc.clip_grad_norm_(wrapped.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        step += 1
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * schedule(step)
+        reduced = {k: acc.reduce(v.detach().float().reshape(1), "mean").item() for k, v in parts.items()}
+        curve.append({"step": step, "epoch": epoch, **reduced})
+        bar.update(1)
+        bar.set_postfix(loss=f"{reduced['loss']:.3f}")
+        if step % eval_every == 0 or step == total:
+            if main:
+                dev_map = _evaluate_dev(model, dev_ds, cfg, out_dir, step)
+                if dev_map > best:
+                    best = dev_map
+                    with atomic_path(out_dir / "best") as tmp:
+                        model.save_pretrained(tmp)
+            wrapped.train()
+        if step % cfg.checkpoint_every == 0 or step % eval_every == 0 or step == total:
+            best = _broadcast(acc, best)
+            _save_checkpoint(checkpoint, model, optimizer, step, best, acc.process_index, acc.num_processes)
+            if main:
+                _write_curve(out_dir / "curve.tsv", curve)
+            acc.wait_for_everyone()
+    bar.close()
+    acc.wait_for_everyone()
+    return finish(cfg, out_dir, data) if main else {}
+
+
+def _broadcast(acc, value: float) -> float:
+    from accelerate.utils import broadcast
+
+    return broadcast(torch.tensor([value], device=acc.device), from_process=0).item()
+
+
+def _evaluate_dev(model: CerberusForRanking, dev: AS2Dataset, cfg: TrainConfig, out_dir: Path, step: int) -> float:
+    """Score dev with every head, keep the table as a trace of training, return pooled MAP."""
+    table = score_dataset(model, dev, cfg.eval_batch_size, cfg.max_length, meta={"step": step})
+    table.save(out_dir / "trace" / f"dev_step{step:06d}.tsv")
+    return evaluate_table(table)["pooled"]["map"]
+
+
+def finish(cfg: TrainConfig, out_dir: Path, data: dict[str, AS2Dataset], progress: bool = True) -> dict[str, Any]:
+    """Score dev and test with the best model; write the score tables and metrics.json."""
+    best = CerberusForRanking.from_pretrained(out_dir / "best")
+    metrics: dict[str, Any] = {"name": cfg.name, "model": best.config.name,
+                               "parameters": best.parameter_counts()["total"]}
+    for role in ("dev", "test"):
+        if role in data:
+            table = score_dataset(best, data[role], cfg.eval_batch_size, cfg.max_length,
+                                  meta={"run": cfg.name}, progress=progress)
+            table.save(out_dir / "scores" / f"{role}.tsv")
+            metrics[role] = evaluate_table(table, seed=cfg.seed)
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics
+
+
+def _read_curve(path: Path, upto: int) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as f:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f, delimiter="\t")]
+    return [r for r in rows if r["step"] <= upto]
+
+
+def _write_curve(path: Path, rows: list[dict[str, float]]) -> None:
+    names = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("step", "epoch"), k))
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=names, delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_curve(run_dir: str | Path) -> list[dict[str, float]]:
+    """The training curve of a run (loss per head per step)."""
+    return _read_curve(Path(run_dir) / "curve.tsv", upto=10**12)

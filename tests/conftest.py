@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny random encoders of every supported family, with a real tokenizer class."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel, BertTokenizerFast
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+WORDS = "what who when where is the a of in capital city france paris river long nile km born".split()
+
+
+def tiny_backbone(model_type: str, layers: int = 4, seed: int = 0):
+    """A randomly initialised encoder small enough for unit tests (no hub needed)."""
+    kw = dict(hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=64,
+              vocab_size=len(WORDS) + 5, max_position_embeddings=64, hidden_dropout_prob=0.0,
+              attention_probs_dropout_prob=0.0)
+    if model_type == "electra":
+        kw["embedding_size"] = 16  # exercises ELECTRA's embedding projection
+    torch.manual_seed(seed)
+    return AutoModel.from_config(AutoConfig.for_model(model_type, **kw)).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory) -> BertTokenizerFast:
+    vocab = tmp_path_factory.mktemp("tok") / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
+    return BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Tests share one model cache per session unless the caller pins CERBERUS_CACHE."""
+    if "CERBERUS_CACHE" not in os.environ:
+        os.environ["CERBERUS_CACHE"] = str(REPO / ".cache" / "cerberus")
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

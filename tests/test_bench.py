@@ -1,0 +1,122 @@
+"""Benchmark plumbing on tiny random models. No assertion on wall time: that is what the
+benchmark reports, not what a test can promise."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from cerberus_core.bench import (
+    benchmark,
+    conditions,
+    flops_per_pair,
+    format_table,
+    load_model,
+    matmul_peak_gflops,
+    parameter_count,
+    time_model,
+)
+from cerberus_core.model import CerberusForRanking
+
+from conftest import tiny_backbone
+
+SEQ = 16
+PAIRS = [("what is the capital of france", "paris is the capital city of france"),
+         ("what is the capital of france", "the nile is a long river"),
+         ("what is the capital of france", "who was born in paris")]
+
+
+def cerberus(tokenizer, num_heads: int = 1, pooler: str = "mean_prob") -> CerberusForRanking:
+    return CerberusForRanking.from_backbone(
+        tiny_backbone("bert", layers=4), body_layers=2, num_heads=num_heads, head_layers=2,
+        pooler=pooler, tokenizer=tokenizer,
+    )
+
+
+@pytest.mark.parametrize("num_heads, pooler", [(1, "mean_prob"), (3, "mean_prob"), (3, "learned")])
+def test_flops_formula_matches_flop_counter(tiny_tokenizer, num_heads, pooler):
+    model = cerberus(tiny_tokenizer, num_heads, pooler)
+    batch = 3
+    ids = torch.randint(5, 20, (batch, SEQ))
+    mask = torch.ones_like(ids)
+    mask[:, 12:] = 0  # padding is still computed, and counted
+    # the math SDPA backend runs attention as visible matmuls, so the counter sees them
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(input_ids=ids, attention_mask=mask)
+    measured = counter.get_total_flops() / batch
+    assert flops_per_pair(model, SEQ) == pytest.approx(measured, rel=0.02)
+
+
+def test_ensemble_of_two_identical_models_costs_twice_one(tiny_tokenizer):
+    model = cerberus(tiny_tokenizer)
+    assert flops_per_pair([model, model], SEQ) == 2 * flops_per_pair(model, SEQ)
+    assert parameter_count([model, model]) == 2 * parameter_count(model)
+    assert parameter_count(model) == sum(p.numel() for p in model.parameters())
+
+
+def test_two_extra_heads_cost_exactly_two_heads(tiny_tokenizer):
+    one, three = cerberus(tiny_tokenizer, 1), cerberus(tiny_tokenizer, 3)
+    hidden, inter, h = 32, 64, 2  # tiny_backbone's sizes; head_layers=2
+    layer = 2 * (4 * hidden * hidden + 2 * hidden * inter) * SEQ + 2 * 2 * SEQ * SEQ * hidden
+    head = h * layer + 2 * (hidden * hidden + 2 * hidden)
+    assert flops_per_pair(three, SEQ) - flops_per_pair(one, SEQ) == 2 * head
+
+
+def test_time_model_reports_latency_and_each_batch_size(tiny_tokenizer):
+    model = cerberus(tiny_tokenizer)
+    before = torch.get_num_threads()
+    result = time_model([model, model], PAIRS, batch_sizes=(2, 5), repeats=3, warmup=1, threads=1, max_length=SEQ)
+    assert set(result) == {"latency_ms", "latency_p90_ms", "throughput_b2", "throughput_b5"}
+    assert 0 < result["latency_ms"] <= result["latency_p90_ms"]
+    assert torch.get_num_threads() == before  # the caller's thread setting is restored
+
+
+def test_matmul_peak_is_positive():
+    assert matmul_peak_gflops(threads=1, size=64, repeats=2) > 0
+
+
+@pytest.fixture
+def rows(tiny_tokenizer):
+    one, three = cerberus(tiny_tokenizer, 1), cerberus(tiny_tokenizer, 3)
+    models = {"single": one, "ensemble": [one, one], "B2 3H2": three}
+    return benchmark(models, PAIRS, reference="ensemble", batch_sizes=(2, 4), repeats=2, warmup=1,
+                     threads=1, max_length=SEQ, peak_gflops=10.0)
+
+
+def test_benchmark_rows_have_every_field(rows):
+    fields = {"name", "parameters", "latency_ms", "latency_p90_ms", "throughput_b2", "throughput_b4",
+              "gflops_per_pair", "gflops_s", "peak_share", "reference", "params_vs_ref", "flops_vs_ref",
+              "latency_vs_ref", "throughput_vs_ref"}
+    assert [r["name"] for r in rows] == ["single", "ensemble", "B2 3H2"]
+    for row in rows:
+        assert set(row) == fields
+    ensemble, single = rows[1], rows[0]
+    assert ensemble["params_vs_ref"] == ensemble["flops_vs_ref"] == ensemble["latency_vs_ref"] == 1
+    assert single["params_vs_ref"] == single["flops_vs_ref"] == 0.5
+    assert single["peak_share"] == pytest.approx(single["gflops_s"] / 10.0)
+
+
+def test_unknown_reference_is_refused(tiny_tokenizer):
+    with pytest.raises(ValueError, match="reference"):
+        benchmark({"a": cerberus(tiny_tokenizer)}, PAIRS, reference="b", peak_gflops=1.0)
+
+
+def test_table_states_its_conditions(rows):
+    conds = conditions(threads=1, batch_sizes=(2, 4), max_length=SEQ, repeats=2, warmup=1,
+                       n_candidates=len(PAIRS), peak_gflops=10.0)
+    table = format_table(rows, conds)
+    header = table.splitlines()[0]
+    for needle in ("threads: 1", "batch sizes: 2, 4", f"seq len: {SEQ}", "repeats: 2", "warm-up: 1",
+                   f"torch: {torch.__version__}", "device: cpu", "cpu: ", "matmul peak: 10.0"):
+        assert needle in header
+    assert "'ensemble'" in table and "pairs/s b4" in table
+    assert all(name in table for name in ("single", "B2 3H2"))
+
+
+def test_load_model_reads_saved_folders_and_ensembles(tiny_tokenizer, tmp_path):
+    cerberus(tiny_tokenizer, 3).save_pretrained(tmp_path / "m")
+    single = load_model(str(tmp_path / "m"))
+    assert isinstance(single, CerberusForRanking) and single.config.num_heads == 3
+    ensemble = load_model(f"{tmp_path / 'm'}+{tmp_path / 'm'}")
+    assert len(ensemble) == 2 and all(m.tokenizer is not None for m in ensemble)

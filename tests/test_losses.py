@@ -1,0 +1,73 @@
+import math
+
+import pytest
+import torch
+
+from cerberus_core.losses import STRATEGIES, DistillationLoss, head_targets, kd_kl, kd_mse
+
+
+def test_kd_kl_hand_computed():
+    # teacher margin 2 at T=2 -> p = sigmoid(1); student logits (0, 1) at T=2 -> softmax(0, .5)
+    p = 1 / (1 + math.exp(-1))
+    q1 = math.exp(0.5) / (1 + math.exp(0.5))
+    expected = ((1 - p) * math.log((1 - p) / (1 - q1)) + p * math.log(p / q1)) * 4
+    got = kd_kl(torch.tensor([[0.0, 1.0]], dtype=torch.float64), torch.tensor([2.0], dtype=torch.float64), 2.0)
+    assert got.item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_kd_kl_zero_at_match_and_gradient():
+    student = torch.tensor([[0.3, 1.7], [2.0, -1.0]], dtype=torch.float64, requires_grad=True)
+    margin = (student[:, 1] - student[:, 0]).detach()
+    assert kd_kl(student, margin, 3.0).abs().max().item() < 1e-12
+    teacher = torch.tensor([0.5, 4.0], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda s: kd_kl(s, teacher, 2.0), (student,))
+    # d/d(margin) of KL*T^2 is T * (sigmoid(s/T) - sigmoid(t/T)); on the positive logit it is that
+    kd_kl(student, teacher, 2.0).sum().backward()
+    s = margin
+    expected = 2.0 * (torch.sigmoid(s / 2) - torch.sigmoid(teacher / 2))
+    assert torch.allclose(student.grad[:, 1], expected) and torch.allclose(student.grad[:, 0], -expected)
+
+
+def test_kd_mse():
+    assert kd_mse(torch.tensor([[1.0, 3.0]]), torch.tensor([5.0]), 2.0).item() == pytest.approx(9.0)
+
+
+def test_strategies_assign_teachers():
+    teacher = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    assert torch.equal(head_targets("cerberus", teacher, 3), teacher)
+    assert torch.equal(head_targets("single", teacher, 1, teacher_index=1), teacher[:, [1]])
+    assert torch.equal(head_targets("ensemble", teacher, 1), torch.tensor([[2.0], [5.0]]))
+    assert torch.equal(head_targets("replicated", teacher, 3, teacher_index=2), teacher[:, [2, 2, 2]])
+    assert head_targets("gold", None, 3) is None
+    assert set(STRATEGIES) == {"cerberus", "single", "ensemble", "replicated", "gold"}
+    with pytest.raises(ValueError, match="one head per teacher"):
+        head_targets("cerberus", teacher, 2)
+    with pytest.raises(ValueError, match="choose a teacher"):
+        head_targets("single", teacher, 1)
+    with pytest.raises(ValueError, match="unknown strategy"):
+        head_targets("avg", teacher, 1)
+
+
+def test_distillation_loss_breakdown_and_mixing():
+    torch.manual_seed(0)
+    logits = torch.randn(5, 3, 2, requires_grad=True)
+    labels = torch.tensor([0, 1, 0, 0, 1])
+    teacher = torch.randn(5, 3)
+    parts = DistillationLoss("cerberus", temperature=2.0, alpha=0.25)(logits, labels, teacher)
+    for i in range(3):
+        ce = torch.nn.functional.cross_entropy(logits[:, i], labels)
+        kd = kd_kl(logits[:, i], teacher[:, i], 2.0).mean()
+        assert parts[f"ce/head{i}"].item() == pytest.approx(ce.item())
+        assert parts[f"kd/head{i}"].item() == pytest.approx(kd.item())
+        assert parts[f"loss/head{i}"].item() == pytest.approx(0.75 * ce.item() + 0.25 * kd.item())
+    assert parts["loss"].item() == pytest.approx(sum(parts[f"loss/head{i}"].item() for i in range(3)))
+    parts["loss"].backward()
+    assert logits.grad.abs().sum() > 0
+    gold = DistillationLoss("gold")(logits, labels)
+    assert not any(k.startswith("kd/") for k in gold)
+    # head i learns only from teacher i: changing teacher 2 changes only head 2's loss
+    other = teacher.clone()
+    other[:, 2] += 3.0
+    changed = DistillationLoss("cerberus", alpha=0.5)(logits, labels, other)
+    base = DistillationLoss("cerberus", alpha=0.5)(logits, labels, teacher)
+    assert changed["loss/head0"] == base["loss/head0"] and changed["loss/head2"] != base["loss/head2"]
