@@ -10,6 +10,8 @@ An "ensemble" is a list of models that each score every pair; their scores are a
 """
 from __future__ import annotations
 
+import json
+import os
 import platform
 import re
 import statistics
@@ -22,6 +24,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from .errors import InputError
 from .model import CerberusForRanking
 
 Ranker = Union[CerberusForRanking, Sequence[CerberusForRanking]]
@@ -118,7 +121,7 @@ def parameter_count(model_or_models: Ranker) -> int:
 # --------------------------------------------------------------------------- timing
 def _encode(model: CerberusForRanking, pairs: Sequence[tuple[str, str]], max_length: int) -> dict:
     if model.tokenizer is None:
-        raise ValueError("a benchmarked model needs a tokenizer (set model.tokenizer)")
+        raise InputError(None, "a benchmarked model needs a tokenizer (set model.tokenizer)")
     enc = model.tokenizer(
         [q for q, _ in pairs], [c for _, c in pairs], padding="max_length",
         truncation="longest_first", max_length=max_length, return_tensors="pt",
@@ -190,10 +193,10 @@ def benchmark(
     Pass `peak_gflops` to reuse a peak already measured under the same threads.
     """
     if not models:
-        raise ValueError("no models to benchmark")
+        raise InputError(None, "no models to benchmark")
     reference = reference or next(iter(models))
     if reference not in models:
-        raise ValueError(f"reference {reference!r} is not one of {list(models)}")
+        raise InputError(None, f"reference {reference!r} is not one of {list(models)}")
     peak = peak_gflops or matmul_peak_gflops(threads)
     rows = []
     for name, model in models.items():
@@ -223,6 +226,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _load_average() -> str:
+    """Other processes competing for the cores slow every row; say so rather than hide it."""
+    if not hasattr(os, "getloadavg"):
+        return "n/a"
+    return "{:.1f}/{:.1f}/{:.1f} (1/5/15 min, at report time)".format(*os.getloadavg())
+
+
 def conditions(
     threads: int,
     batch_sizes: Sequence[int],
@@ -246,6 +256,7 @@ def conditions(
         "torch": torch.__version__,
         "device": device,
         "cpu": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
+        "load avg": _load_average(),
         "matmul peak": f"{peak_gflops:.1f} GFLOP/s (fp32 1024x1024, median)",
     }
 
@@ -288,6 +299,11 @@ def format_table(rows: Sequence[dict[str, Any]], conditions: Mapping[str, Any]) 
 SPEC = re.compile(r"^(?P<source>.+?)(?::B(?P<b>\d+)[-_ ]?(?P<k>\d+)H(?P<h>\d+))?$")
 
 
+def _is_saved_cerberus(path: str) -> bool:
+    config = Path(path, "config.json")
+    return config.is_file() and json.loads(config.read_text()).get("model_type") == "cerberus"
+
+
 def load_model(spec: str) -> Ranker:
     """A model from a command-line spec.
 
@@ -299,9 +315,9 @@ def load_model(spec: str) -> Ranker:
         return [m for part in spec.split("+") for m in _members(load_model(part))]
     match = SPEC.match(spec)
     if match is None:
-        raise ValueError(f"bad model spec {spec!r}")
+        raise InputError(None, f"bad model spec {spec!r}; expected NAME, NAME:B5-3H1, FOLDER or A+B")
     source = match["source"]
-    if match["b"] is None and Path(source, "config.json").is_file() and '"cerberus"' in Path(source, "config.json").read_text():
+    if match["b"] is None and _is_saved_cerberus(source):
         return CerberusForRanking.from_pretrained(source)
     if match["b"] is None:
         return CerberusForRanking.from_backbone(source, num_heads=1, head_layers=1)

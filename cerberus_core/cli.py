@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .errors import InputError
 
@@ -38,8 +39,12 @@ def _prepare_models(args: argparse.Namespace) -> None:
         print(f"{name}\t{path}")
 
 
-def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="a registered dataset (wikiqa, wikiqa-tsv, trecqa) or a file/folder path")
+def _data_args(p: argparse.ArgumentParser, flag: bool = False) -> None:
+    data_help = "a registered dataset (wikiqa, wikiqa-tsv, trecqa) or a file/folder path"
+    if flag:
+        p.add_argument("--data", required=True, help=data_help)
+    else:
+        p.add_argument("data", help=data_help)
     p.add_argument("--split", choices=["train", "dev", "test"], help="split of a registered dataset (default: all)")
     p.add_argument("--data-root", help="folder holding the datasets (default: $CERBERUS_DATA, ./data, ../shared/data)")
 
@@ -62,6 +67,108 @@ def _download(args: argparse.Namespace) -> None:
 
     kwargs = {"url": args.url} if args.url else {}
     print(download_wikiqa(args.dest, **kwargs))
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="run folder (config, checkpoints, best model, scores, metrics)")
+    p.add_argument("--config", help="a JSON file of TrainConfig fields")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set epochs=2 --set backbone=minilm-l6 (repeatable)")
+
+
+@command("train-teacher", "fine-tune an encoder as a one-head AS2 cross-encoder on gold labels", _train_args)
+def _train_teacher(args: argparse.Namespace) -> None:
+    from .pipeline import config_with_overrides, train_one
+
+    cfg = config_with_overrides(args.config, args.set, strategy="gold", num_heads=1)
+    _print_metrics(train_one(cfg, args.out))
+
+
+@command("distill", "train a student (CERBERUS or a baseline strategy) from cached teacher scores", _train_args)
+def _distill(args: argparse.Namespace) -> None:
+    from .pipeline import config_with_overrides, train_one
+
+    _print_metrics(train_one(config_with_overrides(args.config, args.set), args.out))
+
+
+def _score_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a saved teacher or student folder")
+    _data_args(p, flag=True)
+    p.add_argument("--filter", choices=["clean", "answerable", "none"], help="which questions count (default: clean for dev/test)")
+    p.add_argument("--out", help="write the per-pair scores table (TSV + JSON sidecar) here")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=64)
+
+
+@command("evaluate", "P@1 / MAP / MRR with 95%% intervals of a saved model on any dataset or file", _score_args)
+def _evaluate(args: argparse.Namespace) -> None:
+    from .data import load_as2
+    from .model import CerberusForRanking
+    from .scores import model_fingerprint
+    from .training import evaluate_table, score_dataset
+
+    folder = _model_dir(args.model)
+    model = CerberusForRanking.from_pretrained(folder)
+    ds = load_as2(args.data, split=args.split, filter=args.filter, data_root=args.data_root)
+    table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
+                          meta={"model_fingerprint": model_fingerprint(folder)})
+    if args.out:
+        table.save(args.out)
+    print(f"{ds.name} {ds.split or ''} ({ds.filter}): {len(ds)} questions, {ds.n_pairs} pairs")
+    _print_metrics({"eval": evaluate_table(table)})
+
+
+@command("score", "score a dataset's splits with a teacher and store the score tables", _score_args)
+def _score(args: argparse.Namespace) -> None:
+    from .data import load_as2
+    from .model import CerberusForRanking
+    from .scores import ScoreTable, model_fingerprint
+    from .training import score_dataset
+
+    if not args.out:
+        raise InputError(None, "score needs --out FOLDER (one <split>.tsv per split)")
+    folder = _model_dir(args.model)
+    model = CerberusForRanking.from_pretrained(folder)
+    for split in [args.split] if args.split else ["train", "dev", "test"]:
+        filt = args.filter or ("none" if split == "train" else "clean")
+        ds = load_as2(args.data, split=split, filter=filt, data_root=args.data_root)
+        table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
+                              meta={"model_fingerprint": model_fingerprint(folder)})
+        # a one-head teacher's KD target is its margin; a multi-head model gives its pooled score
+        column = "head0" if model.config.num_heads == 1 else "pooled"
+        path = ScoreTable(table.qids, table.cand_idx, table.labels, {"score": table.columns[column]},
+                          table.meta).save(Path(args.out) / f"{split}.tsv")
+        print(path)
+
+
+def _reproduce_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="quick", help="smoke | quick | full")
+    p.add_argument("--root", help="output folder (default: artifacts/<preset>)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+@command("reproduce", "run the whole chain (teachers, scores, every student, results), skipping what is up to date", _reproduce_args)
+def _reproduce(args: argparse.Namespace) -> None:
+    from .pipeline import reproduce
+
+    print(reproduce(args.preset, root=args.root, seed=args.seed))
+
+
+def _model_dir(path: str) -> Path:
+    """Accept a run folder (uses its best/ model) or a saved model folder."""
+    folder = Path(path)
+    if (folder / "best" / "config.json").is_file():
+        folder = folder / "best"
+    if not (folder / "config.json").is_file():
+        raise InputError(path, "expected a saved model folder (config.json + model.safetensors) or a run folder with best/")
+    return folder
+
+
+def _print_metrics(metrics: dict) -> None:
+    for role in ("dev", "test", "eval"):
+        for column, m in metrics.get(role, {}).items():
+            cells = "  ".join(f"{k.upper()} {m[k]:.3f} [{m[k + '_ci'][0]:.3f}, {m[k + '_ci'][1]:.3f}]" for k in ("p@1", "map", "mrr"))
+            print(f"{role:5} {column:8} {cells}  (n={m['n_questions']})")
 
 
 class _OneLineParser(argparse.ArgumentParser):

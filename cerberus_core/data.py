@@ -136,7 +136,7 @@ class AS2Dataset:
         if n_questions < 1:
             raise ValueError(f"n_questions must be >= 1, got {n_questions}")
         n = min(n_questions, len(self.questions))
-        keep = sorted(random.Random().sample(range(len(self.questions)), n))
+        keep = sorted(random.Random(seed).sample(range(len(self.questions)), n))
         return AS2Dataset(self.name, self.split, [self.questions[i] for i in keep],
                           self.source, self.filter)
 
@@ -448,11 +448,11 @@ DATASETS: dict[str, _Registered] = {
     "wikiqa": _Registered(
         "wikiqa", {s: (s,) for s in SPLITS},
         "copy the {train,dev,test}/ folders of castorini/data WikiQA/ into DATA/wikiqa "
-        "(or use wikiqa-tsv after `cerberus download wikiqa`)", "wikiqa-toks"),
+        "(or use wikiqa-tsv after `cerberus download`)", "wikiqa-toks"),
     "wikiqa-tsv": _Registered(
         "wikiqa_tsv", {"train": ("WikiQA-train.tsv",), "dev": ("WikiQA-dev.tsv",),
                        "test": ("WikiQA-test-gold.tsv", "WikiQA-test.tsv")},
-        "run `cerberus download wikiqa` (official WikiQACorpus.zip into DATA/wikiqa_tsv)",
+        "run `cerberus download` (official WikiQACorpus.zip into DATA/wikiqa_tsv)",
         "wikiqa-tsv"),
     "trecqa": _Registered(
         "trecqa", {"train": ("TRAIN.xml",), "dev": ("DEV.xml",), "test": ("TEST.xml",)},

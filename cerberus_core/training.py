@@ -34,7 +34,8 @@ from .data import AS2Dataset, load_as2
 from .errors import InputError
 from .losses import DistillationLoss
 from .metrics import metrics_with_ci
-from .model import CerberusForRanking, head_margins
+from .model import CerberusForRanking
+from .provenance import code_version
 from .scores import ScoreTable
 
 
@@ -324,7 +325,7 @@ def finish(cfg: TrainConfig, out_dir: Path, data: dict[str, AS2Dataset], progres
     """Score dev and test with the best model; write the score tables and metrics.json."""
     best = CerberusForRanking.from_pretrained(out_dir / "best")
     metrics: dict[str, Any] = {"name": cfg.name, "model": best.config.name,
-                               "parameters": best.parameter_counts()["total"]}
+                               "parameters": best.parameter_counts()["total"], "code_version": code_version()}
     for role in ("dev", "test"):
         if role in data:
             table = score_dataset(best, data[role], cfg.eval_batch_size, cfg.max_length,

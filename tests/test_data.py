@@ -214,7 +214,8 @@ BAD_INPUT = [  # file name, content, line expected in the message, message fragm
     ("wlabel.tsv", wikiqa_tsv([("Q1", "q", "c", 1)]).replace("\t1\n", "\tyes\n"), 2,
      "label must be 0 or 1"),
     ("conflict.tsv",
-     wikiqa_tsv([("Q1", "q", "c", 1), ("Q2", "r", "d", 0), ("Q1", "other", "e", 0)]), 4, "different question text than at line 2"),
+     wikiqa_tsv([("Q1", "q", "c", 1), ("Q2", "r", "d", 0), ("Q1", "other", "e", 0)]), 4,
+     "different question text than at line 2"),
     ("header.tsv", "QuestionID\tQuestion\tSentence\tLabel\nQ1\tq\tc\t1\n", 1,
      "expected header QuestionID Question DocumentID"),
     ("unknown.tsv", "a\tb\n1\t2\n", 1, "unrecognised format"),
@@ -309,7 +310,7 @@ def test_not_found_lists_every_place_and_how_to_download(tmp_path, monkeypatch):
     msg = str(err.value)
     for root in ["env", "data", "shared/data", "repo/data"]:
         assert str(tmp_path / root / "wikiqa_tsv" / "WikiQA-dev.tsv") in msg
-    assert "cerberus download wikiqa" in msg and "\n" not in msg
+    assert "cerberus download" in msg and "\n" not in msg
 
 
 # ----------------------------------------------------------------------------- dataset helpers

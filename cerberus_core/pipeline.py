@@ -1,0 +1,209 @@
+"""The main job: teachers -> cached teacher scores -> students of every strategy -> results table.
+
+`reproduce(preset)` runs the chain and skips every step whose output is up to date, so
+it can be killed and re-run at any point. Small outputs live under
+`artifacts/<preset>/` (committed); weights live in the same folders under `best/` and
+`checkpoint/` (git-ignored).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import write_text_atomic
+from .data import load_as2
+from .errors import InputError
+from .metrics import metrics_with_ci
+from .model import CerberusForRanking
+from .scores import ScoreTable, model_fingerprint
+from .provenance import code_version
+from .training import TrainConfig, load_splits, score_dataset, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Preset:
+    """What `reproduce` trains; every field is an ordinary TrainConfig value."""
+
+    name: str
+    teachers: dict[str, dict[str, Any]]  # teacher name -> TrainConfig overrides (backbone, epochs, lr)
+    student: dict[str, Any]  # shared TrainConfig overrides for students (backbone, split, epochs)
+    common: dict[str, Any] = field(default_factory=dict)  # data and sizes, for everyone
+
+
+PRESETS: dict[str, Preset] = {
+    # CI smoke test: two tiny teachers, a 2-head student on MiniLM-L3; seconds per step
+    "smoke": Preset(
+        "smoke",
+        teachers={"minilm-l3": {"backbone": "minilm-l3"}, "minilm-l6": {"backbone": "minilm-l6"}},
+        student={"backbone": "minilm-l3", "body_layers": 2, "head_layers": 1, "lr": 1e-4},
+        common={"train_questions": 12, "eval_questions": 8, "max_length": 48, "batch_size": 16,
+                "epochs": 1, "lr": 5e-5},
+    ),
+    # `make demo`: the real embedded teachers and every strategy on a WikiQA subset, ~10 min on 2 cores
+    "quick": Preset(
+        "quick",
+        teachers={"mpnet-base": {"backbone": "mpnet-base", "lr": 3e-5},
+                  "minilm-l6": {"backbone": "minilm-l6"}, "minilm-l3": {"backbone": "minilm-l3"}},
+        student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1},
+        common={"train_questions": 60, "eval_questions": 40, "max_length": 64, "batch_size": 16,
+                "epochs": 1, "lr": 5e-5},
+    ),
+    # The full WikiQA run reported in the README (one seed)
+    "full": Preset(
+        "full",
+        teachers={"mpnet-base": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 2},
+                  "minilm-l6": {"backbone": "minilm-l6", "epochs": 3},
+                  "minilm-l3": {"backbone": "minilm-l3", "epochs": 3}},
+        student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 3},
+        common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 2},
+    ),
+}
+
+
+def teacher_config(preset: Preset, name: str, seed: int) -> TrainConfig:
+    values = {**preset.common, **preset.teachers[name]}
+    return TrainConfig(name=f"teacher-{name}", seed=seed, strategy="gold", num_heads=1, **values)
+
+
+def student_configs(preset: Preset, root: Path, best_teacher: str, seed: int) -> dict[str, TrainConfig]:
+    """The comparison of the paper: gold, single-teacher KD, ensemble KD, replicated, CERBERUS."""
+    names = list(preset.teachers)
+    folders = [str(root / "teacher_scores" / t) for t in names]
+    base = {**preset.common, **preset.student, "seed": seed}
+    runs = {"gold": dict(strategy="gold", num_heads=1)}
+    for i, t in enumerate(names):
+        runs[f"single-{t}"] = dict(strategy="single", num_heads=1, teachers=folders, teacher_index=i)
+    runs["ensemble"] = dict(strategy="ensemble", num_heads=1, teachers=folders)
+    runs[f"replicated-{best_teacher}"] = dict(strategy="replicated", num_heads=len(names), teachers=folders,
+                                             teacher_index=names.index(best_teacher))
+    runs["cerberus"] = dict(strategy="cerberus", num_heads=len(names), teachers=folders)
+    return {name: TrainConfig(name=name, **{**base, **over}) for name, over in runs.items()}
+
+
+def _done(run_dir: Path, cfg: TrainConfig) -> bool:
+    saved = run_dir / "config.json"
+    return (run_dir / "metrics.json").is_file() and saved.is_file() and TrainConfig.from_file(saved) == cfg
+
+
+def ensure_trained(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """Load-or-train: reuse metrics of an identical finished run, else train (resuming)."""
+    if _done(run_dir, cfg):
+        return json.loads((run_dir / "metrics.json").read_text())
+    if (run_dir / "config.json").is_file() and TrainConfig.from_file(run_dir / "config.json") != cfg:
+        raise InputError(run_dir / "config.json", "a different experiment already lives here; delete the folder to retrain")
+    return train(cfg, run_dir, progress=progress)
+
+
+def ensure_teacher_scores(cfg: TrainConfig, model_dir: Path, out_dir: Path, progress: bool = True) -> None:
+    """Score the full train split and the filtered dev/test once per teacher; skip when fresh."""
+    data = {"train": load_as2(cfg.dataset, split=cfg.train_split, filter=cfg.train_filter, data_root=cfg.data_root),
+            **{k: v for k, v in load_splits(cfg).items() if k != "train"}}
+    fingerprint = model_fingerprint(model_dir / "best") if (model_dir / "best").is_dir() else None
+    model = None
+    for role, ds in data.items():
+        path = out_dir / f"{role}.tsv"
+        expect = {"data_fingerprint": ds.fingerprint(), "max_length": cfg.max_length}
+        if fingerprint:
+            expect["model_fingerprint"] = fingerprint
+        try:
+            ScoreTable.load(path, expect=expect)
+            continue
+        except InputError:
+            if fingerprint is None:
+                raise InputError(path, "teacher scores are missing or stale and the teacher's weights "
+                                       f"({model_dir / 'best'}) are not here to recompute them") from None
+        model = model or CerberusForRanking.from_pretrained(model_dir / "best")
+        table = score_dataset(model, ds, cfg.eval_batch_size, cfg.max_length, progress=progress,
+                              meta={"model_fingerprint": fingerprint, "teacher": cfg.name,
+                                    "code_version": code_version()})
+        # a teacher has one head: its margin is the KD target
+        ScoreTable(table.qids, table.cand_idx, table.labels, {"score": table.columns["head0"]},
+                   table.meta).save(path)
+
+
+def ensemble_metrics(root: Path, teachers: list[str], role: str, seed: int) -> dict[str, Any]:
+    """The teacher ensemble (mean of the teachers' positive probabilities) from cached scores."""
+    tables = [ScoreTable.load(root / "teacher_scores" / t / f"{role}.tsv") for t in teachers]
+    probs = np.mean([1 / (1 + np.exp(-t.columns["score"])) for t in tables], axis=0)
+    m = metrics_with_ci(tables[0].qids, tables[0].labels, probs, seed=seed)
+    return {k: v for k, v in m.items() if k != "per_question"}
+
+
+def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, progress: bool = True) -> str:
+    """Run (or resume) the whole chain and return the results table as Markdown."""
+    if preset_name not in PRESETS:
+        raise InputError(None, f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}")
+    preset = PRESETS[preset_name]
+    root = Path(root) if root else REPO / "artifacts" / preset_name
+    rows = []
+    teacher_dev_map = {}
+    for name in preset.teachers:
+        cfg = teacher_config(preset, name, seed)
+        run_dir = root / "teachers" / name
+        metrics = ensure_trained(cfg, run_dir, progress)
+        ensure_teacher_scores(cfg, run_dir, root / "teacher_scores" / name, progress)
+        teacher_dev_map[name] = metrics["dev"]["pooled"]["map"]
+        rows.append(("teacher", name, metrics["parameters"], metrics["test"]["pooled"]))
+    ensemble_params = sum(r[2] for r in rows)
+    rows.append(("teacher", "ensemble (mean prob.)", ensemble_params,
+                 ensemble_metrics(root, list(preset.teachers), "test", seed)))
+    best_teacher = max(teacher_dev_map, key=teacher_dev_map.get)  # chosen on dev, never on test
+    for name, cfg in student_configs(preset, root, best_teacher, seed).items():
+        metrics = ensure_trained(cfg, root / "students" / name, progress)
+        rows.append(("student", name, metrics["parameters"], metrics["test"]["pooled"]))
+        if cfg.num_heads > 1:
+            for head, value in metrics["test"].items():
+                if head != "pooled":
+                    rows.append(("  head", f"{name} {head}", None, value))
+    table = results_markdown(rows, preset, best_teacher)
+    write_text_atomic(root / "results.md", table)
+    return table
+
+
+def results_markdown(rows: list[tuple], preset: Preset, best_teacher: str) -> str:
+    def cell(m: dict[str, Any], key: str) -> str:
+        low, high = m[f"{key}_ci"]
+        return f"{m[key]:.3f} [{low:.3f}, {high:.3f}]"
+
+    n = rows[0][3]["n_questions"]
+    lines = [
+        f"Preset `{preset.name}`: test, {n} questions, policy `none` on the `clean`-filtered split; "
+        f"95% bootstrap intervals over questions. Replicated teacher (best on dev): {best_teacher}. "
+        f"Code {code_version()}.",
+        "",
+        "| role | model | params (M) | P@1 | MAP | MRR |",
+        "|---|---|---|---|---|---|",
+    ]
+    for role, name, params, m in rows:
+        p = f"{params / 1e6:.1f}" if params else ""
+        lines.append(f"| {role} | {name} | {p} | {cell(m, 'p@1')} | {cell(m, 'map')} | {cell(m, 'mrr')} |")
+    return "\n".join(lines) + "\n"
+
+
+def train_one(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Train one experiment (used by the train-teacher and distill commands)."""
+    return ensure_trained(cfg, Path(out_dir), progress)
+
+
+def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) -> TrainConfig:
+    """A TrainConfig from an optional JSON file, then KEY=VALUE overrides (VALUE parsed as JSON)."""
+    cfg = TrainConfig.from_file(path) if path else TrainConfig()
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in known:
+            raise InputError(None, f"--set expects KEY=VALUE with KEY a config field, got {item!r}")
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    return dataclasses.replace(cfg, **values, **fixed)
+
