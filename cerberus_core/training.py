@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import json
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,13 +122,36 @@ def load_teacher_margins(cfg: TrainConfig, ds: AS2Dataset) -> torch.Tensor | Non
         return None
     if not cfg.teachers:
         raise InputError(None, f"strategy {cfg.strategy!r} needs teacher score tables (config field 'teachers')")
-    columns = []
+    columns, full_split = [], {}
     for folder in cfg.teachers:
         path = Path(folder) / f"{cfg.train_split}.tsv"
         table = ScoreTable.load(path)
         table.meta["path"] = str(path)
+        _check_teacher_data(table, cfg, ds, full_split)
         columns.append(table.aligned(ds))
     return torch.tensor(np.stack(columns, axis=1), dtype=torch.float32)
+
+
+def _check_teacher_data(table: ScoreTable, cfg: TrainConfig, ds: AS2Dataset, full_split: dict[str, str]) -> None:
+    """A teacher table must have been made for this very data, not merely share its keys:
+    its `data_fingerprint` must be that of the whole training split (under the filter the
+    table records: teachers score the full split once, students train on subsets of it) or of
+    exactly the training set `ds`. Keys alone would accept a table made before the data was
+    edited or re-labelled. `full_split` caches fingerprints per filter."""
+    made_for = table.meta.get("data_fingerprint")
+    if made_for is None:
+        raise InputError(table.meta["path"], "teacher table has no data_fingerprint in its .json sidecar, so "
+                         "nothing shows it was made for this data; make it with ScoreTable.for_dataset")
+    if made_for == ds.fingerprint():
+        return
+    policy = table.meta.get("filter", cfg.train_filter)
+    if policy not in full_split:
+        full_split[policy] = load_as2(cfg.dataset, split=cfg.train_split, filter=policy,
+                                      data_root=cfg.data_root).fingerprint()
+    if made_for != full_split[policy]:
+        raise InputError(table.meta["path"], f"stale teacher table: made for data {made_for[:12]}, but "
+                         f"{cfg.dataset}/{cfg.train_split} (filter {policy}) is now {full_split[policy][:12]}; "
+                         "recompute the teacher scores")
 
 
 def build_model(cfg: TrainConfig) -> CerberusForRanking:
@@ -174,10 +198,21 @@ def _linear_schedule(total: int, warmup: float):
 
 
 # ---------------------------------------------------------- checkpointing
-def _save_checkpoint(folder: Path, model, optimizer, step: int, best: float, rank: int, world: int) -> None:
-    """Weights and optimizer moments as safetensors (no pickle); one RNG file per process."""
+def _save_checkpoint(folder: Path, model, optimizer, step: int, best: float, acc) -> None:
+    """Weights and optimizer moments as safetensors (no pickle); one RNG file per process.
+
+    Every file is named after its step and state.json, written last, commits them: a process
+    killed half-way leaves the previous checkpoint whole (never weights of one step with the
+    optimizer of another). Older files go only after the commit.
+    """
+    rank, tag = acc.process_index, f"{step:08d}"
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({f"rng": torch.get_rng_state()}, str(folder / f"rng{rank}.safetensors"))
+    rng = {"rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda_rng"] = torch.cuda.get_rng_state()
+    with atomic_path(folder / f"rng{rank}-{tag}.safetensors") as tmp:
+        save_file(rng, str(tmp))
+    acc.wait_for_everyone()  # every process's RNG is on disk before the commit
     if rank != 0:
         return
     tensors, scalars = {}, {}
@@ -187,18 +222,22 @@ def _save_checkpoint(folder: Path, model, optimizer, step: int, best: float, ran
                 tensors[f"{i}.{key}"] = value.contiguous()
             else:
                 scalars[f"{i}.{key}"] = float(value)
-    with atomic_path(folder / "model.safetensors") as tmp:
+    with atomic_path(folder / f"model-{tag}.safetensors") as tmp:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-    with atomic_path(folder / "optimizer.safetensors") as tmp:
+    with atomic_path(folder / f"optimizer-{tag}.safetensors") as tmp:
         save_file(tensors, str(tmp))
-    state = {"step": step, "best_dev_map": best, "world_size": world, "optimizer_scalars": scalars}
+    state = {"step": step, "best_dev_map": best, "world_size": acc.num_processes, "optimizer_scalars": scalars}
     write_text_atomic(folder / "state.json", json.dumps(state))
+    for old in folder.iterdir():  # earlier checkpoints, and temporaries of a killed writer
+        if not old.name.endswith(f"-{tag}.safetensors") and old.name != "state.json":
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
 
 
 def _load_checkpoint(folder: Path, model, optimizer, rank: int) -> tuple[int, float]:
     state = json.loads((folder / "state.json").read_text())
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    tensors = load_file(str(folder / "optimizer.safetensors"))
+    tag = f"{state['step']:08d}"
+    model.load_state_dict(load_file(str(_tagged(folder, "model", tag))))
+    tensors = load_file(str(_tagged(folder, "optimizer", tag)))
     opt_state = optimizer.state_dict()
     restored: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
@@ -209,10 +248,18 @@ def _load_checkpoint(folder: Path, model, optimizer, rank: int) -> tuple[int, fl
         restored.setdefault(int(i), {})[name] = torch.tensor(value)
     opt_state["state"] = restored
     optimizer.load_state_dict(opt_state)
-    rng = folder / f"rng{rank}.safetensors"
+    rng = _tagged(folder, f"rng{rank}", tag)
     if rng.is_file():
-        torch.set_rng_state(load_file(str(rng))["rng"])
+        rng_state = load_file(str(rng))
+        torch.set_rng_state(rng_state["rng"])
+        if "cuda_rng" in rng_state and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng_state["cuda_rng"])
     return state["step"], state["best_dev_map"]
+
+
+def _tagged(folder: Path, stem: str, tag: str) -> Path:
+    path = folder / f"{stem}-{tag}.safetensors"
+    return path if path.is_file() else folder / f"{stem}.safetensors"  # checkpoints written before step tags
 
 
 # ------------------------------------------------------------------ training
@@ -299,19 +346,20 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
             wrapped.train()
         if step % cfg.checkpoint_every == 0 or step % eval_every == 0 or step == total:
             best = _broadcast(acc, best)
-            _save_checkpoint(checkpoint, model, optimizer, step, best, acc.process_index, acc.num_processes)
-            if main:
+            if main:  # before the checkpoint commits: a resume keeps the rows up to its step
                 _write_curve(out_dir / "curve.tsv", curve)
+            _save_checkpoint(checkpoint, model, optimizer, step, best, acc)
             acc.wait_for_everyone()
     bar.close()
     acc.wait_for_everyone()
-    return finish(cfg, out_dir, data) if main else {}
+    return finish(cfg, out_dir, data, progress=progress) if main else {}
 
 
 def _broadcast(acc, value: float) -> float:
     from accelerate.utils import broadcast
 
-    return broadcast(torch.tensor([value], device=acc.device), from_process=0).item()
+    # float64: a float32 round trip would make an equal later dev MAP look strictly better
+    return broadcast(torch.tensor([value], dtype=torch.float64, device=acc.device), from_process=0).item()
 
 
 def _evaluate_dev(model: CerberusForRanking, dev: AS2Dataset, cfg: TrainConfig, out_dir: Path, step: int) -> float:
@@ -340,7 +388,8 @@ def _read_curve(path: Path, upto: int) -> list[dict[str, float]]:
     if not path.is_file():
         return []
     with path.open(encoding="utf-8") as f:
-        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f, delimiter="\t")]
+        rows = [{k: int(float(v)) if k in ("step", "epoch") else float(v) for k, v in row.items()}
+                for row in csv.DictReader(f, delimiter="\t")]
     return [r for r in rows if r["step"] <= upto]
 
 

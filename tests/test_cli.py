@@ -1,0 +1,41 @@
+"""The command line: --help everywhere, and bad input as one line on stderr with exit code 2."""
+import subprocess
+import sys
+
+import pytest
+
+from cerberus_core.cli import COMMANDS
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "cerberus_core", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_help_on_every_command():
+    assert cli("--help").returncode == 0
+    for name in COMMANDS:
+        run = cli(name, "--help")
+        assert run.returncode == 0 and "usage: cerberus " + name in run.stdout
+
+
+def test_inspect_data_prints_counts_under_each_policy():
+    run = cli("inspect-data", "wikiqa", "--split", "test")
+    assert run.returncode == 0, run.stderr
+    assert "243" in run.stdout and "237" in run.stdout and "2351" in run.stdout.replace(",", "")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["inspect-data", "{tmp}/missing.tsv"], "missing.tsv"),
+    (["inspect-data", "{tmp}/bad.tsv"], "bad.tsv:3"),
+    (["inspect-data", "wikiqa", "--split", "validation"], "invalid choice"),
+    (["evaluate", "--model", "{tmp}", "--data", "wikiqa"], "expected a saved model folder"),
+    (["distill", "--out", "{tmp}/run", "--set", "epochz=3"], "KEY=VALUE"),
+    (["reproduce", "--preset", "huge", "--root", "{tmp}/r"], "unknown preset"),
+    (["prepare-models", "bert-huge"], "unknown embedded model"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
+    (tmp_path / "bad.tsv").write_text("question\tcandidate\tlabel\nq\tc\t1\nq\tc2\tyes\n")
+    run = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert run.returncode == 2
+    assert expected in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert "Traceback" not in run.stderr

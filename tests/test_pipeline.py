@@ -1,0 +1,68 @@
+"""The main job end to end on the `smoke` preset (real MiniLM-L3 teachers, real WikiQA questions)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+import cerberus_core.pipeline as pipeline
+from cerberus_core.errors import InputError
+from cerberus_core.scores import ScoreTable
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    table = pipeline.reproduce("smoke", root=root, progress=False)
+    return root, table
+
+
+def test_reproduce_produces_every_strategy_and_artifacts(smoke):
+    root, table = smoke
+    for row in ["| teacher | l3-fast", "| teacher | l3-slow", "ensemble (mean prob.)", "| student | gold",
+                "| student | single-l3-fast", "| student | single-l3-slow", "| student | ensemble",
+                "| student | replicated-", "| student | cerberus", "cerberus head1"]:
+        assert row in table
+    assert (root / "results.md").read_text() == table
+    for teacher in ["l3-fast", "l3-slow"]:
+        for split in ["train", "dev", "test"]:
+            meta = ScoreTable.load(root / "teacher_scores" / teacher / f"{split}.tsv").meta
+            assert {"data_fingerprint", "model_fingerprint", "max_length"} <= set(meta)
+    metrics = json.loads((root / "students" / "cerberus" / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"pooled", "head0", "head1"} and metrics["model"] == "B2 2H1"
+    curve = (root / "students" / "cerberus" / "curve.tsv").read_text().splitlines()[0].split("\t")
+    assert {"kd/head0", "kd/head1", "ce/head0", "loss"} <= set(curve)
+
+
+def test_second_run_skips_everything(smoke, monkeypatch):
+    root, table = smoke
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("an up-to-date step was recomputed")
+
+    monkeypatch.setattr(pipeline, "train", no_training)
+    monkeypatch.setattr(pipeline, "score_dataset", no_training)
+    assert pipeline.reproduce("smoke", root=root, progress=False).split("\n", 1)[1] == table.split("\n", 1)[1]
+
+
+def test_stale_teacher_scores_without_weights_are_refused(smoke, tmp_path):
+    root, _ = smoke
+    cfg = pipeline.teacher_config(pipeline.PRESETS["smoke"], "l3-fast", seed=0)
+    cfg = cfg.__class__(**{**cfg.__dict__, "max_length": 64})  # different settings than the tables
+    with pytest.raises(InputError, match="stale"):
+        pipeline.ensure_teacher_scores(cfg, tmp_path / "no-weights", root / "teacher_scores" / "l3-fast")
+
+
+def test_cli_evaluate_any_saved_model_on_a_user_file(smoke, tmp_path):
+    root, _ = smoke
+    data = tmp_path / "mine.tsv"
+    data.write_text("question\tcandidate\tlabel\nwho wrote hamlet\tshakespeare wrote hamlet\t1\n"
+                    "who wrote hamlet\tparis is in france\t0\nwhat is h2o\twater is h2o\t1\nwhat is h2o\tthe sky\t0\n")
+    out = tmp_path / "scores.tsv"
+    run = subprocess.run([sys.executable, "-m", "cerberus_core", "evaluate", "--model", str(root / "students" / "cerberus"),
+                          "--data", str(data), "--out", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "eval  pooled" in run.stdout and "head1" in run.stdout and "(n=2)" in run.stdout
+    assert ScoreTable.load(out).head_columns() == ["head0", "head1"]
