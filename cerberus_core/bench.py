@@ -16,7 +16,7 @@ import platform
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Union
@@ -28,6 +28,7 @@ from .errors import InputError
 from .model import CerberusForRanking
 
 Ranker = Union[CerberusForRanking, Sequence[CerberusForRanking]]
+PEAK_SIZE = 1024  # side of the fp32 matmul that sets the peak: big enough to run at full speed
 
 
 def _members(model_or_models: Ranker) -> list[CerberusForRanking]:
@@ -51,30 +52,44 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timings(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.device) -> list[float]:
-    """Wall seconds of `repeats` calls after `warmup` untimed ones (caches, allocator, JIT)."""
+def _interleaved(
+    jobs: Mapping[Hashable, Callable[[], Any]], repeats: int, warmup: int, device: torch.device
+) -> dict[Hashable, list[float]]:
+    """Wall seconds of each job, `repeats` times after `warmup` untimed rounds (caches,
+    allocator). Jobs take turns round after round, so a burst of load from another
+    process slows all of them alike and the ratios between them stay fair."""
     for _ in range(warmup):
-        fn()
-        _sync(device)
-    times = []
+        for fn in jobs.values():
+            fn()
+            _sync(device)
+    times: dict[Hashable, list[float]] = {key: [] for key in jobs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
+        for key, fn in jobs.items():
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times[key].append(time.perf_counter() - start)
     return times
 
 
 # --------------------------------------------------------------------------- hardware peak
-def matmul_peak_gflops(threads: int, size: int = 1024, repeats: int = 10, device: str = "cpu") -> float:
+def _matmul(size: int, device: torch.device) -> Callable[[], Any]:
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    out = torch.empty(size, size, device=device)
+    return lambda: torch.mm(a, b, out=out)
+
+
+def _gflops(size: int, times: list[float]) -> float:
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def matmul_peak_gflops(threads: int, size: int = PEAK_SIZE, repeats: int = 10, device: str = "cpu") -> float:
     """Median fp32 GFLOP/s of a size x size matmul: the yardstick for "share of peak",
     measured here rather than taken from a spec sheet that ignores clocks and neighbours."""
     dev = torch.device(device)
-    a, b = torch.randn(size, size, device=dev), torch.randn(size, size, device=dev)
-    out = torch.empty(size, size, device=dev)
     with _threads(threads):
-        times = _timings(lambda: torch.mm(a, b, out=out), repeats, warmup=3, device=dev)
-    return 2 * size**3 / statistics.median(times) / 1e9
+        times = _interleaved({"mm": _matmul(size, dev)}, repeats, warmup=3, device=dev)
+    return _gflops(size, times["mm"])
 
 
 # --------------------------------------------------------------------------- analytic FLOPs
@@ -140,6 +155,29 @@ def _scorer(models: list[CerberusForRanking], pairs: Sequence[tuple[str, str]], 
     return score
 
 
+def _jobs(
+    models: list[CerberusForRanking], pairs: Sequence[tuple[str, str]], batch_sizes: Sequence[int], max_length: int
+) -> dict[str | int, Callable[[], torch.Tensor]]:
+    """"latency": one question's candidates in one batch; each batch size: a batch of
+    that size filled by cycling through the same candidates."""
+    if not pairs:
+        raise InputError(None, "need at least one (question, candidate) pair")
+    for m in models:
+        m.eval()
+    jobs: dict[str | int, Callable[[], torch.Tensor]] = {"latency": _scorer(models, pairs, max_length)}
+    for size in batch_sizes:
+        jobs[size] = _scorer(models, [pairs[i % len(pairs)] for i in range(size)], max_length)
+    return jobs
+
+
+def _summary(times: Mapping[Hashable, list[float]], batch_sizes: Sequence[int]) -> dict[str, float]:
+    latency = np.array(times["latency"]) * 1e3
+    result = {"latency_ms": float(np.median(latency)), "latency_p90_ms": float(np.percentile(latency, 90))}
+    for size in batch_sizes:
+        result[f"throughput_b{size}"] = size / statistics.median(times[size])
+    return result
+
+
 def time_model(
     model_or_models: Ranker,
     pairs: Sequence[tuple[str, str]],
@@ -148,30 +186,18 @@ def time_model(
     warmup: int = 2,
     threads: int = 2,
     max_length: int = 64,
-) -> dict[str, Any]:
+) -> dict[str, float]:
     """Latency and throughput of a model or an ensemble.
 
     `pairs` are one question's candidates. Latency: scoring all of them in one batch
     (what a QA system pays per question), median and p90 over repeats. Throughput:
-    pairs/s at each batch size, the batch filled by cycling through `pairs`; median time.
+    pairs/s at each batch size (median time per batch).
     """
     models = _members(model_or_models)
-    if not pairs:
-        raise ValueError("need at least one (question, candidate) pair")
-    for m in models:
-        m.eval()
-    device = models[0].device
+    jobs = _jobs(models, pairs, batch_sizes, max_length)
     with _threads(threads):
-        latency = np.array(_timings(_scorer(models, pairs, max_length), repeats, warmup, device)) * 1e3
-        result: dict[str, Any] = {
-            "latency_ms": float(np.median(latency)),
-            "latency_p90_ms": float(np.percentile(latency, 90)),
-        }
-        for size in batch_sizes:
-            batch = [pairs[i % len(pairs)] for i in range(size)]
-            seconds = statistics.median(_timings(_scorer(models, batch, max_length), repeats, warmup, device))
-            result[f"throughput_b{size}"] = size / seconds
-    return result
+        times = _interleaved(jobs, repeats, warmup, models[0].device)
+    return _summary(times, batch_sizes)
 
 
 # --------------------------------------------------------------------------- benchmark table
@@ -187,26 +213,36 @@ def benchmark(
     peak_gflops: float | None = None,
 ) -> list[dict[str, Any]]:
     """One row per model: size, latency, throughput, FLOPs, share of the matmul peak, and
-    ratios to the `reference` row (default: the first), all measured in this run.
+    ratios to the `reference` row (default: the first).
 
-    Achieved GFLOP/s uses the throughput at the largest batch size (the most efficient).
-    Pass `peak_gflops` to reuse a peak already measured under the same threads.
+    All models and the peak matmul take turns in the same timing rounds, so they meet
+    the same machine load. Achieved GFLOP/s uses the throughput at the largest batch
+    size (the most efficient). Pass `peak_gflops` to use a peak measured elsewhere.
     """
     if not models:
         raise InputError(None, "no models to benchmark")
     reference = reference or next(iter(models))
     if reference not in models:
         raise InputError(None, f"reference {reference!r} is not one of {list(models)}")
-    peak = peak_gflops or matmul_peak_gflops(threads)
-    rows = []
-    for name, model in models.items():
-        timing = time_model(model, pairs_per_question, batch_sizes, repeats, warmup, threads, max_length)
-        flops = flops_per_pair(model, max_length)
-        achieved = flops * timing[f"throughput_b{max(batch_sizes)}"] / 1e9
-        rows.append({"name": name, "parameters": parameter_count(model), **timing,
-                     "gflops_per_pair": flops / 1e9, "gflops_s": achieved, "peak_share": achieved / peak})
-    ref = next(r for r in rows if r["name"] == reference)
+    members = {name: _members(model) for name, model in models.items()}
+    jobs: dict[Hashable, Callable[[], Any]] = {
+        (name, key): fn for name, ms in members.items() for key, fn in _jobs(ms, pairs_per_question, batch_sizes, max_length).items()
+    }
+    device = next(iter(members.values()))[0].device
+    if peak_gflops is None:
+        jobs[("peak", "mm")] = _matmul(PEAK_SIZE, device)
+    with _threads(threads):
+        times = _interleaved(jobs, repeats, warmup, device)
+    peak = peak_gflops or _gflops(PEAK_SIZE, times[("peak", "mm")])
     top = f"throughput_b{max(batch_sizes)}"
+    rows = []
+    for name, ms in members.items():
+        timing = _summary({key: t for (owner, key), t in times.items() if owner == name}, batch_sizes)
+        flops = flops_per_pair(ms, max_length)
+        achieved = flops * timing[top] / 1e9
+        rows.append({"name": name, "parameters": parameter_count(ms), **timing, "gflops_per_pair": flops / 1e9,
+                     "gflops_s": achieved, "peak_gflops": peak, "peak_share": achieved / peak})
+    ref = next(r for r in rows if r["name"] == reference)
     for row in rows:
         row["reference"] = reference
         row["params_vs_ref"] = row["parameters"] / ref["parameters"]
@@ -252,12 +288,12 @@ def conditions(
         "repeats": repeats,
         "warm-up": warmup,
         "dtype": "float32",
-        "timed": "forward only, torch.inference_mode, pre-tokenized",
+        "timed": "forward only (pre-tokenized), torch.inference_mode, models and peak matmul interleaved round by round",
         "torch": torch.__version__,
         "device": device,
         "cpu": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
         "load avg": _load_average(),
-        "matmul peak": f"{peak_gflops:.1f} GFLOP/s (fp32 1024x1024, median)",
+        "matmul peak": f"{peak_gflops:.1f} GFLOP/s (fp32 {PEAK_SIZE}x{PEAK_SIZE}, median)",
     }
 
 
@@ -327,13 +363,15 @@ def load_model(spec: str) -> Ranker:
 
 
 def question_pairs(data: str = "wikiqa", split: str = "test") -> list[tuple[str, str]]:
-    """One real question's candidates: the first question with the median candidate count,
-    so latency is measured at a typical question size."""
+    """One real question's candidates: the first question whose candidate count is closest
+    to the median, so latency is measured at a typical question size."""
     from .data import load_as2
 
     questions = load_as2(data, split=split).questions
-    median = int(np.median([len(q.candidates) for q in questions]))
-    question = next(q for q in questions if len(q.candidates) == median)
+    if not questions:
+        raise InputError(data, f"split {split!r} has no questions")
+    median = np.median([len(q.candidates) for q in questions])
+    question = min(questions, key=lambda q: abs(len(q.candidates) - median))  # min keeps the first
     return [(question.text, c) for c in question.candidates]
 
 
@@ -351,7 +389,7 @@ def run_benchmark(
     """Load every spec, measure them in one run and return the table with its conditions."""
     models = {spec: load_model(spec) for spec in specs}
     pairs = question_pairs(data, split)
-    peak = matmul_peak_gflops(threads)
-    rows = benchmark(models, pairs, reference, batch_sizes, repeats, warmup, threads, seq_len, peak)
+    rows = benchmark(models, pairs, reference, batch_sizes, repeats, warmup, threads, seq_len)
     device = str(_members(next(iter(models.values())))[0].device)
-    return format_table(rows, conditions(threads, batch_sizes, seq_len, repeats, warmup, len(pairs), peak, device))
+    conds = conditions(threads, batch_sizes, seq_len, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device)
+    return format_table(rows, conds)

@@ -145,13 +145,14 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help="smoke | quick | full")
     p.add_argument("--root", help="output folder (default: artifacts/<preset>)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ablation", action="store_true", help="also train the head-count and body/head-split ablations")
 
 
 @command("reproduce", "run the whole chain (teachers, scores, every student, results), skipping what is up to date", _reproduce_args)
 def _reproduce(args: argparse.Namespace) -> None:
     from .pipeline import reproduce
 
-    print(reproduce(args.preset, root=args.root, seed=args.seed))
+    print(reproduce(args.preset, root=args.root, seed=args.seed, ablation=args.ablation))
 
 
 def _model_dir(path: str) -> Path:

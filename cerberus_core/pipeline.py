@@ -8,6 +8,7 @@ it can be killed and re-run at any point. Small outputs live under
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class Preset:
     teachers: dict[str, dict[str, Any]]  # teacher name -> TrainConfig overrides (backbone, epochs, lr)
     student: dict[str, Any]  # shared TrainConfig overrides for students (backbone, split, epochs)
     common: dict[str, Any] = field(default_factory=dict)  # data and sizes, for everyone
+    ablation_head_layers: tuple[int, ...] = (2,)  # other body/head splits tried by the ablation
 
 
 PRESETS: dict[str, Preset] = {
@@ -61,6 +63,7 @@ PRESETS: dict[str, Preset] = {
                   "mpnet-base": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 1}},
         student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2},
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 2},
+        ablation_head_layers=(2, 3),
     ),
 }
 
@@ -82,6 +85,24 @@ def student_configs(preset: Preset, root: Path, best_teacher: str, seed: int) ->
     runs[f"replicated-{best_teacher}"] = dict(strategy="replicated", num_heads=len(names), teachers=folders,
                                              teacher_index=names.index(best_teacher))
     runs["cerberus"] = dict(strategy="cerberus", num_heads=len(names), teachers=folders)
+    return {name: TrainConfig(name=name, **{**base, **over}) for name, over in runs.items()}
+
+
+def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainConfig]:
+    """CERBERUS on every teacher subset of 2..k-1 teachers (k = 1 is `single-<t>`, all k is the
+    main run), and on other body/head splits of the same depth."""
+    names = list(preset.teachers)
+    folders = [str(root / "teacher_scores" / t) for t in names]
+    base = {**preset.common, **preset.student, "seed": seed, "strategy": "cerberus"}
+    runs = {}
+    for k in range(2, len(names)):
+        for subset in itertools.combinations(range(len(names)), k):
+            runs["cerberus-" + "+".join(names[i] for i in subset)] = dict(
+                num_heads=k, teachers=[folders[i] for i in subset])
+    depth = base["body_layers"] + base["head_layers"]
+    for h in preset.ablation_head_layers:
+        runs[f"cerberus-B{depth - h}H{h}"] = dict(num_heads=len(names), teachers=folders,
+                                                  body_layers=depth - h, head_layers=h)
     return {name: TrainConfig(name=name, **{**base, **over}) for name, over in runs.items()}
 
 
@@ -133,8 +154,11 @@ def ensemble_metrics(root: Path, teachers: list[str], role: str, seed: int) -> d
     return {k: v for k, v in m.items() if k != "per_question"}
 
 
-def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, progress: bool = True) -> str:
-    """Run (or resume) the whole chain and return the results table as Markdown."""
+def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, progress: bool = True,
+              ablation: bool = False) -> str:
+    """Run (or resume) the whole chain and return the results table as Markdown.
+
+    With `ablation`, also train the head-count and body/head-split ablations (ROOT/ablation/)."""
     if preset_name not in PRESETS:
         raise InputError(None, f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}")
     preset = PRESETS[preset_name]
@@ -159,6 +183,9 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
             for head, value in metrics["test"].items():
                 if head != "pooled":
                     rows.append(("  head", f"{name} {head}", None, value))
+    for name, cfg in (ablation_configs(preset, root, seed) if ablation else {}).items():
+        metrics = ensure_trained(cfg, root / "ablation" / name, progress)
+        rows.append(("ablation", f"{name} ({metrics['model']})", metrics["parameters"], metrics["test"]["pooled"]))
     table = results_markdown(rows, preset, best_teacher)
     write_text_atomic(root / "results.md", table)
     return table

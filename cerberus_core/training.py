@@ -291,7 +291,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     tokenizer = model.tokenizer
     loss_fn = DistillationLoss(cfg.strategy, kd=cfg.kd, temperature=cfg.temperature,
                                alpha=cfg.alpha, teacher_index=cfg.teacher_index)
-    steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
+    steps_per_epoch = _steps_per_epoch(len(pairs), cfg.batch_size, acc.num_processes)
     total = steps_per_epoch * cfg.epochs
     eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
     optimizer = _optimizer(model, cfg)
@@ -353,6 +353,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     bar.close()
     acc.wait_for_everyone()
     return finish(cfg, out_dir, data, progress=progress) if main else {}
+
+
+def _steps_per_epoch(n_pairs: int, batch_size: int, processes: int) -> int:
+    """Batches per epoch; a last batch too small to give every process a pair is dropped."""
+    if n_pairs < processes:
+        raise InputError(None, f"{n_pairs} training pairs cannot give each of {processes} processes one pair")
+    full, rest = divmod(n_pairs, batch_size)
+    return full + (rest >= processes)
 
 
 def _broadcast(acc, value: float) -> float:

@@ -2,6 +2,8 @@
 benchmark reports, not what a test can promise."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -13,6 +15,7 @@ from cerberus_core.bench import (
     flops_per_pair,
     format_table,
     load_model,
+    question_pairs,
     matmul_peak_gflops,
     parameter_count,
     time_model,
@@ -76,6 +79,13 @@ def test_matmul_peak_is_positive():
     assert matmul_peak_gflops(threads=1, size=64, repeats=2) > 0
 
 
+def test_benchmark_measures_the_peak_in_the_same_rounds(tiny_tokenizer):
+    rows = benchmark({"a": cerberus(tiny_tokenizer)}, PAIRS, batch_sizes=(2,), repeats=1, warmup=0,
+                     threads=1, max_length=SEQ)
+    assert rows[0]["peak_gflops"] > 0
+    assert rows[0]["peak_share"] == pytest.approx(rows[0]["gflops_s"] / rows[0]["peak_gflops"])
+
+
 @pytest.fixture
 def rows(tiny_tokenizer):
     one, three = cerberus(tiny_tokenizer, 1), cerberus(tiny_tokenizer, 3)
@@ -86,7 +96,7 @@ def rows(tiny_tokenizer):
 
 def test_benchmark_rows_have_every_field(rows):
     fields = {"name", "parameters", "latency_ms", "latency_p90_ms", "throughput_b2", "throughput_b4",
-              "gflops_per_pair", "gflops_s", "peak_share", "reference", "params_vs_ref", "flops_vs_ref",
+              "gflops_per_pair", "gflops_s", "peak_gflops", "peak_share", "reference", "params_vs_ref", "flops_vs_ref",
               "latency_vs_ref", "throughput_vs_ref"}
     assert [r["name"] for r in rows] == ["single", "ensemble", "B2 3H2"]
     for row in rows:
@@ -120,3 +130,13 @@ def test_load_model_reads_saved_folders_and_ensembles(tiny_tokenizer, tmp_path):
     assert isinstance(single, CerberusForRanking) and single.config.num_heads == 3
     ensemble = load_model(f"{tmp_path / 'm'}+{tmp_path / 'm'}")
     assert len(ensemble) == 2 and all(m.tokenizer is not None for m in ensemble)
+
+
+def test_question_pairs_picks_a_question_of_median_size(tmp_path):
+    sizes = {"q1": 2, "q2": 5, "q3": 4, "q4": 9}  # median 4.5: q2 and q3 tie, the first wins
+    lines = [json.dumps({"qid": q, "question": f"what is {q}", "candidate": f"answer {i}", "label": int(i == 0)})
+             for q, n in sizes.items() for i in range(n)]
+    path = tmp_path / "tiny.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    pairs = question_pairs(str(path))
+    assert len(pairs) == 5 and pairs[0] == ("what is q2", "answer 0")

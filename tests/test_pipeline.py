@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
-    table = pipeline.reproduce("smoke", root=root, progress=False)
+    table = pipeline.reproduce("smoke", root=root, progress=False, ablation=True)
     return root, table
 
 
@@ -23,7 +23,8 @@ def test_reproduce_produces_every_strategy_and_artifacts(smoke):
     root, table = smoke
     for row in ["| teacher | l3-fast", "| teacher | l3-slow", "ensemble (mean prob.)", "| student | gold",
                 "| student | single-l3-fast", "| student | single-l3-slow", "| student | ensemble",
-                "| student | replicated-", "| student | cerberus", "cerberus head1"]:
+                "| student | replicated-", "| student | cerberus", "cerberus head1",
+                "| ablation | cerberus-B1H2 (B1 2H2)"]:
         assert row in table
     assert (root / "results.md").read_text() == table
     for teacher in ["l3-fast", "l3-slow"]:
@@ -44,7 +45,7 @@ def test_second_run_skips_everything(smoke, monkeypatch):
 
     monkeypatch.setattr(pipeline, "train", no_training)
     monkeypatch.setattr(pipeline, "score_dataset", no_training)
-    assert pipeline.reproduce("smoke", root=root, progress=False).split("\n", 1)[1] == table.split("\n", 1)[1]
+    assert pipeline.reproduce("smoke", root=root, progress=False, ablation=True).split("\n", 1)[1] == table.split("\n", 1)[1]
 
 
 def test_stale_teacher_scores_without_weights_are_refused(smoke, tmp_path):
