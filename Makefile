@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export CERBERUS_CACHE ?= $(CURDIR)/.cache/cerberus
 
-.PHONY: install demo test lab clean
+.PHONY: install demo test lab figures clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m cerberus_core prepare-models
 	$(PY) -m pytest -q
+
+figures: $(STAMP)
+	$(PY) -m cerberus_core.figures --artifacts artifacts/full --out figures
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

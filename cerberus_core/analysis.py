@@ -22,6 +22,7 @@ from .metrics import PER_QUESTION_KEY, _group, _lookup, metrics_with_ci, paired_
 from .scores import ScoreTable
 
 METRICS = tuple(PER_QUESTION_KEY)  # ("p@1", "map", "mrr")
+MAIN_SCORES = ("score", "pooled")  # the column that ranks: a teacher's margin, a student's pooled probability
 
 
 # --------------------------------------------------------------------------- loaders
@@ -82,8 +83,8 @@ def score_matrix(
     """Names and an (n_pairs, m) matrix, rows in `reference`'s (qid, cand_idx) order.
 
     One table: `columns` lists the columns to take (default: its heads, else all columns).
-    A mapping name -> table (e.g. the teachers): one column per table, named after it, taken
-    from column `columns` (default "score", else the table's only column).
+    A mapping name -> table: one column per table, named after it, taken from column `columns`
+    (default: the table's main score, "score" for a teacher, "pooled" for a student).
     `reference` defaults to the (first) table, so its qids/labels describe the rows.
     """
     if isinstance(tables_or_table, ScoreTable):
@@ -96,10 +97,10 @@ def score_matrix(
     reference = reference if reference is not None else next(iter(tables_or_table.values()))
     names, cols = [], []
     for name, table in tables_or_table.items():
-        column = columns or ("score" if "score" in table.columns else None)
-        if column is None and len(table.columns) != 1:
+        column = columns or next((c for c in MAIN_SCORES if c in table.columns), None)
+        if column is None:
             raise ValueError(f"table {name!r} has columns {list(table.columns)}; say which to use")
-        cols.append(table.columns[column or next(iter(table.columns))][_rows_in(table, reference)])
+        cols.append(table.columns[column][_rows_in(table, reference)])
         names.append(name)
     return names, np.column_stack(cols)
 

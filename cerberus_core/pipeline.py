@@ -231,3 +231,20 @@ def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) 
             values[key] = raw
     return dataclasses.replace(cfg, **values, **fixed)
 
+
+
+NOTEBOOK_PRESETS = {"quick": "smoke", "full": "full"}
+
+
+def notebook_artifacts(preset: str = "quick", progress: bool = True) -> Path:
+    """The artifacts folder a notebook reads, made up to date first (load-or-train).
+
+    `quick` trains the `smoke` chain (with its ablation) into the local cache in a few
+    minutes, once; `full` reads the committed `artifacts/full` and trains only what is missing.
+    """
+    if preset not in NOTEBOOK_PRESETS:
+        raise InputError(None, f"unknown notebook preset {preset!r}; choose from {sorted(NOTEBOOK_PRESETS)}")
+    name = NOTEBOOK_PRESETS[preset]
+    root = REPO / "artifacts" / name if preset == "full" else REPO / ".cache" / "notebooks" / name
+    reproduce(name, root=root, progress=progress, ablation=True)
+    return root

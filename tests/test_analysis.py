@@ -1,0 +1,186 @@
+"""Analysis: hand-computed goldens for diversity, agreement and the Pareto front; scipy for correlations."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from cerberus_core import analysis as an
+from cerberus_core.metrics import ranking_metrics
+from cerberus_core.scores import ScoreTable
+
+QIDS = np.array(["a", "a", "a", "b", "b"])
+
+
+def table(qids, cand, labels, **columns) -> ScoreTable:
+    columns = {k: np.asarray(v, float) for k, v in columns.items()}
+    return ScoreTable(list(qids), np.asarray(cand), np.asarray(labels), columns)
+
+
+def write_trace(run_dir, step: int, heads: np.ndarray, qids=QIDS) -> None:
+    cand = [0, 1, 2, 0, 1][: len(qids)] if len(qids) == 5 else list(range(len(qids)))
+    cols = {f"head{i}": heads[:, i] for i in range(heads.shape[1])}
+    table(qids, cand, [0] * len(qids), pooled=an.to_probability(heads).mean(1), **cols).save(
+        run_dir / "trace" / f"dev_step{step:06d}.tsv")
+
+
+# ----------------------------------------------------------------- ambiguity
+def test_ambiguity_hand_computed():
+    # pair 1: mean 0.3, deviations +-0.1 -> 0.01; pair 2: identical -> 0; mean 0.005
+    assert an.ambiguity(np.array([[0.2, 0.4], [0.5, 0.5]])) == pytest.approx(0.005)
+    # deviations -0.3, 0, 0.3 -> (0.09 + 0 + 0.09) / 3
+    assert an.ambiguity(np.array([[0.0, 0.3, 0.6]])) == pytest.approx(0.06)
+
+
+def test_ambiguity_is_exactly_zero_for_identical_columns():
+    p = np.random.default_rng(0).random((200, 1))
+    identical = np.repeat(np.r_[p, [[0.1]]], 3, axis=1)  # 0.1 * 3 / 3 != 0.1 in floating point
+    assert an.ambiguity(identical) == 0.0
+
+
+def test_ambiguity_is_the_krogh_vedelsby_decomposition():
+    """Squared error of the mean = mean member error - ambiguity, for any target."""
+    rng = np.random.default_rng(1)
+    p, y = rng.random((50, 3)), rng.integers(0, 2, 50)
+    member_error = np.mean((p - y[:, None]) ** 2)
+    assert np.mean((p.mean(1) - y) ** 2) == pytest.approx(member_error - an.ambiguity(p))
+
+
+# ----------------------------------------------------------------- top-1 and correlation
+def test_top1_disagreement_toy():
+    m = np.array([[1, 3, 2], [2, 2, 2], [0, 1, 0],   # question a: tops cand 1, 0, 0 (tie -> lower index)
+                  [5, 1, 5], [1, 5, 5]], dtype=float)  # question b: tops cand 0, 1, 0 (tie -> lower index)
+    expected = np.array([[0, 1, 0.5], [1, 0, 0.5], [0.5, 0.5, 0]])
+    np.testing.assert_array_equal(an.top1_disagreement(QIDS, m), expected)
+
+
+def test_top1_ties_follow_candidate_index():
+    scores = np.array([1.0, 1.0])
+    assert an.top1(["q", "q"], scores).tolist() == [0]
+    assert an.top1(["q", "q"], scores, cand_idx=[1, 0]).tolist() == [1]
+
+
+def test_top1_matches_the_p_at_1_of_the_metrics():
+    rng = np.random.default_rng(3)
+    qids = np.repeat([f"q{i}" for i in range(30)], 5)
+    labels = rng.integers(0, 2, len(qids))
+    scores = np.round(rng.normal(size=len(qids)))  # many ties
+    assert labels[an.top1(qids, scores)].mean() == ranking_metrics(qids, labels, scores)["p@1"]
+
+
+@pytest.mark.parametrize("method,reference", [("pearson", stats.pearsonr), ("spearman", stats.spearmanr),
+                                              ("kendall", stats.kendalltau)])
+def test_pairwise_correlation_matches_scipy(method, reference):
+    m = np.random.default_rng(2).normal(size=(40, 3))
+    corr = an.pairwise_correlation(m, method)
+    assert corr.shape == (3, 3) and np.all(np.diag(corr) == 1)
+    assert corr[0, 2] == pytest.approx(reference(m[:, 0], m[:, 2])[0])
+    np.testing.assert_allclose(corr, corr.T)
+
+
+def test_unknown_correlation_is_refused():
+    with pytest.raises(ValueError, match="valid: pearson"):
+        an.pairwise_correlation(np.ones((3, 2)), "cosine")
+
+
+# ----------------------------------------------------------------- probabilities
+def test_soft_targets_and_candidate_distribution():
+    np.testing.assert_allclose(an.soft_targets(np.array([0.0]), 2.0), [[0.5, 0.5]])
+    sharp, soft = an.soft_targets(np.array([2.0]), 1.0), an.soft_targets(np.array([2.0]), 4.0)
+    assert sharp[0, 1] > soft[0, 1] > 0.5  # a higher temperature flattens the target
+    dist = an.candidate_distribution(np.array([1.0, 2.0, 0.0, 5.0, 5.0]), 2.0, QIDS)
+    np.testing.assert_allclose([dist[:3].sum(), dist[3:].sum()], [1, 1])
+    np.testing.assert_allclose(dist[3:], [0.5, 0.5])
+    with pytest.raises(ValueError, match="temperature"):
+        an.to_probability(np.zeros(2), 0)
+
+
+# ----------------------------------------------------------------- score matrices and loaders
+def test_score_matrix_aligns_on_qid_and_candidate():
+    t1 = table(["a", "a", "b"], [0, 1, 0], [1, 0, 1], score=[1, 2, 3])
+    t2 = table(["b", "a", "a"], [0, 1, 0], [1, 0, 1], pooled=[30, 20, 10], head0=[0, 0, 0])
+    names, m = an.score_matrix({"t1": t1, "t2": t2})
+    assert names == ["t1", "t2"]
+    np.testing.assert_array_equal(m, [[1, 10], [2, 20], [3, 30]])
+    names, m = an.score_matrix(t2, reference=t1)
+    assert names == ["head0"]
+    with pytest.raises(ValueError, match="lacks pair"):
+        an.score_matrix({"t1": t1, "t3": table(["a", "a", "c"], [0, 1, 0], [1, 0, 1], score=[1, 2, 3])})
+
+
+def test_load_run_and_teacher_tables(tmp_path):
+    t = table(["a", "a"], [0, 1], [1, 0], score=[1, 2])
+    t.save(tmp_path / "teacher_scores" / "x" / "test.tsv")
+    t.save(tmp_path / "teacher_scores" / "w" / "test.tsv")
+    assert list(an.load_teacher_tables(tmp_path, "test")) == ["w", "x"]
+    assert an.load_teacher_tables(tmp_path, "dev") == {}
+    run = an.load_run(tmp_path / "students" / "missing")
+    assert run["metrics"] is None and run["test"] is None and run["curve"] == []
+
+
+# ----------------------------------------------------------------- diversity over training
+def test_diversity_over_steps_starts_at_exactly_zero(tmp_path):
+    start = np.array([0.1, -0.7, 2.3, 0.3, -1.1])
+    write_trace(tmp_path, 0, np.column_stack([start] * 3))  # copy init: identical heads
+    write_trace(tmp_path, 12, np.column_stack([start, start + [0, 4, 0, 0, 0], -start]))
+    rows = an.diversity_over_steps(tmp_path)
+    assert [r["step"] for r in rows] == [0, 12]
+    assert rows[0]["ambiguity"] == 0.0 and rows[0]["top1_disagreement"] == 0.0  # exactly, not approximately
+    assert rows[0]["mean_pearson"] == pytest.approx(1.0)
+    assert rows[1]["ambiguity"] > 0 and rows[1]["mean_pearson"] < 1
+    # head1 moves question a's top to cand 1; head2 reverses both questions: 3 of 6 ordered pairs differ per question
+    assert rows[1]["top1_disagreement"] == pytest.approx((4 / 6 + 4 / 6) / 2)
+
+
+# ----------------------------------------------------------------- heads vs teachers
+def test_own_teacher_is_closest_on_a_constructed_case():
+    rng = np.random.default_rng(4)
+    teachers = rng.normal(size=(100, 3))
+    heads = teachers + 0.3 * rng.normal(size=teachers.shape)  # head i follows teacher i
+    qids = np.repeat(np.arange(20).astype(str), 5)
+    agreement = an.agreement_matrix(heads, teachers, qids, "spearman")
+    assert agreement.shape == (3, 3)
+    assert an.own_teacher_is_closest(agreement) == [True, True, True]
+    swapped = an.agreement_matrix(heads[:, [1, 0, 2]], teachers, qids)
+    assert an.own_teacher_is_closest(swapped) == [False, False, True]
+
+
+def test_top1_agreement_is_one_minus_disagreement():
+    rng = np.random.default_rng(5)
+    heads, teachers = rng.normal(size=(30, 2)), rng.normal(size=(30, 3))
+    qids = np.repeat(list("abcdef"), 5)
+    disagreement = an.top1_disagreement(qids, np.hstack([heads, teachers]))
+    np.testing.assert_allclose(an.agreement_matrix(heads, teachers, qids, "top1"), 1 - disagreement[:2, 2:])
+
+
+# ----------------------------------------------------------------- quality
+def test_ensemble_gain_and_metrics_frame():
+    labels = np.array([0, 1, 0, 1, 0])
+    m = np.array([[3.0, -5], [2, 0], [-9, 1], [0, 4], [1, 0]])
+    gain = an.ensemble_gain(QIDS, labels, m, ["x", "y"])
+    assert gain["members"]["x"]["p@1"] == 0.0 and gain["members"]["y"]["p@1"] == 0.5
+    # mean probabilities: a -> (.48, .50, .37), cand 1 right; b -> (.74, .62), cand 0 right
+    assert gain["ensemble"]["p@1"] == 1.0
+    assert gain["gain_over_best"]["p@1"] == 0.5
+    rows = an.metrics_frame({"x": m[:, 0], "y": m[:, 1]}, QIDS, labels, n_resamples=200)
+    assert [r["name"] for r in rows] == ["x", "y"]
+    for r in rows:
+        assert r["map_ci"][0] <= r["map"] <= r["map_ci"][1] and r["n_questions"] == 2
+
+
+def test_paired_against_reference():
+    rng = np.random.default_rng(6)
+    qids = np.repeat(np.arange(40).astype(str), 5)
+    labels = np.tile([1, 0, 0, 0, 0], 40)
+    good = labels + 0.1 * rng.normal(size=len(labels))
+    out = an.paired_against({"good": good, "same": good.copy(), "noise": rng.normal(size=len(labels))},
+                            qids, labels, "good", n_resamples=2000)
+    assert set(out) == {"same", "noise"}
+    assert out["same"] == {"diff": 0.0, "p_value": 1.0}
+    assert out["noise"]["diff"] < 0 and out["noise"]["p_value"] < 0.01
+
+
+def test_pareto_front_toy():
+    points = [(1, 0.5), (2, 0.7), (3, 0.6), (0.5, 0.4), (2, 0.7), (1, 0.45)]
+    # (3, .6) is beaten by (2, .7); (1, .45) by (1, .5); the tied (2, .7) pair both stay
+    assert an.pareto_front(points) == [3, 0, 1, 4]
