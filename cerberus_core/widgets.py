@@ -1,0 +1,243 @@
+"""Interactive panels for notebooks: thin wiring from ipywidgets controls to pure functions.
+
+Each `build_*` returns a `Panel` (an `ipywidgets.VBox`): `panel.controls` maps a name to its
+widget, so a test or a notebook drives it by setting `.value` (or `.click()` on a button), the way
+ipywidgets tests its own `interactive`; `panel.result` is the last Figure or HTML/text string
+produced and `panel.output` shows it. The numbers come from `analysis`, the figures from
+`plotting`; the few pure helpers here only lay out HTML tables. Figures are
+`matplotlib.figure.Figure` objects, never pyplot ones, so replacing one leaks nothing.
+"""
+from __future__ import annotations
+
+import html
+import io
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+from IPython.display import HTML, Image, clear_output, display
+from matplotlib.figure import Figure
+
+from . import analysis as an
+from . import plotting as pl
+from .data import FILTERS, AS2Dataset, Question
+from .scores import ScoreTable
+
+KEEP_POLICIES = ("answerable", "clean")  # the filters worth showing: "none" keeps everything
+MEASURES = (("pearson", "pearson"), ("spearman", "spearman"), ("kendall", "kendall"),
+            ("top-1 disagreement", "top1"))
+POSITIVE_STYLE = "background:#d9f2d9"
+TOP_STYLE = "font-weight:bold;background:#ffe8a8"
+
+
+class Panel(widgets.VBox):
+    """Controls above an Output. Any control's new value re-renders, unless a `trigger` button is
+    given (for slow work such as timing): then only its click does."""
+
+    result = traitlets.Any(None, allow_none=True)  # a trait, so a notebook can observe it too
+
+    def __init__(self, title: str, controls: Mapping[str, widgets.Widget], render: Callable[[], Any],
+                 extra: Sequence[widgets.Widget] = (), trigger: widgets.Button | None = None) -> None:
+        self.controls = dict(controls)
+        self.output = widgets.Output()
+        self._render = render
+        super().__init__([widgets.HTML(f"<b>{html.escape(title)}</b>"), *self.controls.values(), *extra,
+                          self.output])
+        if trigger is None:
+            for control in self.controls.values():
+                control.observe(lambda _: self.refresh(), names="value")
+            self.refresh()
+        else:
+            trigger.on_click(lambda _: self.refresh())
+
+    def refresh(self) -> None:
+        """Render once and show it. On an error `result` keeps its last value; inside a kernel the
+        traceback appears in the Output (Output.__exit__ shows and swallows it), elsewhere, as in
+        tests, it propagates."""
+        with self.output:
+            clear_output(wait=True)
+            result = self._render()
+            display(displayable(result))
+            self.result = result
+
+
+def displayable(result: Figure | str) -> Image | HTML:
+    """What the Output shows. A Figure is rendered to PNG here: display(fig) on a bare Figure
+    shows only "<Figure size ...>" in a kernel where pyplot's inline backend never loaded.
+    A string is HTML, or a plain-text table kept aligned in a <pre> block."""
+    if isinstance(result, Figure):
+        png = io.BytesIO()
+        result.savefig(png, format="png", bbox_inches="tight")
+        return Image(png.getvalue(), format="png")
+    return HTML(result if result.lstrip().startswith("<") else f"<pre>{html.escape(result)}</pre>")
+
+
+def _question_dropdown(dataset: AS2Dataset) -> widgets.Dropdown:
+    """Questions by qid (the stable key), labelled with their text so a reader can find one."""
+    options = [(f"{q.qid} · {q.text[:70]}", q.qid) for q in dataset]
+    return widgets.Dropdown(options=options, description="question", layout={"width": "95%"})
+
+
+# --------------------------------------------------------------------------- pure HTML helpers
+def _cell(value: Any, style: str = "", title: str = "") -> str:
+    attrs = (f' style="{style}"' if style else "") + (f' title="{html.escape(title)}"' if title else "")
+    return f"<td{attrs}>{value}</td>"
+
+
+def _table(header: Sequence[str], rows: Sequence[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    return f'<table class="cerberus"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _row(cand: int, label: int, cells: str) -> str:
+    style = f' style="{POSITIVE_STYLE}"' if label else ""
+    return f'<tr data-cand="{cand}" class="{"pos" if label else "neg"}"{style}>{cells}</tr>'
+
+
+def _heading(question: Question) -> str:
+    return f"<p><b>{html.escape(question.qid)}</b>: {html.escape(question.text)}</p>"
+
+
+def question_html(question: Question, policies: Sequence[str] = KEEP_POLICIES) -> str:
+    """One question's candidates with their labels (positives highlighted) and which filter
+    policies would keep it, so a reader sees why a question counts or not."""
+    rows = [_row(i, y, _cell(i) + _cell(y) + _cell(html.escape(c)))
+            for i, (c, y) in enumerate(zip(question.candidates, question.labels))]
+    kept = "; ".join(f"{p}: {'kept' if FILTERS[p](question) else 'dropped'}" for p in policies)
+    return f"{_heading(question)}<p>filters: {kept}</p>{_table(['#', 'label', 'candidate'], rows)}"
+
+
+def pair_index(table: ScoreTable) -> dict[tuple[str, int], int]:
+    """Row of each (qid, cand_idx) in a table: scores are looked up by key, never by position."""
+    return {(q, int(c)): i for i, (q, c) in enumerate(zip(table.qids, table.cand_idx))}
+
+
+def candidate_scores(table: ScoreTable, index: Mapping[tuple[str, int], int], qid: str, n: int,
+                     column: str) -> np.ndarray:
+    """The column's score of candidates 0..n-1 of `qid`; NaN where the table lacks the pair."""
+    return np.array([table.columns[column][index[(qid, i)]] if (qid, i) in index else np.nan
+                     for i in range(n)])
+
+
+def explorer_html(question: Question, scores: Mapping[str, np.ndarray], sort_by: str) -> str:
+    """Candidates (rows, sorted by `sort_by` desc., ties to the lower index) x models (columns);
+    each model's top candidate is marked (bold, ★, title "top of NAME"), ties to the lower index
+    as in `analysis.top1`."""
+    n = len(question.candidates)
+    tops = {name: int(np.nanargmax(v)) for name, v in scores.items() if np.isfinite(v).any()}
+    order = np.lexsort((np.arange(n), -np.nan_to_num(scores[sort_by], nan=-np.inf)))
+    rows = []
+    for i in order:
+        cells = [_cell(f"{v[i]:.3f} ★" if tops.get(m) == i else ("–" if np.isnan(v[i]) else f"{v[i]:.3f}"),
+                       TOP_STYLE if tops.get(m) == i else "", f"top of {m}" if tops.get(m) == i else "")
+                 for m, v in scores.items()]
+        text = _cell(html.escape(question.candidates[i]))
+        rows.append(_row(int(i), question.labels[i], _cell(i) + _cell(question.labels[i]) + "".join(cells) + text))
+    return _heading(question) + _table(["#", "label", *scores, "candidate"], rows)
+
+
+# --------------------------------------------------------------------------- panels
+def build_temperature_panel(margins: Sequence[float], labels: Sequence[int], candidates: Sequence[str] | None = None,
+                            temperatures: Sequence[float] = (0.5, 1, 2, 4, 8)) -> Panel:
+    """One question's teacher margins as KD targets at the chosen temperature: per-pair
+    sigmoid(m/T) and the softmax over candidates. Both y axes are fixed to [0, 1] so moving the
+    slider moves the bars, not the axis."""
+    temperatures = [float(t) for t in temperatures]
+    slider = widgets.SelectionSlider(options=[(f"{t:g}", t) for t in temperatures], description="temperature",
+                                     value=1.0 if 1.0 in temperatures else temperatures[0])
+
+    def render() -> Any:
+        fig = pl.plot_soft_targets(margins, labels, temperatures=(slider.value,))
+        fig.axes[1].set_ylim(0, 1)
+        return fig
+
+    key = [widgets.HTML("<br>".join(f"c{i}{' +' if y else ''}: {html.escape(c)}"
+                                    for i, (c, y) in enumerate(zip(candidates, labels))))] if candidates else []
+    return Panel("Teacher scores softened by temperature", {"temperature": slider}, render, extra=key)
+
+
+def build_question_browser(dataset: AS2Dataset) -> Panel:
+    """Browse a split question by question. Load it with filter="none" to see what the
+    answerable / clean policies would drop."""
+    questions = {q.qid: q for q in dataset}
+    control = _question_dropdown(dataset)
+    return Panel(f"{dataset.name}/{dataset.split} ({dataset.filter} filter): {len(dataset)} questions",
+                 {"question": control}, lambda: question_html(questions[control.value]))
+
+
+def build_head_correlation_panel(tables: Mapping[str, ScoreTable],
+                                 teacher_tables: Mapping[str, Mapping[str, ScoreTable]] | None = None) -> Panel:
+    """How alike the heads (and optionally the teachers) score one split: a correlation of the
+    margins or the fraction of questions whose top-1 differs. `tables`: split -> student table;
+    `teacher_tables`: split -> {teacher: table}. The colour scale is fixed to [0, 1]."""
+    first = next(iter(tables.values()))
+    c = {"split": widgets.Dropdown(options=list(tables), description="split"),
+         "heads": widgets.SelectMultiple(options=first.head_columns(), value=tuple(first.head_columns()),
+                                         description="heads"),
+         "measure": widgets.Dropdown(options=MEASURES, value="pearson", description="measure"),
+         "with teachers": widgets.Checkbox(False, description="with teachers", disabled=not teacher_tables)}
+
+    def render() -> Any:
+        table, measure = tables[c["split"].value], c["measure"].value
+        if not c["heads"].value:
+            return "<p><i>select at least one head</i></p>"
+        names, matrix = an.score_matrix(table, c["heads"].value)
+        teachers = (teacher_tables or {}).get(c["split"].value, {}) if c["with teachers"].value else {}
+        if teachers:
+            t_names, t_matrix = an.score_matrix(teachers, reference=table)
+            names, matrix = [*names, *t_names], np.column_stack([matrix, t_matrix])
+        values = (an.top1_disagreement(table.qids, matrix, table.cand_idx) if measure == "top1"
+                  else an.pairwise_correlation(matrix, measure))
+        label = dict((v, k) for k, v in MEASURES)[measure]
+        return pl.plot_correlation_heatmap(values, names, f"{c['split'].value}: {label}", vmin=0.0, vmax=1.0)
+
+    return Panel("Head diversity", c, render)
+
+
+def build_question_explorer(student_table: ScoreTable, teacher_tables: Mapping[str, ScoreTable],
+                            dataset: AS2Dataset) -> Panel:
+    """One question seen by every teacher, every head and the pooled student, side by side: where
+    a head follows its teacher's top candidate and where the pooled vote lands. Scores are
+    matched by (qid, cand_idx); a pair a table lacks shows as "–"."""
+    questions = {q.qid: q for q in dataset}
+    student_index = pair_index(student_table)
+    sources = {name: (t, "score", pair_index(t)) for name, t in teacher_tables.items()}  # a teacher's margin
+    sources |= {col: (student_table, col, student_index)
+                for col in [*student_table.head_columns(), "pooled"] if col in student_table.columns}
+    sort_by = "pooled" if "pooled" in sources else next(reversed(sources))
+    control = _question_dropdown(dataset)
+
+    def render() -> str:
+        q = questions[control.value]
+        scores = {name: candidate_scores(t, index, q.qid, len(q.candidates), col)
+                  for name, (t, col, index) in sources.items()}
+        return explorer_html(q, scores, sort_by)
+
+    return Panel(f"Teachers vs heads, question by question (sorted by {sort_by})", {"question": control}, render)
+
+
+def build_bench_panel(models: Mapping[str, Any], pairs: Sequence[tuple[str, str]], warmup: int = 1) -> Panel:
+    """Time the models live on this machine (bench.benchmark, all models interleaved in one run)
+    when "measure" is clicked; the result is bench.format_table's text, conditions included.
+    `pairs` are one question's candidates (bench.question_pairs gives a typical one)."""
+    from . import bench  # torch is imported only by the panel that needs it
+
+    c = {"batch_size": widgets.BoundedIntText(32, min=1, max=4096, description="batch size"),
+         "seq_len": widgets.BoundedIntText(64, min=8, max=512, description="seq len"),
+         "threads": widgets.IntSlider(min(2, os.cpu_count() or 1), min=1, max=os.cpu_count() or 1,
+                                      description="threads"),
+         "repeats": widgets.BoundedIntText(3, min=1, max=100, description="repeats"),
+         "measure": widgets.Button(description="measure", icon="play")}
+
+    def render() -> str:
+        size, seq, threads, repeats = (c[k].value for k in ("batch_size", "seq_len", "threads", "repeats"))
+        rows = bench.benchmark(models, pairs, batch_sizes=(size,), repeats=repeats, warmup=warmup,
+                               threads=threads, max_length=seq)
+        device = str(bench._members(next(iter(models.values())))[0].device)
+        conds = bench.conditions(threads, (size,), seq, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device)
+        return bench.format_table(rows, conds)
+
+    return Panel("Cost, measured live", c, render, trigger=c["measure"])
