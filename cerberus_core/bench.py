@@ -24,6 +24,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from .atomic import write_text_atomic
 from .errors import InputError
 from .model import CerberusForRanking
 
@@ -380,16 +381,20 @@ def run_benchmark(
     threads: int = 2,
     seq_len: int = 64,
     batch_sizes: Sequence[int] = (32, 128),
-    repeats: int = 10,
+    repeats: int = 5,
     warmup: int = 2,
     reference: str | None = None,
     data: str = "wikiqa",
     split: str = "test",
+    out: str | Path | None = None,
 ) -> str:
-    """Load every spec, measure them in one run and return the table with its conditions."""
+    """Load every spec, measure them in one run and return the table with its conditions;
+    with `out`, also write {"conditions", "rows"} as JSON (read by the Pareto figure)."""
     models = {spec: load_model(spec) for spec in specs}
     pairs = question_pairs(data, split)
     rows = benchmark(models, pairs, reference, batch_sizes, repeats, warmup, threads, seq_len)
     device = str(_members(next(iter(models.values())))[0].device)
     conds = conditions(threads, batch_sizes, seq_len, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device)
+    if out is not None:
+        write_text_atomic(out, json.dumps({"conditions": conds, "rows": rows}, indent=1, default=str) + "\n")
     return format_table(rows, conds)

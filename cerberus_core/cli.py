@@ -155,6 +155,28 @@ def _reproduce(args: argparse.Namespace) -> None:
     print(reproduce(args.preset, root=args.root, seed=args.seed, ablation=args.ablation))
 
 
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", nargs="+", help="NAME (1-head model), NAME:B5-3H1 (CERBERUS on NAME), a saved model "
+                                             "folder, or A+B+C (an ensemble)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seq-len", type=int, default=64, help="pairs are padded to this length")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--reference", help="the model the ratios are relative to (default: the first)")
+    p.add_argument("--data", default="wikiqa", help="where the real question comes from")
+    p.add_argument("--out", help="also write the rows and conditions as JSON (e.g. artifacts/full/bench.json)")
+
+
+@command("bench", "parameters, latency, throughput and FLOPs of models, with the conditions measured", _bench_args)
+def _bench(args: argparse.Namespace) -> None:
+    from .bench import run_benchmark
+
+    print(run_benchmark(args.models, threads=args.threads, seq_len=args.seq_len, batch_sizes=args.batch_sizes,
+                        repeats=args.repeats, warmup=args.warmup, reference=args.reference, data=args.data,
+                        out=args.out))
+
+
 def _model_dir(path: str) -> Path:
     """Accept a run folder (uses its best/ model) or a saved model folder."""
     folder = Path(path)

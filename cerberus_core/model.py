@@ -31,6 +31,8 @@ from transformers import (
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import ModelOutput
 
+from .errors import InputError
+
 POOLERS = ("mean_prob", "mean_logit", "learned")
 HEAD_INITS = ("copy", "independent")
 
@@ -200,7 +202,11 @@ class CerberusForRanking(PreTrainedModel):
             from .zoo import resolve_model
 
             path = resolve_model(backbone)
-            backbone = AutoModel.from_pretrained(path)
+            try:
+                backbone = AutoModel.from_pretrained(path)
+            except OSError as err:
+                raise InputError(path, "not an embedded model name (minilm-l3, minilm-l6, mpnet-base), a model "
+                                       f"folder or a reachable hub id: {str(err).splitlines()[0]}") from None
             tokenizer = tokenizer or path
         depth = backbone.config.num_hidden_layers
         if body_layers is None:

@@ -32,6 +32,7 @@ def test_inspect_data_prints_counts_under_each_policy():
     (["distill", "--out", "{tmp}/run", "--set", "epochz=3"], "KEY=VALUE"),
     (["reproduce", "--preset", "huge", "--root", "{tmp}/r"], "unknown preset"),
     (["prepare-models", "bert-huge"], "unknown embedded model"),
+    (["bench", "{tmp}/no-such-model"], "not an embedded model name"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     (tmp_path / "bad.tsv").write_text("question\tcandidate\tlabel\nq\tc\t1\nq\tc2\tyes\n")

@@ -1,0 +1,84 @@
+"""The notebooks: committed without outputs, one papermill `parameters` cell each, and every one
+runs top to bottom in its `quick` preset.
+
+Execution works on an in-memory copy (nbclient never writes back), so the committed files stay
+output-free; the executed copy is saved under pytest's tmp_path for inspection when a test fails.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+KERNEL = "python3"  # jupyter_client starts a kernelspec whose argv[0] is "python" with sys.executable
+CELL_TIMEOUT = 600  # seconds per cell
+PRESET_LINE = re.compile(r'^PRESET\s*=\s*"quick"', re.MULTILINE)
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _parameter_cells(nb: nbformat.NotebookNode) -> list[int]:
+    return [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+
+
+def _client(nb: nbformat.NotebookNode) -> NotebookClient:
+    return NotebookClient(nb, kernel_name=KERNEL, timeout=CELL_TIMEOUT,
+                          resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+
+
+def test_notebooks_exist():
+    assert NOTEBOOKS, f"no notebooks in {NOTEBOOK_DIR}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_clean(path: Path):
+    nb = _read(path)
+    nbformat.validate(nb)
+    params = _parameter_cells(nb)
+    assert len(params) == 1, f"expected exactly one cell tagged 'parameters', found {len(params)}"
+    cell = nb.cells[params[0]]
+    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    assert cell.cell_type == "code" and params[0] == first_code, "the parameters cell must be the first code cell"
+    assert PRESET_LINE.search(cell.source), 'the parameters cell must set PRESET = "quick" (the CI preset)'
+    dirty = [i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"cells {dirty} carry outputs or execution counts; clear them before committing"
+
+
+def test_kernel_is_this_interpreter():
+    """The notebooks run in the interpreter (virtualenv) that runs the tests, not a system Python."""
+    nb = new_notebook(cells=[new_code_cell("import sys; print(sys.prefix)")])
+    _client(nb).execute()
+    assert nb.cells[0].outputs[0]["text"].strip() == sys.prefix
+
+
+@pytest.fixture(scope="module")
+def quick_artifacts() -> Path:
+    """Build (or reuse) the quick notebook chain once, outside any cell's timeout."""
+    from cerberus_core.pipeline import notebook_artifacts
+
+    return notebook_artifacts("quick", progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs(path: Path, quick_artifacts: Path, tmp_path: Path):
+    nb = _read(path)
+    params = _parameter_cells(nb)
+    # papermill's convention: parameters are overridden by a cell injected right after the tagged one
+    injected = new_code_cell('PRESET = "quick"', metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(params[0] + 1 if params else 0, injected)
+    try:
+        _client(nb).execute()  # raises CellExecutionError, with the cell and traceback, on any error
+    finally:
+        nbformat.write(nb, tmp_path / path.name)
