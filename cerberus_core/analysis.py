@@ -292,3 +292,124 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     front = [i for i, (c, q) in enumerate(pts)
              if not any(c2 <= c and q2 >= q and (c2 < c or q2 > q) for c2, q2 in pts)]
     return sorted(front, key=lambda i: pts[i])
+
+
+# --------------------------------------------------------------------------- verdicts on paired tests
+def describe_paired(test: Mapping[str, float], alpha: float, reference: str = "CERBERUS") -> str:
+    """A `paired_against` result (diff = other - reference) in words, from the reference's side.
+
+    The verdict tables print this, so the sign convention is stated once rather than in every cell.
+    """
+    diff, p = test["diff"], test["p_value"]
+    side = "tie" if diff == 0 else f"{reference} better" if diff < 0 else f"{reference} worse"
+    return f"{side}, {'significant' if p < alpha else 'not significant'} (diff {diff:+.3f}, p = {p:.3f})"
+
+
+def claim_verdict(tests: Sequence[Mapping[str, float]], alpha: float) -> str:
+    """A claim resting on paired tests against CERBERUS (diff = other - CERBERUS): "supported" only if
+    CERBERUS wins every one significantly, "contradicted" if it loses any significantly, else "not shown"."""
+    if not tests:
+        return "not testable with these runs"
+    if all(t["diff"] < 0 and t["p_value"] < alpha for t in tests):
+        return "supported"
+    return "contradicted" if any(t["diff"] > 0 and t["p_value"] < alpha for t in tests) else "not shown"
+
+
+CLAIMS: dict[str, tuple[str, ...]] = {  # paper claim -> name prefixes of the students CERBERUS must beat
+    "1. beats single-teacher and averaged-ensemble distillation": ("single-", "ensemble"),
+    "2. k heads beat one head taught by all teachers": ("ensemble",),
+    "3. k teachers beat k heads taught by one teacher": ("replicated-",),
+}
+
+
+def claims(tests: Mapping[str, Mapping[str, float]], alpha: float,
+           prefixes: Mapping[str, Sequence[str]] = CLAIMS) -> list[dict[str, Any]]:
+    """Claims 1-3 from `paired_against(..., reference="cerberus")`: one row per claim with its verdict
+    and the comparisons it rests on (the students whose names start with the claim's prefixes)."""
+    rows = []
+    for claim, starts in prefixes.items():
+        others = [n for start in starts for n in tests if n.startswith(start)]
+        rows.append({"claim": claim, "verdict": claim_verdict([tests[n] for n in others], alpha),
+                     "vs": {n: describe_paired(tests[n], alpha) for n in others}})
+    return rows
+
+
+def format_claims(rows: Sequence[Mapping[str, Any]], metric: str) -> str:
+    """The rows of `claims` as plain text: the verdict line, then one indented line per comparison."""
+    lines = []
+    for row in rows:
+        lines.append(f"Claim {row['claim']}: {row['verdict'].upper()} ({metric})")
+        lines += [f"    vs {name}: {outcome}" for name, outcome in row["vs"].items()]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- teachers' architectures
+def teacher_architecture(run: Mapping[str, Any]) -> str:
+    """The `model_type` of a teacher run's encoder (`load_run` output): what claim 4 calls its architecture.
+
+    The saved model's config (best/config.json, `backbone.model_type`) answers without touching the
+    model zoo; only a run without one falls back to the backbone named in its config.json.
+    """
+    saved = _read_json(Path(run["dir"]) / "best" / "config.json")
+    if saved and isinstance(saved.get("backbone"), dict) and "model_type" in saved["backbone"]:
+        return saved["backbone"]["model_type"]
+    from .zoo import resolve_model  # may unpack an embedded model: only when the saved config says nothing
+
+    backbone = _read_json(Path(resolve_model(run["config"]["backbone"])) / "config.json")
+    if backbone is None:
+        raise ValueError(f"cannot tell the architecture of {run['dir']}: no best/config.json and no backbone config")
+    return backbone["model_type"]
+
+
+# --------------------------------------------------------------------------- benchmark rows
+TEACHER_ENSEMBLE = "teacher ensemble"
+
+
+def _finished(root: Path, kind: str) -> set[str]:
+    return {p.parent.name for p in (root / kind).glob("*/metrics.json")}
+
+
+def run_of(spec: str, root: str | Path) -> str | None:
+    """The model a benchmark row measured, by the name figures and notebooks give it: a students/ or
+    teachers/ run under `root`, TEACHER_ENSEMBLE for an ensemble of exactly the finished teachers,
+    or None when the row names none of them (an ablation run, an architecture spec like NAME:B5-3H1).
+
+    A row is named by its `bench.load_model` spec: a run folder (`.../students/cerberus/best`), a bare
+    run name (students first), or members joined by "+". Kept in one place so the notebook and the
+    Pareto figure read bench.json the same way.
+    """
+    root = Path(root)
+    if spec == TEACHER_ENSEMBLE:
+        return spec
+    if "+" in spec:
+        members = [run_of(part, root) for part in spec.split("+")]
+        teachers = _finished(root, "teachers")
+        return TEACHER_ENSEMBLE if len(members) > 1 and set(members) == teachers else None
+    parts = list(Path(spec).parts)
+    if not parts:
+        return None
+    if len(parts) > 1 and parts[-1] == "best":
+        parts.pop()
+    kinds = [i for i, part in enumerate(parts[:-1]) if part in ("students", "teachers")]
+    candidates = ([(parts[kinds[-1]], parts[kinds[-1] + 1])] if kinds
+                  else [(kind, parts[-1]) for kind in ("students", "teachers")])
+    for kind, name in candidates:
+        if name in _finished(root, kind):
+            return name
+    return None
+
+
+def latency_by_model(rows: Sequence[Mapping[str, Any]], stands_for: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """Median latency (ms) of every model that `stands_for` lists (row name -> the models its timing covers).
+
+    A model takes its own row's latency, else its group's row, else a row of any model in its group:
+    models of one architecture cost the same, so a bench.json that timed one of them covers all.
+    """
+    by_name = {r["name"]: r["latency_ms"] for r in rows}
+    latency = {}
+    for label, members in stands_for.items():
+        for model in members:
+            source = next((n for n in (model, label, *members) if n in by_name), None)
+            if source is not None:
+                latency[model] = by_name[source]
+    return latency

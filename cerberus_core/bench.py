@@ -24,6 +24,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from .analysis import TEACHER_ENSEMBLE
 from .atomic import write_text_atomic
 from .errors import InputError
 from .model import CerberusForRanking
@@ -361,6 +362,45 @@ def load_model(spec: str) -> Ranker:
     return CerberusForRanking.from_backbone(
         source, body_layers=int(match["b"]), num_heads=int(match["k"]), head_layers=int(match["h"])
     )
+
+
+def student_architectures(root: str | Path) -> dict[str, list[str]]:
+    """The finished students under ROOT/students grouped by architecture (backbone and B_b kH_h):
+    label -> students. CERBERUS's group comes first, labelled "cerberus"; the others "<model> student".
+
+    Students of one architecture cost the same, so one of each is timed and stands for the rest.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    folders = sorted(Path(root, "students").glob("*/metrics.json"), key=lambda p: (p.parent.name != "cerberus", p))
+    for metrics_path in folders:
+        run = metrics_path.parent
+        backbone = json.loads((run / "config.json").read_text())["backbone"]
+        model = json.loads(metrics_path.read_text())["model"]
+        groups.setdefault((backbone, model), []).append(run.name)
+    labels: dict[str, list[str]] = {}
+    for (backbone, model), students in groups.items():
+        label = "cerberus" if "cerberus" in students else f"{model} student"
+        labels[f"{label} on {Path(backbone).name}" if label in labels else label] = students
+    return labels
+
+
+def models_from_artifacts(root: str | Path) -> tuple[dict[str, Ranker], dict[str, list[str]]]:
+    """What notebook 08 times: one student per architecture (CERBERUS first, the reference of the
+    ratios), every finished teacher and, with two or more, the teacher ensemble (analysis.TEACHER_ENSEMBLE).
+
+    Also returns `stands_for`: model name -> the models its timing covers (a student group, or the
+    teacher or ensemble itself), the names `analysis.run_of` gives bench.json rows.
+    """
+    root = Path(root)
+    stands_for = student_architectures(root)
+    models: dict[str, Ranker] = {label: load_model(str(root / "students" / group[0] / "best"))
+                                 for label, group in stands_for.items()}
+    teachers = sorted(p.parent.name for p in (root / "teachers").glob("*/metrics.json"))
+    for t in teachers:
+        models[t], stands_for[t] = load_model(str(root / "teachers" / t / "best")), [t]
+    if len(teachers) > 1:
+        models[TEACHER_ENSEMBLE], stands_for[TEACHER_ENSEMBLE] = [models[t] for t in teachers], [TEACHER_ENSEMBLE]
+    return models, stands_for
 
 
 def question_pairs(data: str = "wikiqa", split: str = "test") -> list[tuple[str, str]]:

@@ -15,8 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import analysis as an
 from . import plotting as pl
+from .metrics import ranking_metrics
 from .scores import ScoreTable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +74,31 @@ class Artifacts:
         if cfg["strategy"] == "replicated" and cfg.get("teacher_index") is not None:
             return [f"{h} ← {taught[cfg['teacher_index']]}" for h in heads]
         return heads
+
+    def taught_by(self, run: dict[str, Any]) -> str:
+        """Who a student learned from, in words: one teacher (single, replicated), all of them joined by
+        "+" (cerberus, ensemble), or the gold labels only."""
+        names, cfg = self.teacher_names(run), run["config"]
+        if cfg["strategy"] == "gold":
+            return "gold labels only"
+        return names[cfg["teacher_index"]] if cfg["strategy"] in ("single", "replicated") else "+".join(names)
+
+    def teacher_ensemble(self, split: str = SPLIT) -> tuple[ScoreTable, np.ndarray]:
+        """The finished teachers' mean positive probability per pair, from their cached scores (as
+        `pipeline.ensemble_metrics` averages them), with the table whose qids and labels it follows."""
+        tables, teachers = self.teacher_tables(split), self.names("teachers")
+        if len(teachers) < 2 or not set(teachers) <= set(tables):
+            raise Missing(f"the teacher ensemble needs at least two teachers with scores ({teachers})")
+        _, margins = an.score_matrix({t: tables[t] for t in teachers})
+        return tables[teachers[0]], an.to_probability(margins).mean(axis=1)
+
+    def quality(self, name: str, metric: str = "map", split: str = SPLIT) -> float:
+        """`metric` of a student run, a teacher run or `an.TEACHER_ENSEMBLE` (what `an.run_of` names)."""
+        if name == an.TEACHER_ENSEMBLE:
+            ref, probs = self.teacher_ensemble(split)
+            return ranking_metrics(ref.qids, ref.labels, probs)[metric]
+        kind = "students" if (self.root / "students" / name / "metrics.json").is_file() else "teachers"
+        return self.run(kind, name)["metrics"][split]["pooled"][metric]
 
     def replicated(self) -> str:
         names = self.names("students", "replicated-*")
@@ -174,13 +202,11 @@ def agreement_replicated(art: Artifacts) -> Drawn:
 
 def _teacher_ensemble(art: Artifacts) -> list[dict[str, Any]]:
     """The mean-probability ensemble of the teachers' cached margins, as pipeline.ensemble_metrics scores it."""
-    tables = an.load_teacher_tables(art.root, SPLIT)
-    if len(tables) < 2:
+    try:
+        ref, probs = art.teacher_ensemble()
+    except Missing:
         return []
-    _, margins = an.score_matrix(tables)
-    ref = next(iter(tables.values()))
-    ensemble = {"teacher ensemble": an.to_probability(margins).mean(axis=1)}
-    return [{**r, "role": "ensemble"} for r in an.metrics_frame(ensemble, ref.qids, ref.labels)]
+    return [{**r, "role": "ensemble"} for r in an.metrics_frame({an.TEACHER_ENSEMBLE: probs}, ref.qids, ref.labels)]
 
 
 def results(art: Artifacts) -> Drawn:
@@ -231,18 +257,8 @@ def ablation(art: Artifacts) -> Drawn:
     return pl.plot_ablation(rows), {"rows": rows}, params
 
 
-def _run_of(art: Artifacts, bench_name: str) -> dict[str, Any] | None:
-    """The run a benchmark row measured: a students/ or teachers/ folder named in its spec or path."""
-    parts = Path(bench_name).parts
-    for kind in ("students", "teachers"):
-        candidates = [parts[parts.index(kind) + 1]] if kind in parts[:-1] else [parts[-1]]
-        for name in candidates:
-            if (art.root / kind / name / "metrics.json").is_file():
-                return art.run(kind, name)
-    return None
-
-
 def pareto(art: Artifacts) -> Drawn:
+    """Test MAP against the latency in bench.json, for every row that names a run or the teacher ensemble."""
     path = art.root / "bench.json"
     if not path.is_file():
         raise Missing("no bench.json")
@@ -250,18 +266,19 @@ def pareto(art: Artifacts) -> Drawn:
     rows = bench["rows"] if isinstance(bench, dict) else bench
     points, names, unmatched = [], [], []
     for row in rows:
-        run = _run_of(art, row["name"])
-        if run is None:
+        name = an.run_of(row["name"], art.root)
+        if name is None:
             unmatched.append(row["name"])
             continue
-        points.append((row["latency_ms"], run["metrics"][SPLIT]["pooled"]["map"]))
-        names.append(run["name"])
+        points.append((row["latency_ms"], art.quality(name)))
+        names.append(name)
     if not points:
         raise Missing(f"no bench.json row names a finished run ({unmatched})")
     front = an.pareto_front(points)
     data = {"names": names, "latency_ms": [p[0] for p in points], "map": [p[1] for p in points],
             "front": [names[i] for i in front], "unmatched": unmatched}
-    params = {"split": SPLIT, "cost": "median latency per question (bench.json)"}
+    params = {"split": SPLIT, "cost": "median latency per question (bench.json)",
+              "teacher ensemble": "mean probability of the teachers' cached scores"}
     return pl.plot_pareto(points, names, front), data, params
 
 

@@ -318,10 +318,28 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map") -> Fig
     return fig
 
 
+def label_groups(points: np.ndarray, tolerance: float = 0.02) -> list[list[int]]:
+    """Indices of points that nearly coincide (within `tolerance` of the data range on both axes), grouped
+    in order of first appearance: models of one architecture share a latency, so their labels would
+    print over each other."""
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    span = np.ptp(pts, axis=0) if len(pts) else np.ones(2)
+    tol = tolerance * np.where(span > 0, span, 1.0)
+    groups: list[list[int]] = []
+    for i, p in enumerate(pts):
+        group = next((g for g in groups if np.all(np.abs(pts[g[0]] - p) <= tol)), None)
+        if group is None:
+            groups.append([i])
+        else:
+            group.append(i)
+    return groups
+
+
 @_themed
 def plot_pareto(points: Sequence[tuple[float, float]], names: Sequence[str], front: Sequence[int],
                 xlabel: str = "latency per question (ms)", ylabel: str = "test MAP") -> Figure:
-    """Quality against cost, every model labelled; the Pareto front (`analysis.pareto_front`) joined."""
+    """Quality against cost, every model labelled; the Pareto front (`analysis.pareto_front`) joined.
+    Points that nearly coincide get one label listing their names, one per line."""
     pts = np.asarray(points, dtype=float).reshape(len(names), 2)
     on_front = np.isin(np.arange(len(pts)), front)
     c = colors(2)
@@ -330,8 +348,9 @@ def plot_pareto(points: Sequence[tuple[float, float]], names: Sequence[str], fro
     ax.scatter(pts[~on_front, 0], pts[~on_front, 1], color=c[0], alpha=0.6, label="dominated")
     ax.scatter(pts[on_front, 0], pts[on_front, 1], color=c[1], s=60, zorder=3, label="Pareto front")
     ax.plot(pts[list(front), 0], pts[list(front), 1], color=c[1], lw=1.2)
-    for (x, y), name in zip(pts, names):
-        ax.annotate(name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    for group in label_groups(pts):
+        text = "\n".join(names[i] for i in group)
+        ax.annotate(text, pts[group[0]], xytext=(4, 4), textcoords="offset points", fontsize=7, va="bottom")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.margins(0.15)

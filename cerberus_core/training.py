@@ -80,7 +80,8 @@ class TrainConfig:
     eval_batch_size: int = 64
     evals_per_epoch: int = 1
     checkpoint_every: int = 50
-    seed: int = 0
+    seed: int = 0  # initialisation, data order, dropout
+    data_seed: int = 0  # which questions a subset keeps: shared by teachers and students across seeds
     mixed_precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
 
     @classmethod
@@ -112,7 +113,7 @@ def load_splits(cfg: TrainConfig) -> dict[str, AS2Dataset]:
     out = {}
     for role, (split, filt, n) in splits.items():
         ds = load_as2(cfg.dataset, split=split, filter=filt, data_root=cfg.data_root)
-        out[role] = ds.subset(n, seed=cfg.seed) if n and n < len(ds) else ds
+        out[role] = ds.subset(n, seed=cfg.data_seed) if n and n < len(ds) else ds
     return out
 
 

@@ -462,6 +462,7 @@ for s in sorted(art.names("students"), key=lambda s: s != "cerberus"):  # CERBER
     groups.setdefault((run["config"]["backbone"], run["metrics"]["model"]), []).append(s)
 labels = {key: "cerberus" if "cerberus" in group else f"{key[1]} student" for key, group in groups.items()}
 timed_as = {s: labels[key] for key, group in groups.items() for s in group}  # student -> the row that times it
+siblings = {s: group for group in groups.values() for s in group}  # student -> students of its architecture
 models = {labels[key]: bench.load_model(str(ROOT / "students" / group[0] / "best")) for key, group in groups.items()}
 models.update({t: bench.load_model(str(ROOT / "teachers" / t / "best")) for t in teachers})
 models["teacher ensemble"] = [models[t] for t in teachers]
@@ -473,19 +474,23 @@ for key, group in groups.items():
 ## 2. Parameters, latency and throughput
 """),
     code("""
+def run_of(spec):
+    # bench.json (`python -m cerberus_core bench --out`) names a row by its model spec: .../<run>/best -> <run>
+    runs = [Path(s).parent.name if Path(s).name == "best" else Path(s).name for s in spec.split("+")]
+    return "teacher ensemble" if len(runs) > 1 and set(runs) == set(teachers) else "+".join(runs)
+
 bench_path = Path(BENCH_JSON) if BENCH_JSON else ROOT / "bench.json"
-from_file = PRESET == "full" and bench_path.is_file()
-if from_file:
+if PRESET == "full" and bench_path.is_file():
     stored = json.loads(bench_path.read_text())
-    rows = stored["rows"] if isinstance(stored, dict) else stored
-    conds = {"source": str(bench_path), **(stored.get("conditions", {}) if isinstance(stored, dict) else {})}
+    rows = [{**r, "name": run_of(r["name"])} for r in stored["rows"]]
+    conds = {"source": str(bench_path), **stored["conditions"]}
 else:
     max_length = art.run("students", "cerberus")["config"]["max_length"]  # the length the students were trained at
     rows = bench.benchmark(models, pairs, reference="cerberus", batch_sizes=BATCH_SIZES, repeats=REPEATS,
                            warmup=WARMUP, threads=THREADS, max_length=max_length)
     conds = bench.conditions(THREADS, BATCH_SIZES, max_length, REPEATS, WARMUP, len(pairs), rows[0]["peak_gflops"],
                              str(models["cerberus"].device))
-print(bench.format_table(rows, conds) if "params_vs_ref" in rows[0] else "\\n".join(map(str, [conds, *rows])))
+print(bench.format_table(rows, conds))
 """),
     md("""
 Claim 6 in numbers: each teacher and the teacher ensemble relative to CERBERUS, measured in the same run.
@@ -510,21 +515,21 @@ table computes it) against its median latency per question. A model is on the Pa
 other model is both at least as fast and at least as accurate.
 """),
     code("""
-if from_file:  # figures.pareto matches bench.json rows to runs
-    fig, data, params = figures.pareto(art)
-    named, front = data["names"], [data["names"].index(n) for n in data["front"]]
-else:
-    quality = {t: art.run("teachers", t)["metrics"][figures.SPLIT]["pooled"]["map"] for t in teachers}
-    quality.update({s: art.run("students", s)["metrics"][figures.SPLIT]["pooled"]["map"] for s in timed_as})
-    quality["teacher ensemble"] = ensemble_metrics(ROOT, teachers, figures.SPLIT, SEED)["map"]
-    same_point = {}  # models with the same latency (shared architecture) and MAP: one labelled point
-    for n, q in quality.items():
-        same_point.setdefault((by_name[timed_as.get(n, n)]["latency_ms"], q), []).append(n)
-    points, named = list(same_point), [" = ".join(group) for group in same_point.values()]
-    front = an.pareto_front(points)
-    fig = pl.plot_pareto(points, named, front)
+quality = {t: art.run("teachers", t)["metrics"][figures.SPLIT]["pooled"]["map"] for t in teachers}
+quality.update({s: art.run("students", s)["metrics"][figures.SPLIT]["pooled"]["map"] for s in timed_as})
+quality["teacher ensemble"] = ensemble_metrics(ROOT, teachers, figures.SPLIT, SEED)["map"]
+same_point = {}  # models with the same latency (shared architecture) and MAP: one labelled point
+for n, q in quality.items():
+    # its own row, else the row timing its architecture (live) or a sibling's (bench.json)
+    row = next((by_name[m] for m in [n, timed_as.get(n), *siblings.get(n, ())] if m in by_name), None)
+    if row is None:
+        print(f"{n}: not benchmarked, left out")
+        continue
+    same_point.setdefault((row["latency_ms"], q), []).append(n)
+points, named = list(same_point), [" = ".join(group) for group in same_point.values()]
+front = an.pareto_front(points)
 print("Pareto front (fastest first):", " -> ".join(named[i] for i in front))
-fig
+pl.plot_pareto(points, named, front)
 """),
     md("""
 ## 4. Re-measure live
