@@ -4,8 +4,9 @@
 
 Reads the layout `pipeline.reproduce` writes (teachers/, teacher_scores/, students/) plus the
 optional ablation/ (one run folder per variant) and bench.json (rows with name, latency_ms,
-parameters). A figure whose inputs are missing is skipped with a note, so a partial run still
-gives the figures it can. Each figure is saved as PDF + PNG + JSON sidecar (`plotting.save_figure`).
+parameters; a row's name is its model spec, matched to a run by `analysis.run_of`). A figure whose
+inputs are missing is skipped with a note, so a partial run still gives the figures it can. Each
+figure is saved as PDF + PNG + JSON sidecar (`plotting.save_figure`).
 """
 from __future__ import annotations
 

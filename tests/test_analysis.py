@@ -1,6 +1,8 @@
 """Analysis: hand-computed goldens for diversity, agreement and the Pareto front; scipy for correlations."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -184,3 +186,101 @@ def test_pareto_front_toy():
     points = [(1, 0.5), (2, 0.7), (3, 0.6), (0.5, 0.4), (2, 0.7), (1, 0.45)]
     # (3, .6) is beaten by (2, .7); (1, .45) by (1, .5); the tied (2, .7) pair both stay
     assert an.pareto_front(points) == [3, 0, 1, 4]
+
+
+# ----------------------------------------------------------------- verdicts on paired tests
+WIN, LOSS = {"diff": -0.2, "p_value": 0.01}, {"diff": 0.2, "p_value": 0.01}  # diff = other - CERBERUS
+WEAK_WIN, TIE = {"diff": -0.2, "p_value": 0.3}, {"diff": 0.0, "p_value": 1.0}
+
+
+def test_describe_paired_reads_the_sign_from_the_references_side():
+    assert an.describe_paired(WIN, 0.05) == "CERBERUS better, significant (diff -0.200, p = 0.010)"
+    assert an.describe_paired(LOSS, 0.05).startswith("CERBERUS worse, significant")
+    assert an.describe_paired(WEAK_WIN, 0.05).startswith("CERBERUS better, not significant")
+    assert an.describe_paired(WIN, 0.01).startswith("CERBERUS better, not significant")  # p < alpha, strictly
+    assert an.describe_paired(TIE, 0.05, reference="base").startswith("tie, not significant")
+    assert an.describe_paired(LOSS, 0.05, reference="base").startswith("base worse")
+
+
+def test_claim_verdict_needs_every_comparison_won_significantly():
+    assert an.claim_verdict([WIN, WIN], 0.05) == "supported"
+    assert an.claim_verdict([WIN, WEAK_WIN], 0.05) == "not shown"
+    assert an.claim_verdict([WIN, LOSS], 0.05) == "contradicted"
+    assert an.claim_verdict([TIE], 0.05) == "not shown"
+    assert an.claim_verdict([LOSS], 0.001) == "not shown"  # the loss is not significant at this alpha
+    assert an.claim_verdict([], 0.05) == "not testable with these runs"
+
+
+def test_claims_pick_their_comparisons_by_student_name():
+    tests = {"single-a": WIN, "single-b": WIN, "ensemble": WEAK_WIN, "replicated-a": LOSS, "gold": LOSS,
+             "ablation/cerberus-single-x": LOSS}  # an ablation run is no student of claim 1
+    rows = an.claims(tests, 0.05)
+    assert [r["verdict"] for r in rows] == ["not shown", "not shown", "contradicted"]
+    assert list(rows[0]["vs"]) == ["single-a", "single-b", "ensemble"]
+    assert rows[2]["vs"] == {"replicated-a": an.describe_paired(LOSS, 0.05)}
+    assert an.claims({"single-a": WIN}, 0.05)[1]["verdict"] == "not testable with these runs"
+    text = an.format_claims(rows, "map").splitlines()
+    assert text[0] == f"Claim {next(iter(an.CLAIMS))}: NOT SHOWN (map)"
+    assert text[1] == "    vs single-a: " + an.describe_paired(WIN, 0.05) and len(text) == 3 + 5
+
+
+# ----------------------------------------------------------------- teachers' architectures
+def write_json(path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value))
+
+
+def test_teacher_architecture_prefers_the_saved_model_config(tmp_path):
+    backbone = tmp_path / "encoder"
+    write_json(backbone / "config.json", {"model_type": "mpnet"})
+    teacher = tmp_path / "teachers" / "t"
+    write_json(teacher / "config.json", {"backbone": str(backbone)})
+    assert an.teacher_architecture(an.load_run(teacher)) == "mpnet"  # no best/: the backbone's own config
+    write_json(teacher / "best" / "config.json", {"model_type": "cerberus", "backbone": {"model_type": "electra"}})
+    assert an.teacher_architecture(an.load_run(teacher)) == "electra"
+    write_json(teacher / "config.json", {"backbone": str(tmp_path / "nowhere")})
+    (teacher / "best" / "config.json").unlink()
+    with pytest.raises(ValueError, match="architecture"):
+        an.teacher_architecture(an.load_run(teacher))
+
+
+# ----------------------------------------------------------------- benchmark rows
+@pytest.fixture
+def finished_runs(tmp_path):
+    for kind, name in (("students", "cerberus"), ("students", "single-a"), ("teachers", "a"), ("teachers", "b"),
+                       ("ablation", "cerberus-a+b")):
+        write_json(tmp_path / kind / name / "metrics.json", {})
+    (tmp_path / "teachers" / "c").mkdir()  # not finished: no metrics.json
+    return tmp_path
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("artifacts/full/students/cerberus/best", "cerberus"),
+    ("/x/students/single-a", "single-a"),
+    ("artifacts/full/teachers/a/best", "a"),
+    ("a", "a"),  # a bare run name
+    ("cerberus", "cerberus"),
+    ("teachers/a/best+teachers/b/best", an.TEACHER_ENSEMBLE),
+    ("b/best+a/best", an.TEACHER_ENSEMBLE),
+    ("teacher ensemble", an.TEACHER_ENSEMBLE),
+    ("teachers/a/best+teachers/a/best", None),  # not every teacher
+    ("teachers/a/best", "a"),
+    ("teachers/c/best", None),  # unfinished
+    ("students/a/best", None),  # no such student, though a teacher is named a
+    ("ablation/cerberus-a+b/best", None),
+    ("minilm-l6:B5-3H1", None),
+    ("", None),
+])
+def test_run_of_names_the_run_a_bench_row_measured(finished_runs, spec, expected):
+    assert an.run_of(spec, finished_runs) == expected
+
+
+def test_latency_by_model_falls_back_to_the_architectures_row():
+    stands_for = {"cerberus": ["cerberus", "replicated-a"], "B2 1H1 student": ["single-a", "single-b", "gold"],
+                  "a": ["a"], "b": ["b"]}
+    rows = [{"name": "cerberus", "latency_ms": 10.0}, {"name": "single-b", "latency_ms": 4.0},
+            {"name": "gold", "latency_ms": 5.0}, {"name": "a", "latency_ms": 7.0}, {"name": "other", "latency_ms": 1.0}]
+    assert an.latency_by_model(rows, stands_for) == {"cerberus": 10.0, "replicated-a": 10.0, "single-a": 4.0,
+                                                    "single-b": 4.0, "gold": 5.0, "a": 7.0}
+    rows.append({"name": "B2 1H1 student", "latency_ms": 3.0})  # the group's own row beats a sibling's
+    assert an.latency_by_model(rows, stands_for)["single-a"] == 3.0

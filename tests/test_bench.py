@@ -15,11 +15,14 @@ from cerberus_core.bench import (
     flops_per_pair,
     format_table,
     load_model,
-    question_pairs,
     matmul_peak_gflops,
+    models_from_artifacts,
     parameter_count,
+    question_pairs,
+    student_architectures,
     time_model,
 )
+from cerberus_core.analysis import TEACHER_ENSEMBLE
 from cerberus_core.model import CerberusForRanking
 
 from conftest import tiny_backbone
@@ -140,3 +143,48 @@ def test_question_pairs_picks_a_question_of_median_size(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     pairs = question_pairs(str(path))
     assert len(pairs) == 5 and pairs[0] == ("what is q2", "answer 0")
+
+
+# ----------------------------------------------------------------- models from an artifacts tree
+def write_run(root, kind: str, name: str, backbone: str, model: str, saved: CerberusForRanking | None = None) -> None:
+    run = root / kind / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"backbone": backbone}))
+    (run / "metrics.json").write_text(json.dumps({"model": model}))
+    if saved is not None:
+        saved.save_pretrained(run / "best")
+
+
+def test_student_architectures_groups_students_of_one_architecture(tmp_path):
+    for name, backbone, model in (("single-a", "minilm-l3", "B2 1H1"), ("cerberus", "minilm-l3", "B2 3H1"),
+                                  ("replicated-a", "minilm-l3", "B2 3H1"), ("gold", "minilm-l3", "B2 1H1"),
+                                  ("wide", "/x/minilm-l6", "B2 1H1")):
+        write_run(tmp_path, "students", name, backbone, model)
+    (tmp_path / "students" / "unfinished").mkdir()
+    groups = student_architectures(tmp_path)
+    assert groups == {"cerberus": ["cerberus", "replicated-a"], "B2 1H1 student": ["gold", "single-a"],
+                      "B2 1H1 student on minilm-l6": ["wide"]}
+    assert next(iter(groups)) == "cerberus"  # the reference of the ratios comes first
+
+
+def test_models_from_artifacts_times_one_student_per_architecture(tiny_tokenizer, tmp_path):
+    three, one = cerberus(tiny_tokenizer, 3), cerberus(tiny_tokenizer, 1)
+    write_run(tmp_path, "students", "single-t1", "bb", "B2 1H2", one)
+    write_run(tmp_path, "students", "single-t2", "bb", "B2 1H2", one)
+    write_run(tmp_path, "students", "cerberus", "bb", "B2 3H2", three)
+    for t in ("t2", "t1"):
+        write_run(tmp_path, "teachers", t, "bb", "B2 1H2", one)
+    models, stands_for = models_from_artifacts(tmp_path)
+    assert list(models) == ["cerberus", "B2 1H2 student", "t1", "t2", TEACHER_ENSEMBLE]
+    assert stands_for == {"cerberus": ["cerberus"], "B2 1H2 student": ["single-t1", "single-t2"],
+                          "t1": ["t1"], "t2": ["t2"], TEACHER_ENSEMBLE: [TEACHER_ENSEMBLE]}
+    assert models["cerberus"].config.num_heads == 3 and models["B2 1H2 student"].config.num_heads == 1
+    assert models[TEACHER_ENSEMBLE] == [models["t1"], models["t2"]]
+    assert parameter_count(models[TEACHER_ENSEMBLE]) == 2 * parameter_count(models["t1"])
+
+
+def test_one_teacher_makes_no_ensemble(tiny_tokenizer, tmp_path):
+    write_run(tmp_path, "students", "cerberus", "bb", "B2 1H2", cerberus(tiny_tokenizer))
+    write_run(tmp_path, "teachers", "t1", "bb", "B2 1H2", cerberus(tiny_tokenizer))
+    models, stands_for = models_from_artifacts(tmp_path)
+    assert list(models) == list(stands_for) == ["cerberus", "t1"]

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from cerberus_core import analysis as an  # noqa: E402
 from cerberus_core import plotting as pl  # noqa: E402
-from cerberus_core.figures import FIGURES, main, make_figures  # noqa: E402
+from cerberus_core.figures import FIGURES, Artifacts, Missing, main, make_figures  # noqa: E402
 from cerberus_core.metrics import metrics_with_ci, ranking_metrics  # noqa: E402
 from cerberus_core.scores import ScoreTable  # noqa: E402
 
@@ -139,6 +139,19 @@ def test_pareto_labels_every_point_and_joins_the_front():
     np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [10, 30])
 
 
+def test_label_groups_join_points_that_nearly_coincide():
+    points = [(10, 0.60), (10, 0.60), (30, 0.70), (10.1, 0.601), (20, 0.60)]
+    assert pl.label_groups(points) == [[0, 1, 3], [2], [4]]
+    assert pl.label_groups(points, tolerance=0.0) == [[0, 1], [2], [3], [4]]
+    assert pl.label_groups([(5, 0.5)]) == [[0]]
+
+
+def test_pareto_labels_coinciding_points_once():
+    points, names = [(10, 0.6), (10, 0.6), (30, 0.7)], ["cerberus", "replicated", "teacher"]
+    ax = pl.plot_pareto(points, names, an.pareto_front(points)).axes[0]
+    assert [t.get_text() for t in ax.texts] == ["cerberus\nreplicated", "teacher"]
+
+
 def test_plots_leave_global_rcparams_alone():
     before = dict(mpl.rcParams)
     pl.plot_correlation_heatmap(np.eye(2), ["a", "b"])
@@ -230,7 +243,9 @@ def artifacts(tmp_path_factory):
         write_run(root / "ablation" / name, {"strategy": "cerberus", **config}, {"test": student(taught)}, curve=False)
     bench = [{"name": "artifacts/x/students/cerberus/best", "latency_ms": 10.0, "parameters": 5},
              {"name": "t-c", "latency_ms": 30.0, "parameters": 9},
-             {"name": "not-a-run", "latency_ms": 1.0, "parameters": 1}]
+             {"name": "not-a-run", "latency_ms": 1.0, "parameters": 1},
+             {"name": "+".join(f"artifacts/x/teachers/{t}/best" for t in TEACHERS), "latency_ms": 60.0,
+              "parameters": 27}]  # the teacher ensemble, as `bench --out` names it
     (root / "bench.json").write_text(json.dumps(bench))
     return root
 
@@ -253,10 +268,24 @@ def test_figures_cli_draws_every_figure_from_artifacts(artifacts, tmp_path, caps
     mean_prob = an.to_probability(np.column_stack([t.columns["score"] for t in scored])).mean(1)
     assert ensemble["map"] == ranking_metrics(scored[0].qids, scored[0].labels, mean_prob)["map"]
     assert set(results["paired_vs_cerberus_map"]) == {*TEACHERS, "gold", "replicated-t-a", "single-t-b"}
-    assert sidecar("pareto")["names"] == ["cerberus", "t-c"] and sidecar("pareto")["unmatched"] == ["not-a-run"]
+    pareto = sidecar("pareto")
+    assert pareto["names"] == ["cerberus", "t-c", "teacher ensemble"] and pareto["unmatched"] == ["not-a-run"]
+    assert pareto["map"][2] == ensemble["map"] and pareto["latency_ms"][2] == 60.0
     assert [(r["panel"][:4], r["x"], r["name"]) for r in sidecar("ablation")["rows"]] == [
         ("numb", 1, "t-b"), ("body", 2, "B1 3H2"), ("numb", 2, "t-a+t-b"), ("numb", 3, "t-a+t-b+t-c"),
         ("body", 1, "B2 3H1")]
+
+
+def test_artifacts_quality_and_teachers_in_words(artifacts):
+    art = Artifacts(artifacts)
+    assert art.quality("cerberus") == art.run("students", "cerberus")["metrics"]["test"]["pooled"]["map"]
+    assert art.quality("t-b", "p@1") == art.run("teachers", "t-b")["metrics"]["test"]["pooled"]["p@1"]
+    ref, probs = art.teacher_ensemble()
+    assert art.quality(an.TEACHER_ENSEMBLE) == ranking_metrics(ref.qids, ref.labels, probs)["map"]
+    with pytest.raises(Missing):
+        art.quality("no-such-run")
+    assert [art.taught_by(art.run("students", n)) for n in ("cerberus", "replicated-t-a", "single-t-b", "gold")] == [
+        "t-a+t-b+t-c", "t-a", "t-b", "gold labels only"]
 
 
 def test_make_figures_skips_what_is_missing(tmp_path, capsys):

@@ -236,3 +236,9 @@ def test_outputs_are_shown_as_png_or_html():
     assert shown.data[:8] == b"\x89PNG\r\n\x1a\n"
     assert w.displayable("<p>x</p>").data == "<p>x</p>"
     assert w.displayable("a  b\n1  <2>").data == "<pre>a  b\n1  &lt;2&gt;</pre>"
+
+
+def test_bench_times_on_one_thread_unless_told(tiny_tokenizer):
+    """More threads than free cores makes timings erratic on a shared machine, so 1 is the default."""
+    model = CerberusForRanking.from_backbone(tiny_backbone("bert"), body_layers=3, tokenizer=tiny_tokenizer)
+    assert w.build_bench_panel({"tiny": model}, [("q", "a")]).controls["threads"].value == 1
