@@ -13,10 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    root = tmp_path_factory.mktemp("smoke")
-    table = pipeline.reproduce("smoke", root=root, progress=False, ablation=True)
-    return root, table
+def smoke():
+    """The chain the quick notebooks read (trained once per checkout, then loaded)."""
+    root = pipeline.notebook_artifacts("quick", progress=False)
+    return root, (root / "results.md").read_text()
 
 
 def test_reproduce_produces_every_strategy_and_artifacts(smoke):
@@ -26,7 +26,6 @@ def test_reproduce_produces_every_strategy_and_artifacts(smoke):
                 "| student | replicated-", "| student | cerberus", "cerberus head1",
                 "| ablation | cerberus-B1H2 (B1 2H2)"]:
         assert row in table
-    assert (root / "results.md").read_text() == table
     for teacher in ["l3-fast", "l3-slow"]:
         for split in ["train", "dev", "test"]:
             meta = ScoreTable.load(root / "teacher_scores" / teacher / f"{split}.tsv").meta
