@@ -120,6 +120,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 @command("score", "score a dataset's splits with a teacher and store the score tables", _score_args)
 def _score(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from .data import load_as2
     from .model import CerberusForRanking
     from .scores import ScoreTable, model_fingerprint
@@ -134,9 +136,13 @@ def _score(args: argparse.Namespace) -> None:
         ds = load_as2(args.data, split=split, filter=filt, data_root=args.data_root)
         table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
                               meta={"model_fingerprint": model_fingerprint(folder)})
-        # a one-head teacher's KD target is its margin; a multi-head model gives its pooled score
-        column = "head0" if model.config.num_heads == 1 else "pooled"
-        path = ScoreTable(table.qids, table.cand_idx, table.labels, {"score": table.columns[column]},
+        # the KD target is a logit margin: a head's own, or log p/(1-p) of a multi-head model's pooled p
+        if model.config.num_heads == 1:
+            margin = table.columns["head0"]
+        else:
+            p = np.clip(table.columns["pooled"], 1e-12, 1 - 1e-12)
+            margin = np.log(p) - np.log1p(-p)
+        path = ScoreTable(table.qids, table.cand_idx, table.labels, {"score": margin},
                           table.meta).save(Path(args.out) / f"{split}.tsv")
         print(path)
 

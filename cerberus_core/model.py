@@ -133,9 +133,10 @@ def _encoder_class(config: PretrainedConfig) -> type[nn.Module]:
 class RankingHead(nn.Module):
     """h transformer layers (a copy of backbone layers [b, b+h)) + a scorer."""
 
-    def __init__(self, config: CerberusConfig):
+    def __init__(self, config: CerberusConfig, attn_implementation: str | None):
         super().__init__()
         layer_config = config.backbone_config(num_layers=config.head_layers)
+        layer_config._attn_implementation = attn_implementation  # heads read the body's mask format
         self.encoder = _encoder_class(layer_config)(layer_config)
         self.scorer = Scorer(layer_config.hidden_size, config.classifier_dropout, config.num_labels)
 
@@ -156,7 +157,8 @@ class CerberusForRanking(PreTrainedModel):
         self.body = AutoModel.from_config(body_config)
         if getattr(self.body, "pooler", None) is not None:
             self.body.pooler = None  # heads score the first-token state themselves
-        self.heads = nn.ModuleList(RankingHead(config) for _ in range(config.num_heads))
+        attn = self.body.config._attn_implementation
+        self.heads = nn.ModuleList(RankingHead(config, attn) for _ in range(config.num_heads))
         hidden = body_config.hidden_size
         self.pool = (
             nn.Linear(config.num_heads * hidden, config.num_labels)
@@ -297,7 +299,8 @@ class CerberusForRanking(PreTrainedModel):
             return head_logits.softmax(-1).mean(dim=1).log()
         if self.config.pooler == "mean_logit":
             return head_logits.mean(dim=1)
-        return self.pool(head_states.flatten(1))
+        # detached: the pooler's loss must not reach the heads, each of which follows its own teacher
+        return self.pool(head_states.detach().flatten(1))
 
     # ------------------------------------------------------------- user API
     @torch.inference_mode()

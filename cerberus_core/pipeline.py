@@ -8,8 +8,10 @@ it can be killed and re-run at any point. Small outputs live under
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,9 @@ from .atomic import write_text_atomic
 from .errors import InputError
 from .metrics import metrics_with_ci
 from .model import CerberusForRanking
-from .scores import ScoreTable, model_fingerprint
 from .provenance import code_version
-from .training import TrainConfig, load_splits, score_dataset, train
+from .scores import ScoreTable, meta_path, model_fingerprint
+from .training import TrainConfig, load_splits, score_dataset, teacher_folder, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +78,7 @@ def teacher_config(preset: Preset, name: str, seed: int) -> TrainConfig:
 def student_configs(preset: Preset, root: Path, best_teacher: str, seed: int) -> dict[str, TrainConfig]:
     """The comparison of the paper: gold, single-teacher KD, ensemble KD, replicated, CERBERUS."""
     names = list(preset.teachers)
-    folders = [str(root / "teacher_scores" / t) for t in names]
+    folders = [f"../../teacher_scores/{t}" for t in names]  # relative to the run folder
     base = {**preset.common, **preset.student, "seed": seed}
     runs = {"gold": dict(strategy="gold", num_heads=1)}
     for i, t in enumerate(names):
@@ -92,7 +94,7 @@ def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainCo
     """CERBERUS on every teacher subset of 2..k-1 teachers (k = 1 is `single-<t>`, all k is the
     main run), and on other body/head splits of the same depth."""
     names = list(preset.teachers)
-    folders = [str(root / "teacher_scores" / t) for t in names]
+    folders = [f"../../teacher_scores/{t}" for t in names]  # relative to the run folder
     base = {**preset.common, **preset.student, "seed": seed, "strategy": "cerberus"}
     runs = {}
     for k in range(2, len(names)):
@@ -107,8 +109,22 @@ def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainCo
 
 
 def _done(run_dir: Path, cfg: TrainConfig) -> bool:
-    saved = run_dir / "config.json"
-    return (run_dir / "metrics.json").is_file() and saved.is_file() and TrainConfig.from_file(saved) == cfg
+    """Finished with this config and with the same teacher tables (a retrained teacher
+    rescored into them makes every student that learned from it stale)."""
+    saved, metrics = run_dir / "config.json", run_dir / "metrics.json"
+    if not (metrics.is_file() and saved.is_file() and TrainConfig.from_file(saved) == cfg):
+        return False
+    return json.loads(metrics.read_text()).get("teacher_tables", {}) == teacher_fingerprints(cfg, run_dir)
+
+
+def teacher_fingerprints(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
+    """What a student learned from: each teacher table's model and data fingerprints (from sidecars)."""
+    found = {}
+    for folder in cfg.teachers if cfg.strategy != "gold" else []:
+        sidecar = meta_path(teacher_folder(run_dir, folder) / f"{cfg.train_split}.tsv")
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        found[folder] = [meta.get("model_fingerprint"), meta.get("data_fingerprint")]
+    return found
 
 
 def ensure_trained(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
@@ -117,7 +133,15 @@ def ensure_trained(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> di
         return json.loads((run_dir / "metrics.json").read_text())
     if (run_dir / "config.json").is_file() and TrainConfig.from_file(run_dir / "config.json") != cfg:
         raise InputError(run_dir / "config.json", "a different experiment already lives here; delete the folder to retrain")
-    return train(cfg, run_dir, progress=progress)
+    if (run_dir / "metrics.json").is_file():  # finished, but its teachers changed since: train anew
+        shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
+        for stale in ["metrics.json", "curve.tsv"]:
+            (run_dir / stale).unlink(missing_ok=True)
+    metrics = train(cfg, run_dir, progress=progress)
+    if metrics:  # the main process records what the run learned from
+        metrics["teacher_tables"] = teacher_fingerprints(cfg, run_dir)
+        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    return metrics
 
 
 def ensure_teacher_scores(cfg: TrainConfig, model_dir: Path, out_dir: Path, progress: bool = True) -> None:
@@ -198,7 +222,8 @@ def results_markdown(rows: list[tuple], preset: Preset, best_teacher: str) -> st
 
     n = rows[0][3]["n_questions"]
     lines = [
-        f"Preset `{preset.name}`: test, {n} questions, policy `none` on the `clean`-filtered split; "
+        f"Preset `{preset.name}`: test, {n} questions, metric policy `none` on the "
+        f"`{preset.common.get('eval_filter', 'clean')}`-filtered split; "
         f"95% bootstrap intervals over questions. Replicated teacher (best on dev): {best_teacher}. "
         f"Code {code_version()}.",
         "",
@@ -225,6 +250,8 @@ def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) 
         key, sep, raw = item.partition("=")
         if not sep or key not in known:
             raise InputError(None, f"--set expects KEY=VALUE with KEY a config field, got {item!r}")
+        if key in fixed:
+            raise InputError(None, f"{key} is fixed to {fixed[key]!r} by this command")
         try:
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -233,7 +260,17 @@ def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) 
 
 
 
-NOTEBOOK_PRESETS = {"quick": "smoke", "full": "full"}
+NOTEBOOK_PRESETS = {"quick": "smoke", "full": "full"}  # notebook preset -> pipeline preset
+TRAINING_CODE = ("data.py", "losses.py", "model.py", "pipeline.py", "scores.py", "training.py", "zoo.py")
+
+
+def training_code_hash() -> str:
+    """A short hash of the modules that produce runs, so a cached quick chain made by other
+    code is never reused (load-or-train must not hide a regression)."""
+    digest = hashlib.sha256()
+    for name in TRAINING_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def notebook_artifacts(preset: str = "quick", progress: bool = True) -> Path:
@@ -245,6 +282,6 @@ def notebook_artifacts(preset: str = "quick", progress: bool = True) -> Path:
     if preset not in NOTEBOOK_PRESETS:
         raise InputError(None, f"unknown notebook preset {preset!r}; choose from {sorted(NOTEBOOK_PRESETS)}")
     name = NOTEBOOK_PRESETS[preset]
-    root = REPO / "artifacts" / name if preset == "full" else REPO / ".cache" / "notebooks" / name
+    root = REPO / "artifacts" / name if preset == "full" else REPO / ".cache" / "notebooks" / f"{name}-{training_code_hash()}"
     reproduce(name, root=root, progress=progress, ablation=True)
     return root

@@ -3,10 +3,15 @@
 Teacher outputs are data (style guide, point 4): computed once, saved as a TSV with a
 JSON sidecar holding the fingerprints of what produced them, and checked on load so
 a stale table is never silently used.
+
+A saved table holds scores only, never gold labels: some datasets (WikiQA) may not be
+redistributed, and committed tables must not carry them. The sidecar names the dataset,
+split and filter the table was made for; `load` re-joins the labels from that dataset.
 """
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import math
@@ -17,21 +22,28 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_path
-from .data import AS2Dataset
+from .data import DATASETS, AS2Dataset, find_data, load_as2
 from .errors import InputError
 
-KEY_COLUMNS = ("qid", "cand_idx", "label")
+KEY_COLUMNS = ("qid", "cand_idx")
+LEGACY_KEY_COLUMNS = ("qid", "cand_idx", "label")  # tables saved before labels were dropped
+DATASET_META = ("dataset", "split", "filter")  # what a saved table needs to get its labels back
 
 
 @dataclass
 class ScoreTable:
-    """Per-pair scores; `columns` maps a name ("score", "pooled", "head0", ...) to values."""
+    """Per-pair scores; `columns` maps a name ("score", "pooled", "head0", ...) to values.
+
+    `labels` are held in memory only: `save` drops them and `load` re-joins them from the
+    dataset named in `meta`. `path` is the file a table was loaded from (None otherwise).
+    """
 
     qids: list[str]
     cand_idx: np.ndarray
     labels: np.ndarray
     columns: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.qids)
@@ -44,61 +56,72 @@ class ScoreTable:
     @classmethod
     def for_dataset(cls, ds: AS2Dataset, columns: dict[str, np.ndarray], meta: dict[str, Any]) -> ScoreTable:
         qids, cand_idx, labels = ds.flat()
-        meta = {"data_fingerprint": ds.fingerprint(), "dataset": ds.name, "split": ds.split,
-                "filter": ds.filter, **meta}
-        return cls(list(qids), np.asarray(cand_idx), np.asarray(labels), dict(columns), meta)
+        return cls(list(qids), np.asarray(cand_idx), np.asarray(labels), dict(columns), {**dataset_meta(ds), **meta})
 
     def head_columns(self) -> list[str]:
         return sorted((c for c in self.columns if c.startswith("head")), key=lambda c: int(c[4:]))
 
     def save(self, path: str | Path) -> Path:
-        """Write `path` (TSV) and `path`.json (meta) atomically."""
+        """Write `path` (TSV: qid, cand_idx, scores; no labels) and `path`.json (meta) atomically.
+
+        The meta must name the dataset, split and filter the table was made for (as
+        `for_dataset` records), since `load` gets the labels from there.
+        """
         path = Path(path)
+        missing = [k for k in DATASET_META if k not in self.meta]
+        if missing or not isinstance(self.meta.get("dataset"), str) or not self.meta["dataset"]:
+            raise InputError(path, f"cannot save a score table whose meta lacks {', '.join(missing) or 'a dataset name'}: "
+                                   "saved tables hold no labels, so the .json sidecar must name the dataset, "
+                                   "split and filter they were made for; make the table with "
+                                   "ScoreTable.for_dataset or copy the meta of the table it came from")
         names = list(self.columns)
         with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, delimiter="\t", lineterminator="\n")
             writer.writerow([*KEY_COLUMNS, *names])
             for i, qid in enumerate(self.qids):
                 values = [repr(float(self.columns[n][i])) for n in names]
-                writer.writerow([qid, int(self.cand_idx[i]), int(self.labels[i]), *values])
+                writer.writerow([qid, int(self.cand_idx[i]), *values])
         with atomic_path(meta_path(path)) as tmp:
             tmp.write_text(json.dumps(self.meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         return path
 
     @classmethod
-    def load(cls, path: str | Path, expect: dict[str, Any] | None = None) -> ScoreTable:
-        """Read a table; `expect` lists meta values that must match (fingerprints, settings)."""
+    def load(cls, path: str | Path, expect: dict[str, Any] | None = None,
+             data_root: str | Path | None = None) -> ScoreTable:
+        """Read a table; `expect` lists meta values that must match (fingerprints, settings).
+
+        Labels come from the dataset named in the sidecar (`load_as2(dataset, split,
+        filter="none", data_root=data_root)`), looked up by (qid, cand_idx). Tables saved
+        before labels were dropped (a `label` column after cand_idx) still load: their label
+        column must agree with the data, else the table is refused as stale; with no dataset
+        named in their sidecar, the column itself gives the labels.
+        """
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "score table not found")
-        meta = json.loads(meta_path(path).read_text(encoding="utf-8")) if meta_path(path).is_file() else {}
+        meta = _read_meta(meta_path(path))
         stale = {k: (meta.get(k), v) for k, v in (expect or {}).items() if meta.get(k) != v}
         if stale:
             key, (found, wanted) = next(iter(stale.items()))
             raise InputError(path, f"stale score table: {key} is {found!r}, expected {wanted!r}; recompute it")
-        qids, cand_idx, labels, rows = [], [], [], []
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.reader(f, delimiter="\t")
-            header = next(reader, None)
-            if header is None or tuple(header[:3]) != KEY_COLUMNS or len(header) < 4:
-                raise InputError(path, f"expected a header {' '.join(KEY_COLUMNS)} <score columns> (tab-separated)", 1)
-            for line, row in enumerate(reader, start=2):
-                if len(row) != len(header):
-                    raise InputError(path, f"expected {len(header)} tab-separated fields, got {len(row)}", line)
-                try:
-                    values = [float(v) for v in row[3:]]
-                    idx, label = int(row[1]), int(row[2])
-                except ValueError:
-                    raise InputError(path, "expected an integer cand_idx and label and numeric scores", line) from None
-                if not all(math.isfinite(v) for v in values):
-                    raise InputError(path, "NaN or infinite score", line)
-                qids.append(row[0])
-                cand_idx.append(idx)
-                labels.append(label)
-                rows.append(values)
-        matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(header) - 3)
-        columns = {name: matrix[:, j] for j, name in enumerate(header[3:])}
-        return cls(qids, np.asarray(cand_idx), np.asarray(labels), columns, meta)
+        qids, cand_idx, file_labels, names, rows, lines = _read_rows(path)
+        matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names))
+        columns = {name: matrix[:, j] for j, name in enumerate(names)}
+        if isinstance(meta.get("dataset"), str) and meta["dataset"]:
+            labels = _join_labels(path, meta, qids, cand_idx, lines, data_root)
+            if file_labels is not None:
+                bad = np.flatnonzero(labels != np.asarray(file_labels))
+                if len(bad):
+                    i = int(bad[0])
+                    raise InputError(path, f"stale score table: its label column gives pair ({qids[i]!r}, {cand_idx[i]}) "
+                                           f"label {file_labels[i]}, but {meta['dataset']}/{meta.get('split')} "
+                                           f"says {labels[i]}; recompute it", lines[i])
+        elif file_labels is not None:
+            labels = np.asarray(file_labels, dtype=np.int64)
+        else:
+            raise InputError(meta_path(path), "score table has no labels and its .json sidecar names no dataset "
+                                              "to take them from (expected keys: " + ", ".join(DATASET_META) + ")")
+        return cls(qids, np.asarray(cand_idx, dtype=np.int64), labels, columns, meta, path)
 
     def aligned(self, ds: AS2Dataset, column: str = "score") -> np.ndarray:
         """The column's values in the dataset's pair order; every pair must be present."""
@@ -107,8 +130,119 @@ class ScoreTable:
         try:
             rows = [index[(q, int(c))] for q, c in zip(qids, cand_idx)]
         except KeyError as err:
-            raise InputError(self.meta.get("path"), f"score table lacks pair {err.args[0]} of {ds.name}/{ds.split}") from None
+            raise InputError(self.path, f"score table lacks pair {err.args[0]} of {ds.name}/{ds.split}") from None
         return self.columns[column][rows]
+
+
+def dataset_meta(ds: AS2Dataset) -> dict[str, Any]:
+    """The meta that ties a table to `ds`: its fingerprint and how to load it again (for labels).
+
+    `dataset` is the registered name (wikiqa, ...) when `ds` was loaded as one, else the
+    absolute path of the file or folder it was read from.
+    """
+    return {"data_fingerprint": ds.fingerprint(), "dataset": _dataset_ref(ds), "split": ds.split,
+            "filter": ds.filter}
+
+
+def _dataset_ref(ds: AS2Dataset) -> str:
+    """What `load_as2` needs to load `ds` again: a registered name, or a path."""
+    reg, source = DATASETS.get(ds.name), Path(ds.source)
+    if reg is not None and source.parent.name == reg.folder and source.name in reg.files.get(ds.split or "", ()):
+        return ds.name
+    if source.exists():
+        return str(source.resolve())
+    return ds.name
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = getattr(err, "lineno", None)
+        raise InputError(path, f"corrupt score-table sidecar: not valid JSON ({getattr(err, 'msg', err)}); "
+                               "recompute the table", where) from None
+    if not isinstance(meta, dict):
+        raise InputError(path, f"corrupt score-table sidecar: expected a JSON object, got {type(meta).__name__}")
+    meta.pop("path", None)  # written by older code; the path is an attribute now
+    return meta
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[int], list[int] | None, list[str], list[list[float]], list[int]]:
+    """(qids, cand_idx, labels (legacy files) or None, score column names, score rows, line numbers)."""
+    qids, cand_idx, labels, rows, lines = [], [], [], [], []
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t")
+        header = next(reader, None)
+        legacy = header is not None and tuple(header[:3]) == LEGACY_KEY_COLUMNS
+        n_keys = len(LEGACY_KEY_COLUMNS) if legacy else len(KEY_COLUMNS)
+        if header is None or tuple(header[:2]) != KEY_COLUMNS or len(header) <= n_keys:
+            raise InputError(path, f"expected a header {' '.join(KEY_COLUMNS)} <score columns> (tab-separated)", 1)
+        names = header[n_keys:]
+        if len(set(names)) != len(names) or not all(names):
+            raise InputError(path, "score column names must be non-empty and distinct", 1)
+        seen: dict[tuple[str, int], int] = {}
+        for line, row in enumerate(reader, start=2):
+            if len(row) != len(header):
+                raise InputError(path, f"expected {len(header)} tab-separated fields, got {len(row)}", line)
+            try:
+                values = [float(v) for v in row[n_keys:]]
+                idx = int(row[1])
+                label = int(row[2]) if legacy else 0
+            except ValueError:
+                what = "an integer cand_idx and label" if legacy else "an integer cand_idx"
+                raise InputError(path, f"expected {what} and numeric scores", line) from None
+            if not all(math.isfinite(v) for v in values):
+                raise InputError(path, "NaN or infinite score", line)
+            if (row[0], idx) in seen:
+                raise InputError(path, f"pair ({row[0]!r}, {idx}) appears twice (first at line {seen[row[0], idx]})", line)
+            seen[row[0], idx] = line
+            qids.append(row[0])
+            cand_idx.append(idx)
+            labels.append(label)
+            rows.append(values)
+            lines.append(line)
+    return qids, cand_idx, labels if legacy else None, names, rows, lines
+
+
+def _join_labels(path: Path, meta: dict[str, Any], qids: list[str], cand_idx: list[int], lines: list[int],
+                 data_root: str | Path | None) -> np.ndarray:
+    """Gold labels of the table's pairs, from the dataset its meta names."""
+    name, split = meta["dataset"], meta.get("split")
+    try:
+        root = None if data_root is None else str(data_root)
+        by_key = _dataset_labels(name, split, root, _data_stamp(name, split, data_root))
+    except InputError as err:
+        raise InputError(path, f"score table needs its labels from dataset {name!r} split {split!r}, "
+                               f"which could not be loaded: {err}") from None
+    labels = np.empty(len(qids), dtype=np.int64)
+    for i, key in enumerate(zip(qids, cand_idx)):
+        try:
+            labels[i] = by_key[key]
+        except KeyError:
+            raise InputError(path, f"pair {key} is not in dataset {name!r} split {split!r}, which the table "
+                                   "was made for; the table is stale or for other data: recompute it", lines[i]) from None
+    return labels
+
+
+def _data_stamp(name: str, split: str | None, data_root: str | Path | None) -> tuple:
+    """Where the dataset lives and when it last changed, so the label cache never goes stale."""
+    where = find_data(name, split, data_root) if name in DATASETS else Path(name)
+    try:
+        files = sorted(p for p in where.iterdir() if p.is_file()) if where.is_dir() else [where]
+        return (str(where.resolve()), *((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+    except OSError:
+        return (str(where),)  # load_as2 reports what is wrong with it
+
+
+@functools.lru_cache(maxsize=16)
+def _dataset_labels(name: str, split: str | None, data_root: str | None, stamp: tuple) -> dict[tuple[str, int], int]:
+    """(qid, cand_idx) -> gold label of a whole split (filter none); cached, as many tables share one."""
+    del stamp  # part of the cache key only
+    ds = load_as2(name, split=split, filter="none", data_root=data_root)
+    qids, cand_idx, labels = ds.flat()
+    return dict(zip(zip(qids, cand_idx.tolist()), labels.tolist()))
 
 
 def meta_path(path: str | Path) -> Path:

@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,9 @@ class TrainConfig:
     head_init: str = "copy"
     # distillation
     strategy: str = "gold"
-    teachers: list[str] = field(default_factory=list)  # folders holding <train_split>.tsv score tables
+    # folders holding <train_split>.tsv score tables; relative paths are relative to the run
+    # folder (where config.json lives), so a results folder can move as a whole
+    teachers: list[str] = field(default_factory=list)
     teacher_index: int | None = None
     kd: str = "kl"
     temperature: float = 2.0
@@ -84,6 +87,27 @@ class TrainConfig:
     data_seed: int = 0  # which questions a subset keeps: shared by teachers and students across seeds
     mixed_precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
 
+    def __post_init__(self) -> None:
+        """Refuse a bad experiment before anything is trained or written."""
+        from .data import FILTERS
+        from .losses import KD_LOSSES, STRATEGIES
+        from .model import HEAD_INITS, POOLERS
+
+        for name, value in dataclasses.asdict(self).items():
+            kind = TYPES.get(name)
+            if kind and not (isinstance(value, kind) and not isinstance(value, bool)) and value is not None:
+                names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+                raise InputError(None, f"config field {name!r} expects {names}, got {value!r}")
+        for name, valid in (("strategy", STRATEGIES), ("kd", KD_LOSSES), ("pooler", POOLERS),
+                            ("head_init", HEAD_INITS), ("train_filter", FILTERS), ("eval_filter", FILTERS)):
+            if getattr(self, name) not in valid:
+                raise InputError(None, f"config field {name!r} must be one of {sorted(valid)}, got {getattr(self, name)!r}")
+        if min(self.epochs, self.batch_size, self.num_heads, self.evals_per_epoch, self.max_length) < 1 or self.lr <= 0:
+            raise InputError(None, "epochs, batch_size, num_heads, evals_per_epoch, max_length and lr must be positive")
+        if self.strategy == "cerberus" and self.teachers and len(self.teachers) != self.num_heads:
+            raise InputError(None, f"cerberus needs one head per teacher: num_heads={self.num_heads}, "
+                                   f"{len(self.teachers)} teachers")
+
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
@@ -97,10 +121,20 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise InputError(path, f"unknown config field {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except InputError as err:
+            raise InputError(path, err.message) from None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1) + "\n"
+
+
+TYPES = {"epochs": int, "batch_size": int, "num_heads": int, "head_layers": int, "body_layers": int,
+         "max_length": int, "eval_batch_size": int, "evals_per_epoch": int, "checkpoint_every": int,
+         "seed": int, "data_seed": int, "train_questions": int, "eval_questions": int, "teacher_index": int,
+         "lr": (int, float), "warmup": (int, float), "weight_decay": (int, float), "temperature": (int, float),
+         "alpha": (int, float), "teachers": list, "backbone": str, "strategy": str, "dataset": str}
 
 
 # ------------------------------------------------------------------ helpers
@@ -117,7 +151,12 @@ def load_splits(cfg: TrainConfig) -> dict[str, AS2Dataset]:
     return out
 
 
-def load_teacher_margins(cfg: TrainConfig, ds: AS2Dataset) -> torch.Tensor | None:
+def teacher_folder(run_dir: str | Path, folder: str) -> Path:
+    """A `teachers` entry resolved against the run folder, lexically (the run folder may not exist yet)."""
+    return Path(os.path.normpath(Path(run_dir) / folder))
+
+
+def load_teacher_margins(cfg: TrainConfig, ds: AS2Dataset, run_dir: str | Path = ".") -> torch.Tensor | None:
     """(n_pairs, n_teachers) teacher margins aligned to `ds`; the data must match the tables'."""
     if cfg.strategy == "gold":
         return None
@@ -125,9 +164,8 @@ def load_teacher_margins(cfg: TrainConfig, ds: AS2Dataset) -> torch.Tensor | Non
         raise InputError(None, f"strategy {cfg.strategy!r} needs teacher score tables (config field 'teachers')")
     columns, full_split = [], {}
     for folder in cfg.teachers:
-        path = Path(folder) / f"{cfg.train_split}.tsv"
-        table = ScoreTable.load(path)
-        table.meta["path"] = str(path)
+        path = teacher_folder(run_dir, folder) / f"{cfg.train_split}.tsv"
+        table = ScoreTable.load(path, data_root=cfg.data_root)
         _check_teacher_data(table, cfg, ds, full_split)
         columns.append(table.aligned(ds))
     return torch.tensor(np.stack(columns, axis=1), dtype=torch.float32)
@@ -141,7 +179,7 @@ def _check_teacher_data(table: ScoreTable, cfg: TrainConfig, ds: AS2Dataset, ful
     edited or re-labelled. `full_split` caches fingerprints per filter."""
     made_for = table.meta.get("data_fingerprint")
     if made_for is None:
-        raise InputError(table.meta["path"], "teacher table has no data_fingerprint in its .json sidecar, so "
+        raise InputError(table.path, "teacher table has no data_fingerprint in its .json sidecar, so "
                          "nothing shows it was made for this data; make it with ScoreTable.for_dataset")
     if made_for == ds.fingerprint():
         return
@@ -150,7 +188,7 @@ def _check_teacher_data(table: ScoreTable, cfg: TrainConfig, ds: AS2Dataset, ful
         full_split[policy] = load_as2(cfg.dataset, split=cfg.train_split, filter=policy,
                                       data_root=cfg.data_root).fingerprint()
     if made_for != full_split[policy]:
-        raise InputError(table.meta["path"], f"stale teacher table: made for data {made_for[:12]}, but "
+        raise InputError(table.path, f"stale teacher table: made for data {made_for[:12]}, but "
                          f"{cfg.dataset}/{cfg.train_split} (filter {policy}) is now {full_split[policy][:12]}; "
                          "recompute the teacher scores")
 
@@ -279,12 +317,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     saved_cfg = out_dir / "config.json"
     if saved_cfg.is_file() and TrainConfig.from_file(saved_cfg) != cfg:
         raise InputError(saved_cfg, "this run folder holds a different experiment; choose another output folder")
-    if main:
-        write_text_atomic(saved_cfg, cfg.to_json())
-
     data = load_splits(cfg)
     train_ds, dev_ds = data["train"], data["dev"]
-    teacher = load_teacher_margins(cfg, train_ds)
+    teacher = load_teacher_margins(cfg, train_ds, out_dir)
     pairs = train_ds.pairs()
     labels = torch.tensor(train_ds.flat()[2], dtype=torch.long)
 
@@ -294,9 +329,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
                                alpha=cfg.alpha, teacher_index=cfg.teacher_index)
     steps_per_epoch = _steps_per_epoch(len(pairs), cfg.batch_size, acc.num_processes)
     total = steps_per_epoch * cfg.epochs
-    eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
+    eval_steps = {epoch * steps_per_epoch + math.ceil((j + 1) * steps_per_epoch / cfg.evals_per_epoch)
+                  for epoch in range(cfg.epochs) for j in range(cfg.evals_per_epoch)}  # the last is each epoch's end
     optimizer = _optimizer(model, cfg)
     schedule = _linear_schedule(total, cfg.warmup)
+    if main:  # written only once the experiment is known to be valid
+        write_text_atomic(saved_cfg, cfg.to_json())
 
     checkpoint = out_dir / "checkpoint"
     step, best = 0, -1.0
@@ -323,7 +361,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
         parts = loss_fn(out.head_logits.float(), labels[local].to(acc.device),
                         None if teacher is None else teacher[local].to(acc.device))
         loss = parts["loss"]
-        if cfg.pooler == "learned":  # the learned pooler sees only gold labels
+        if cfg.pooler == "learned":  # gold labels train the pooler; it reads detached head states
             parts["ce/pooler"] = torch.nn.functional.cross_entropy(out.pooled_logits.float(), labels[local].to(acc.device))
             loss = loss + parts["ce/pooler"]
         acc.backward(loss)
@@ -337,7 +375,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
         curve.append({"step": step, "epoch": epoch, **reduced})
         bar.update(1)
         bar.set_postfix(loss=f"{reduced['loss']:.3f}")
-        if step % eval_every == 0 or step == total:
+        if step in eval_steps:
             if main:
                 dev_map = _evaluate_dev(model, dev_ds, cfg, out_dir, step)
                 if dev_map > best:
@@ -345,7 +383,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
                     with atomic_path(out_dir / "best") as tmp:
                         model.save_pretrained(tmp)
             wrapped.train()
-        if step % cfg.checkpoint_every == 0 or step % eval_every == 0 or step == total:
+        if step % cfg.checkpoint_every == 0 or step in eval_steps:
             best = _broadcast(acc, best)
             if main:  # before the checkpoint commits: a resume keeps the rows up to its step
                 _write_curve(out_dir / "curve.tsv", curve)

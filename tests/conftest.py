@@ -38,3 +38,19 @@ def _isolated_cache(tmp_path_factory):
     if "CERBERUS_CACHE" not in os.environ:
         os.environ["CERBERUS_CACHE"] = str(REPO / ".cache" / "cerberus")
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def synthetic_dataset_meta(folder: Path, qids, cand_idx, labels) -> dict:
+    """Meta for a synthetic score table: saved tables hold no labels, so load() re-joins them from
+    the dataset the meta names; this writes one (a generic TSV, folder/data.tsv) with exactly
+    these pairs and labels and returns its ScoreTable meta (dataset, split, filter, fingerprint)."""
+    from cerberus_core.data import AS2Dataset, Question, load_as2, write_as2
+    from cerberus_core.scores import dataset_meta
+
+    by_qid: dict[str, dict[int, int]] = {}
+    for q, c, y in zip(qids, cand_idx, labels):
+        by_qid.setdefault(str(q), {})[int(c)] = int(y)
+    questions = [Question(q, f"question {q}", tuple(f"candidate {c}" for c in sorted(ys)),
+                          tuple(ys[c] for c in sorted(ys))) for q, ys in by_qid.items()]
+    path = write_as2(AS2Dataset("synthetic", None, questions, "memory"), Path(folder) / "data.tsv")
+    return dataset_meta(load_as2(str(path)))

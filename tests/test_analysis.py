@@ -11,6 +11,8 @@ from cerberus_core import analysis as an
 from cerberus_core.metrics import ranking_metrics
 from cerberus_core.scores import ScoreTable
 
+from conftest import synthetic_dataset_meta
+
 QIDS = np.array(["a", "a", "a", "b", "b"])
 
 
@@ -22,8 +24,9 @@ def table(qids, cand, labels, **columns) -> ScoreTable:
 def write_trace(run_dir, step: int, heads: np.ndarray, qids=QIDS) -> None:
     cand = [0, 1, 2, 0, 1][: len(qids)] if len(qids) == 5 else list(range(len(qids)))
     cols = {f"head{i}": heads[:, i] for i in range(heads.shape[1])}
-    table(qids, cand, [0] * len(qids), pooled=an.to_probability(heads).mean(1), **cols).save(
-        run_dir / "trace" / f"dev_step{step:06d}.tsv")
+    t = table(qids, cand, [0] * len(qids), pooled=an.to_probability(heads).mean(1), **cols)
+    t.meta = synthetic_dataset_meta(run_dir, qids, cand, t.labels)  # saved tables need a dataset for their labels
+    t.save(run_dir / "trace" / f"dev_step{step:06d}.tsv")
 
 
 # ----------------------------------------------------------------- ambiguity
@@ -112,6 +115,7 @@ def test_score_matrix_aligns_on_qid_and_candidate():
 
 def test_load_run_and_teacher_tables(tmp_path):
     t = table(["a", "a"], [0, 1], [1, 0], score=[1, 2])
+    t.meta = synthetic_dataset_meta(tmp_path, t.qids, t.cand_idx, t.labels)  # saved tables need a dataset for their labels
     t.save(tmp_path / "teacher_scores" / "x" / "test.tsv")
     t.save(tmp_path / "teacher_scores" / "w" / "test.tsv")
     assert list(an.load_teacher_tables(tmp_path, "test")) == ["w", "x"]

@@ -30,6 +30,10 @@ def test_inspect_data_prints_counts_under_each_policy():
     (["inspect-data", "wikiqa", "--split", "validation"], "invalid choice"),
     (["evaluate", "--model", "{tmp}", "--data", "wikiqa"], "expected a saved model folder"),
     (["distill", "--out", "{tmp}/run", "--set", "epochz=3"], "KEY=VALUE"),
+    (["distill", "--out", "{tmp}/run", "--set", "strategy=foo"], "must be one of"),
+    (["distill", "--out", "{tmp}/run", "--set", "epochs=abc"], "expects int"),
+    (["train-teacher", "--out", "{tmp}/run", "--set", "num_heads=2"], "fixed to 1"),
+    (["distill", "--out", "{tmp}/run", "--config", "{tmp}/bad.tsv"], "bad.tsv"),
     (["reproduce", "--preset", "huge", "--root", "{tmp}/r"], "unknown preset"),
     (["prepare-models", "bert-huge"], "unknown embedded model"),
     (["bench", "{tmp}/no-such-model"], "not an embedded model name"),
@@ -40,3 +44,4 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     assert run.returncode == 2
     assert expected in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert "Traceback" not in run.stderr
+    assert not (tmp_path / "run").exists(), "a refused experiment must leave nothing behind"

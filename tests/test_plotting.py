@@ -20,6 +20,8 @@ from cerberus_core.figures import FIGURES, Artifacts, Missing, main, make_figure
 from cerberus_core.metrics import metrics_with_ci, ranking_metrics  # noqa: E402
 from cerberus_core.scores import ScoreTable  # noqa: E402
 
+from conftest import synthetic_dataset_meta  # noqa: E402
+
 COUNTS = {"embeddings": 11_918_592, "body_layers": 8_875_520, "head0": 1_776_770, "head1": 1_776_770,
           "head2": 1_776_770, "pooler": 0, "total": 26_124_422}
 
@@ -212,17 +214,18 @@ def artifacts(tmp_path_factory):
     labels = (rng.random(n_q * n_c) < 0.3).astype(int)
     labels[::n_c], labels[1::n_c] = 1, 0  # every question has a positive and a negative
     teacher = {t: 2 * labels + rng.normal(size=len(labels)) for t in TEACHERS}
+    meta = synthetic_dataset_meta(root, qids, cand, labels)  # saved tables need a dataset for their labels
 
     def student(heads: list[np.ndarray]) -> ScoreTable:
         cols = {f"head{i}": h for i, h in enumerate(heads)}
-        return ScoreTable(qids, cand, labels, {"pooled": an.to_probability(np.column_stack(heads)).mean(1), **cols})
+        return ScoreTable(qids, cand, labels, {"pooled": an.to_probability(np.column_stack(heads)).mean(1), **cols}, meta)
 
     for t, m in teacher.items():
-        table = ScoreTable(qids, cand, labels, {"score": m})
+        table = ScoreTable(qids, cand, labels, {"score": m}, meta)
         for split in ("dev", "test"):
             table.save(root / "teacher_scores" / t / f"{split}.tsv")
         write_run(root / "teachers" / t, {"strategy": "gold", "num_heads": 1},
-                  {"test": ScoreTable(qids, cand, labels, {"pooled": an.to_probability(m), "head0": m})}, curve=False)
+                  {"test": ScoreTable(qids, cand, labels, {"pooled": an.to_probability(m), "head0": m}, meta)}, curve=False)
     folders = [str(root / "teacher_scores" / t) for t in TEACHERS]
     runs = {"cerberus": ({"strategy": "cerberus", "teachers": folders, "num_heads": 3, "head_layers": 1,
                           "model": "B2 3H1"}, list(TEACHERS)),

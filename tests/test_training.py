@@ -210,7 +210,7 @@ def test_tiny_run_writes_every_output_and_selects_on_dev(base_cfg, reference):
     assert last < first, f"training loss did not fall: epoch 0 {first:.4f}, epoch 1 {last:.4f}"
 
     steps = sorted(int(p.name[8:14]) for p in (reference / "trace").glob("dev_step*.tsv"))
-    assert steps == [0, 4, 8, 12, 16, 18]  # step 0, every half epoch, and the last step
+    assert steps == [0, 5, 9, 14, 18]  # step 0, then each half epoch (9 steps: 5, 9), ending every epoch
     dev_maps = {s: evaluate_table(trace(reference, s))["pooled"]["map"] for s in steps[1:]}
     best_step = max(dev_maps, key=lambda s: (dev_maps[s], -s))
     metrics = json.loads((reference / "metrics.json").read_text())
@@ -371,7 +371,7 @@ def test_cerberus_heads_learn_from_their_own_teachers(distilled):
     _, run = distilled["replicated"]
     for r in read_curve(run):
         assert r["kd/head0"] == r["kd/head1"] and r["ce/head0"] == r["ce/head1"]
-    for step in (0, 8, TOTAL_STEPS):
+    for step in (0, 9, TOTAL_STEPS):
         t = trace(run, step)
         np.testing.assert_array_equal(t.columns["head0"], t.columns["head1"])
 
@@ -415,15 +415,16 @@ def test_teacher_tables_must_match_the_data(base_cfg, teachers, tmp_path):
     stale = folder("stale", _stale_copy(full))
     with pytest.raises(InputError, match="stale"):
         load_teacher_margins(dataclasses.replace(cfg, teachers=[teachers[0], stale]), train_ds)
-    unknown = folder("unknown", full, meta={})
+    # no data_fingerprint; dataset/split/filter stay, as a saved table needs them for its labels
+    unknown = folder("unknown", full, meta={"dataset": "wikiqa", "split": "train", "filter": full.filter})
     with pytest.raises(InputError, match="data_fingerprint"):
         load_teacher_margins(dataclasses.replace(cfg, teachers=[unknown]), train_ds)
 
     nan_dir = tmp_path / "nan"
     nan_dir.mkdir()
     lines = (Path(teachers[0]) / "train.tsv").read_text().splitlines(keepends=True)
-    qid, idx, label, _ = lines[5].rstrip("\n").split("\t")
-    lines[5] = f"{qid}\t{idx}\t{label}\tnan\n"
+    qid, idx, _ = lines[5].rstrip("\n").split("\t")  # qid cand_idx score: saved tables hold no labels
+    lines[5] = f"{qid}\t{idx}\tnan\n"
     (nan_dir / "train.tsv").write_text("".join(lines))
     (nan_dir / "train.tsv.json").write_text((Path(teachers[0]) / "train.tsv.json").read_text())
     with pytest.raises(InputError, match="NaN"):
