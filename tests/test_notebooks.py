@@ -7,6 +7,7 @@ output-free; the executed copy is saved under pytest's tmp_path for inspection w
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 KERNEL = "python3"  # jupyter_client starts a kernelspec whose argv[0] is "python" with sys.executable
 CELL_TIMEOUT = 600  # seconds per cell
+NOTEBOOK_TIMEOUT = 1200  # seconds per notebook, the runner process included
 PRESET_LINE = re.compile(r'^PRESET\s*=\s*"quick"', re.MULTILINE)
 
 
@@ -70,6 +72,27 @@ def quick_artifacts() -> Path:
     return notebook_artifacts("quick", progress=False)
 
 
+RUNNER = """
+import sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+client = NotebookClient(nb, kernel_name=sys.argv[3], timeout=int(sys.argv[4]),
+                        resources={"metadata": {"path": sys.argv[2]}})
+try:
+    client.execute()
+finally:
+    nbformat.write(nb, sys.argv[1])
+"""
+
+
+def _execute_in_subprocess(path: Path) -> subprocess.CompletedProcess:
+    """nbclient in a fresh process: twice in CI a kernel sat idle while the client, in the
+    pytest process that had just trained the quick chain, waited for a reply that never came.
+    A separate process keeps the client's event loop clear of the training code's state."""
+    cmd = [sys.executable, "-c", RUNNER, str(path), str(NOTEBOOK_DIR), KERNEL, str(CELL_TIMEOUT)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=NOTEBOOK_TIMEOUT)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path: Path, quick_artifacts: Path, tmp_path: Path):
@@ -78,7 +101,7 @@ def test_notebook_runs(path: Path, quick_artifacts: Path, tmp_path: Path):
     # papermill's convention: parameters are overridden by a cell injected right after the tagged one
     injected = new_code_cell('PRESET = "quick"', metadata={"tags": ["injected-parameters"]})
     nb.cells.insert(params[0] + 1 if params else 0, injected)
-    try:
-        _client(nb).execute()  # raises CellExecutionError, with the cell and traceback, on any error
-    finally:
-        nbformat.write(nb, tmp_path / path.name)
+    executed = tmp_path / path.name  # kept for inspection when the test fails
+    nbformat.write(nb, executed)
+    run = _execute_in_subprocess(executed)
+    assert run.returncode == 0, f"{path.name} failed (executed copy: {executed}):\n{run.stderr[-3000:]}"
