@@ -23,7 +23,7 @@ NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 KERNEL = "python3"  # jupyter_client starts a kernelspec whose argv[0] is "python" with sys.executable
 CELL_TIMEOUT = 600  # seconds per cell
-NOTEBOOK_TIMEOUT = 420  # seconds per notebook attempt; the slowest takes ~2 min on 2 busy cores
+NOTEBOOK_TIMEOUT = 240  # seconds per notebook attempt; the slowest takes ~1.5 min on 2 busy cores
 ATTEMPTS = 3
 PRESET_LINE = re.compile(r'^PRESET\s*=\s*"quick"', re.MULTILINE)
 
@@ -93,7 +93,7 @@ def _execute_in_subprocess(path: Path) -> tuple[int, str]:
 
     In CI runs on this 2-core machine a kernel sometimes sat idle while the nbclient client
     waited for a reply that never came (with ipykernel 7 and 6.31, in-process and in a fresh
-    process alike; one notebook in eight). Notebooks here take at most ~2 minutes, so a run
+    process alike; one notebook in eight; see ipython/ipykernel#1554). Notebooks here take at most ~2 minutes, so a run
     past NOTEBOOK_TIMEOUT is treated as that stall: its process group (kernel included) is
     killed and the notebook runs again, up to ATTEMPTS times. A notebook that is really slow
     or hangs in its own code still fails."""
