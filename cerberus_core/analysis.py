@@ -9,7 +9,6 @@ teacher). Margins (logit differences) become probabilities with `to_probability`
 """
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from scipy import special, stats
 
 from .metrics import PER_QUESTION_KEY, _group, _lookup, metrics_with_ci, paired_test, ranking_metrics
+from .curves import read_curve
 from .scores import ScoreTable
 
 METRICS = tuple(PER_QUESTION_KEY)  # ("p@1", "map", "mrr")
@@ -26,15 +26,6 @@ MAIN_SCORES = ("score", "pooled")  # the column that ranks: a teacher's margin, 
 
 
 # --------------------------------------------------------------------------- loaders
-def _read_tsv_rows(path: Path) -> list[dict[str, float]]:
-    """curve.tsv rows; read here rather than via training.read_curve so figures never import torch."""
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8", newline="") as f:
-        return [{k: int(float(v)) if k in ("step", "epoch") else float(v) for k, v in row.items()}
-                for row in csv.DictReader(f, delimiter="\t")]
-
-
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
@@ -48,7 +39,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     tables = {role: ScoreTable.load(run_dir / "scores" / f"{role}.tsv")
               if (run_dir / "scores" / f"{role}.tsv").is_file() else None for role in ("dev", "test")}
     return {"name": run_dir.name, "dir": run_dir, "config": _read_json(run_dir / "config.json"),
-            "metrics": _read_json(run_dir / "metrics.json"), "curve": _read_tsv_rows(run_dir / "curve.tsv"),
+            "metrics": _read_json(run_dir / "metrics.json"), "curve": read_curve(run_dir),
             **tables}
 
 
@@ -60,13 +51,9 @@ def load_teacher_tables(root: str | Path, split: str) -> dict[str, ScoreTable]:
 
 
 # --------------------------------------------------------------------------- score matrices
-def _key_index(table: ScoreTable) -> dict[tuple[str, int], int]:
-    return {(q, int(c)): i for i, (q, c) in enumerate(zip(table.qids, table.cand_idx))}
-
-
 def _rows_in(table: ScoreTable, reference: ScoreTable) -> np.ndarray:
     """Row numbers of `table` in `reference`'s pair order; both must hold the same pairs."""
-    index = _key_index(table)
+    index = table.key_index()
     if len(index) != len(reference.qids):
         raise ValueError(f"tables hold different pairs: {len(index)} vs {len(reference.qids)}")
     try:
@@ -155,6 +142,13 @@ def to_probability(margins: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     return special.expit(np.asarray(margins, dtype=float) / temperature)
+
+
+def teacher_ensemble(tables: Mapping[str, ScoreTable]) -> tuple[ScoreTable, np.ndarray]:
+    """The teachers' mean positive probability per pair (their margins joined by key), with the
+    table whose qids, candidates and labels its rows follow (the first)."""
+    _, margins = score_matrix(tables, "score")
+    return next(iter(tables.values())), to_probability(margins).mean(axis=1)
 
 
 def soft_targets(margins: np.ndarray, temperature: float) -> np.ndarray:

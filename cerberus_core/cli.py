@@ -120,12 +120,10 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 @command("score", "score a dataset's splits with a teacher and store the score tables", _score_args)
 def _score(args: argparse.Namespace) -> None:
-    import numpy as np
-
     from .data import load_as2
     from .model import CerberusForRanking
-    from .scores import ScoreTable, model_fingerprint
-    from .training import score_dataset
+    from .scores import model_fingerprint
+    from .training import teacher_table
 
     if not args.out:
         raise InputError(None, "score needs --out FOLDER (one <split>.tsv per split)")
@@ -134,17 +132,9 @@ def _score(args: argparse.Namespace) -> None:
     for split in [args.split] if args.split else ["train", "dev", "test"]:
         filt = args.filter or ("none" if split == "train" else "clean")
         ds = load_as2(args.data, split=split, filter=filt, data_root=args.data_root)
-        table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
+        table = teacher_table(model, ds, args.batch_size, args.max_length, progress=True,
                               meta={"model_fingerprint": model_fingerprint(folder)})
-        # the KD target is a logit margin: a head's own, or log p/(1-p) of a multi-head model's pooled p
-        if model.config.num_heads == 1:
-            margin = table.columns["head0"]
-        else:
-            p = np.clip(table.columns["pooled"], 1e-12, 1 - 1e-12)
-            margin = np.log(p) - np.log1p(-p)
-        path = ScoreTable(table.qids, table.cand_idx, table.labels, {"score": margin},
-                          table.meta).save(Path(args.out) / f"{split}.tsv")
-        print(path)
+        print(table.save(Path(args.out) / f"{split}.tsv"))
 
 
 def _reproduce_args(p: argparse.ArgumentParser) -> None:

@@ -85,13 +85,12 @@ class Artifacts:
         return names[cfg["teacher_index"]] if cfg["strategy"] in ("single", "replicated") else "+".join(names)
 
     def teacher_ensemble(self, split: str = SPLIT) -> tuple[ScoreTable, np.ndarray]:
-        """The finished teachers' mean positive probability per pair, from their cached scores (as
-        `pipeline.ensemble_metrics` averages them), with the table whose qids and labels it follows."""
+        """The finished teachers' mean positive probability per pair (`analysis.teacher_ensemble` of
+        their cached scores), with the table whose qids and labels it follows."""
         tables, teachers = self.teacher_tables(split), self.names("teachers")
         if len(teachers) < 2 or not set(teachers) <= set(tables):
             raise Missing(f"the teacher ensemble needs at least two teachers with scores ({teachers})")
-        _, margins = an.score_matrix({t: tables[t] for t in teachers})
-        return tables[teachers[0]], an.to_probability(margins).mean(axis=1)
+        return an.teacher_ensemble({t: tables[t] for t in teachers})
 
     def quality(self, name: str, metric: str = "map", split: str = SPLIT) -> float:
         """`metric` of a student run, a teacher run or `an.TEACHER_ENSEMBLE` (what `an.run_of` names)."""
@@ -202,7 +201,7 @@ def agreement_replicated(art: Artifacts) -> Drawn:
 
 
 def _teacher_ensemble(art: Artifacts) -> list[dict[str, Any]]:
-    """The mean-probability ensemble of the teachers' cached margins, as pipeline.ensemble_metrics scores it."""
+    """The mean-probability ensemble of the teachers' cached margins, as the results table scores it."""
     try:
         ref, probs = art.teacher_ensemble()
     except Missing:

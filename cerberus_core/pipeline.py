@@ -16,15 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .analysis import teacher_ensemble
 from .atomic import write_text_atomic
 from .errors import InputError
 from .metrics import metrics_with_ci
 from .model import CerberusForRanking
 from .provenance import code_version
 from .scores import ScoreTable, meta_path, model_fingerprint
-from .training import TrainConfig, load_splits, score_dataset, teacher_folder, train
+from .training import TrainConfig, load_splits, teacher_folder, teacher_table, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -162,19 +161,15 @@ def ensure_teacher_scores(cfg: TrainConfig, model_dir: Path, out_dir: Path, prog
                 raise InputError(path, "teacher scores are missing or stale and the teacher's weights "
                                        f"({model_dir / 'best'}) are not here to recompute them") from None
         model = model or CerberusForRanking.from_pretrained(model_dir / "best")
-        table = score_dataset(model, ds, cfg.eval_batch_size, cfg.max_length, progress=progress,
-                              meta={"model_fingerprint": fingerprint, "teacher": cfg.name,
-                                    "code_version": code_version()})
-        # a teacher has one head: its margin is the KD target
-        ScoreTable(table.qids, table.cand_idx, table.labels, {"score": table.columns["head0"]},
-                   table.meta).save(path)
+        teacher_table(model, ds, cfg.eval_batch_size, cfg.max_length, progress=progress,
+                      meta={"model_fingerprint": fingerprint, "teacher": cfg.name,
+                            "code_version": code_version()}).save(path)
 
 
 def ensemble_metrics(root: Path, teachers: list[str], role: str, seed: int) -> dict[str, Any]:
     """The teacher ensemble (mean of the teachers' positive probabilities) from cached scores."""
-    tables = [ScoreTable.load(root / "teacher_scores" / t / f"{role}.tsv") for t in teachers]
-    probs = np.mean([1 / (1 + np.exp(-t.columns["score"])) for t in tables], axis=0)
-    m = metrics_with_ci(tables[0].qids, tables[0].labels, probs, seed=seed)
+    ref, probs = teacher_ensemble({t: ScoreTable.load(root / "teacher_scores" / t / f"{role}.tsv") for t in teachers})
+    m = metrics_with_ci(ref.qids, ref.labels, probs, seed=seed)
     return {k: v for k, v in m.items() if k != "per_question"}
 
 
@@ -259,9 +254,8 @@ def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) 
     return dataclasses.replace(cfg, **values, **fixed)
 
 
-
 NOTEBOOK_PRESETS = {"quick": "smoke", "full": "full"}  # notebook preset -> pipeline preset
-TRAINING_CODE = ("data.py", "losses.py", "model.py", "pipeline.py", "scores.py", "training.py", "zoo.py")
+TRAINING_CODE = ("curves.py", "data.py", "losses.py", "model.py", "pipeline.py", "scores.py", "training.py", "zoo.py")
 
 
 def training_code_hash() -> str:

@@ -61,6 +61,10 @@ class ScoreTable:
     def head_columns(self) -> list[str]:
         return sorted((c for c in self.columns if c.startswith("head")), key=lambda c: int(c[4:]))
 
+    def key_index(self) -> dict[tuple[str, int], int]:
+        """Row of each (qid, cand_idx): tables are joined by key, never by position."""
+        return {(q, int(c)): i for i, (q, c) in enumerate(zip(self.qids, self.cand_idx))}
+
     def save(self, path: str | Path) -> Path:
         """Write `path` (TSV: qid, cand_idx, scores; no labels) and `path`.json (meta) atomically.
 
@@ -125,7 +129,7 @@ class ScoreTable:
 
     def aligned(self, ds: AS2Dataset, column: str = "score") -> np.ndarray:
         """The column's values in the dataset's pair order; every pair must be present."""
-        index = {(q, int(c)): i for i, (q, c) in enumerate(zip(self.qids, self.cand_idx))}
+        index = self.key_index()
         qids, cand_idx, _ = ds.flat()
         try:
             rows = [index[(q, int(c))] for q, c in zip(qids, cand_idx)]

@@ -16,7 +16,6 @@ the same global batch, and DDP averages the gradients.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -32,10 +31,11 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .atomic import atomic_path, write_text_atomic
+from .curves import read_curve, write_curve
 from .data import AS2Dataset, load_as2
 from .errors import InputError
 from .losses import DistillationLoss
-from .metrics import metrics_with_ci
+from .metrics import metrics_with_ci, ranking_metrics
 from .model import CerberusForRanking
 from .provenance import code_version
 from .scores import ScoreTable
@@ -194,8 +194,18 @@ def _check_teacher_data(table: ScoreTable, cfg: TrainConfig, ds: AS2Dataset, ful
 
 
 def build_model(cfg: TrainConfig) -> CerberusForRanking:
+    """A new student from `backbone`, or (transfer, then adapt) a saved model from `init_from`,
+    whose architecture must then be the one the config names."""
     if cfg.init_from:
-        return CerberusForRanking.from_pretrained(cfg.init_from)
+        model = CerberusForRanking.from_pretrained(cfg.init_from)
+        wanted = {"num_heads": cfg.num_heads, "head_layers": cfg.head_layers, "pooler": cfg.pooler,
+                  "body_layers": cfg.body_layers if cfg.body_layers is not None else model.config.body_layers}
+        differ = [f"{k} {getattr(model.config, k)!r} (config: {v!r})" for k, v in wanted.items()
+                  if getattr(model.config, k) != v]
+        if differ:
+            raise InputError(Path(cfg.init_from) / "config.json", "init_from model does not match the config: "
+                             + ", ".join(differ) + "; set those config fields to the saved model's values")
+        return model
     return CerberusForRanking.from_backbone(
         cfg.backbone, body_layers=cfg.body_layers, num_heads=cfg.num_heads,
         head_layers=cfg.head_layers, pooler=cfg.pooler, head_init=cfg.head_init, seed=cfg.seed,
@@ -212,6 +222,21 @@ def score_dataset(
     columns = {"pooled": pooled.astype(np.float64)}
     columns.update({f"head{i}": heads[:, i].astype(np.float64) for i in range(heads.shape[1])})
     return ScoreTable.for_dataset(ds, columns, {"max_length": max_length, **(meta or {})})
+
+
+def teacher_table(
+    model: CerberusForRanking, ds: AS2Dataset, batch_size: int = 64, max_length: int = 128,
+    meta: dict[str, Any] | None = None, progress: bool = False,
+) -> ScoreTable:
+    """A teacher's KD targets for `ds`: one "score" column holding a logit margin, the head's
+    own for a one-head model, else log p/(1-p) of the pooled probability p."""
+    table = score_dataset(model, ds, batch_size, max_length, meta, progress)
+    if model.config.num_heads == 1:
+        margin = table.columns["head0"]
+    else:
+        p = np.clip(table.columns["pooled"], 1e-12, 1 - 1e-12)
+        margin = np.log(p) - np.log1p(-p)
+    return ScoreTable(table.qids, table.cand_idx, table.labels, {"score": margin}, table.meta)
 
 
 def evaluate_table(table: ScoreTable, policy: str = "none", seed: int = 0) -> dict[str, dict[str, Any]]:
@@ -297,8 +322,7 @@ def _load_checkpoint(folder: Path, model, optimizer, rank: int) -> tuple[int, fl
 
 
 def _tagged(folder: Path, stem: str, tag: str) -> Path:
-    path = folder / f"{stem}-{tag}.safetensors"
-    return path if path.is_file() else folder / f"{stem}.safetensors"  # checkpoints written before step tags
+    return folder / f"{stem}-{tag}.safetensors"
 
 
 # ------------------------------------------------------------------ training
@@ -340,7 +364,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     step, best = 0, -1.0
     if (checkpoint / "state.json").is_file():
         step, best = _load_checkpoint(checkpoint, model, optimizer, acc.process_index)
-    curve = _read_curve(out_dir / "curve.tsv", upto=step)
+    curve = read_curve(out_dir, upto=step)
     wrapped, optimizer = acc.prepare(model, optimizer)
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr * schedule(step)
@@ -353,18 +377,21 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     while step < total:
         epoch, i = divmod(step, steps_per_epoch)
         order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
-        local = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][acc.process_index :: acc.num_processes]
+        batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        local = batch[acc.process_index :: acc.num_processes]
+        # DDP averages the processes' gradients: weighting each process's mean loss by its share
+        # of the batch keeps that the mean over the whole batch when it does not split evenly
+        share = len(local) * acc.num_processes / len(batch)
         enc = tokenizer([pairs[j][0] for j in local], [pairs[j][1] for j in local], padding=True,
                         truncation="longest_first", max_length=cfg.max_length, return_tensors="pt").to(acc.device)
         with acc.autocast():
             out = wrapped(**enc)
         parts = loss_fn(out.head_logits.float(), labels[local].to(acc.device),
                         None if teacher is None else teacher[local].to(acc.device))
-        loss = parts["loss"]
         if cfg.pooler == "learned":  # gold labels train the pooler; it reads detached head states
             parts["ce/pooler"] = torch.nn.functional.cross_entropy(out.pooled_logits.float(), labels[local].to(acc.device))
-            loss = loss + parts["ce/pooler"]
-        acc.backward(loss)
+        parts = {k: v * share for k, v in parts.items()}
+        acc.backward(parts["loss"] + parts["ce/pooler"] if "ce/pooler" in parts else parts["loss"])
         acc.clip_grad_norm_(wrapped.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad()
@@ -386,7 +413,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
         if step % cfg.checkpoint_every == 0 or step in eval_steps:
             best = _broadcast(acc, best)
             if main:  # before the checkpoint commits: a resume keeps the rows up to its step
-                _write_curve(out_dir / "curve.tsv", curve)
+                write_curve(out_dir, curve)
             _save_checkpoint(checkpoint, model, optimizer, step, best, acc)
             acc.wait_for_everyone()
     bar.close()
@@ -413,7 +440,7 @@ def _evaluate_dev(model: CerberusForRanking, dev: AS2Dataset, cfg: TrainConfig, 
     """Score dev with every head, keep the table as a trace of training, return pooled MAP."""
     table = score_dataset(model, dev, cfg.eval_batch_size, cfg.max_length, meta={"step": step})
     table.save(out_dir / "trace" / f"dev_step{step:06d}.tsv")
-    return evaluate_table(table)["pooled"]["map"]
+    return ranking_metrics(table.qids, table.labels, table.columns["pooled"], policy="none")["map"]
 
 
 def finish(cfg: TrainConfig, out_dir: Path, data: dict[str, AS2Dataset], progress: bool = True) -> dict[str, Any]:
@@ -429,25 +456,3 @@ def finish(cfg: TrainConfig, out_dir: Path, data: dict[str, AS2Dataset], progres
             metrics[role] = evaluate_table(table, seed=cfg.seed)
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics
-
-
-def _read_curve(path: Path, upto: int) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8") as f:
-        rows = [{k: int(float(v)) if k in ("step", "epoch") else float(v) for k, v in row.items()}
-                for row in csv.DictReader(f, delimiter="\t")]
-    return [r for r in rows if r["step"] <= upto]
-
-
-def _write_curve(path: Path, rows: list[dict[str, float]]) -> None:
-    names = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("step", "epoch"), k))
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=names, delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_curve(run_dir: str | Path) -> list[dict[str, float]]:
-    """The training curve of a run (loss per head per step)."""
-    return _read_curve(Path(run_dir) / "curve.tsv", upto=10**12)

@@ -110,11 +110,6 @@ def question_html(question: Question, policies: Sequence[str] = KEEP_POLICIES) -
     return f"{_heading(question)}<p>filters: {kept}</p>{_table(['#', 'label', 'candidate'], rows)}"
 
 
-def pair_index(table: ScoreTable) -> dict[tuple[str, int], int]:
-    """Row of each (qid, cand_idx) in a table: scores are looked up by key, never by position."""
-    return {(q, int(c)): i for i, (q, c) in enumerate(zip(table.qids, table.cand_idx))}
-
-
 def candidate_scores(table: ScoreTable, index: Mapping[tuple[str, int], int], qid: str, n: int,
                      column: str) -> np.ndarray:
     """The column's score of candidates 0..n-1 of `qid`; NaN where the table lacks the pair."""
@@ -203,8 +198,8 @@ def build_question_explorer(student_table: ScoreTable, teacher_tables: Mapping[s
     a head follows its teacher's top candidate and where the pooled vote lands. Scores are
     matched by (qid, cand_idx); a pair a table lacks shows as "–"."""
     questions = {q.qid: q for q in dataset}
-    student_index = pair_index(student_table)
-    sources = {name: (t, "score", pair_index(t)) for name, t in teacher_tables.items()}  # a teacher's margin
+    student_index = student_table.key_index()
+    sources = {name: (t, "score", t.key_index()) for name, t in teacher_tables.items()}  # a teacher's margin
     sources |= {col: (student_table, col, student_index)
                 for col in [*student_table.head_columns(), "pooled"] if col in student_table.columns}
     sort_by = "pooled" if "pooled" in sources else next(reversed(sources))

@@ -43,7 +43,7 @@ def test_second_run_skips_everything(smoke, monkeypatch):
         raise AssertionError("an up-to-date step was recomputed")
 
     monkeypatch.setattr(pipeline, "train", no_training)
-    monkeypatch.setattr(pipeline, "score_dataset", no_training)
+    monkeypatch.setattr(pipeline, "teacher_table", no_training)
     assert pipeline.reproduce("smoke", root=root, progress=False, ablation=True).split("\n", 1)[1] == table.split("\n", 1)[1]
 
 

@@ -241,6 +241,28 @@ def test_same_config_twice_gives_identical_outputs(base_cfg, reference, tmp_path
     assert (tmp_path / "seed1" / "curve.tsv").read_bytes() != (reference / "curve.tsv").read_bytes()
 
 
+def test_transfer_then_adapt_starts_from_the_saved_model(base_cfg, reference, tmp_path):
+    """TANDA: `init_from` continues from a saved model on another dataset (TREC-QA here), so the
+    adapted run's step-0 dev scores are the saved model's own, not a fresh backbone's."""
+    cfg = dataclasses.replace(base_cfg, name="adapt", dataset="trecqa", epochs=1, init_from=str(reference / "best"))
+    metrics = train(cfg, tmp_path, progress=False)
+    dev = load_splits(cfg)["dev"]
+    start = ScoreTable.load(tmp_path / "trace" / "dev_step000000.tsv").columns["pooled"]
+    saved = score_dataset(CerberusForRanking.from_pretrained(reference / "best"), dev, max_length=cfg.max_length)
+    fresh = score_dataset(training.build_model(base_cfg), dev, max_length=cfg.max_length)
+    np.testing.assert_allclose(start, saved.columns["pooled"], atol=1e-6)
+    assert not np.allclose(start, fresh.columns["pooled"], atol=1e-3)
+    assert metrics["test"]["pooled"]["n_questions"] == len(load_splits(cfg)["test"])
+
+
+def test_init_from_a_model_of_another_shape_is_refused_before_writing(base_cfg, reference, tmp_path):
+    cfg = dataclasses.replace(base_cfg, init_from=str(reference / "best"), num_heads=3)
+    with pytest.raises(InputError, match=r"best/config\.json: init_from model does not match the config: "
+                                         r"num_heads 1 \(config: 3\)"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------ 3. resuming
 def test_sigkilled_run_resumes_from_its_checkpoint(base_cfg, reference, tmp_path, count_steps):
     """A training process is SIGKILLed as soon as it has committed a checkpoint (wherever it
@@ -290,7 +312,7 @@ def _crash_in(monkeypatch, where: str, at_call: int) -> None:
         monkeypatch.setattr(training, "save_file", fault(
             training.save_file, lambda tensors, path, *a: Path(path).name.startswith("optimizer")))
     else:  # the curve of a checkpoint
-        monkeypatch.setattr(training, "_write_curve", fault(training._write_curve, lambda *a: True))
+        monkeypatch.setattr(training, "write_curve", fault(training.write_curve, lambda *a: True))
 
 
 @pytest.mark.parametrize("where", ["optimizer", "curve"])
@@ -438,22 +460,32 @@ def test_teacher_tables_must_match_the_data(base_cfg, teachers, tmp_path):
 
 
 # ------------------------------------------------------------------ 6. two processes
-def test_two_processes_match_one(distilled, tmp_path):
+@pytest.mark.parametrize("batch_size", [10, 9])
+def test_two_processes_match_one(distilled, tmp_path, batch_size):
     """torchrun --nproc_per_node 2 (gloo, CPU) trains the cerberus student of test 4 to the
     same result as one process.
 
-    Each global batch of 10 pairs splits 5/5 (90 pairs = 9 full batches, no ragged last
-    batch), each process takes the mean loss over its 5 pairs and DDP averages the two
-    gradients: that is exactly the full-batch mean gradient, and the logged losses are the
-    mean of the two halves' means, i.e. the full-batch mean. Dropout is off in both runs (it
+    A global batch of 10 pairs splits 5/5 (90 pairs = 9 full batches, no ragged last batch),
+    each process takes the mean loss over its pairs and DDP averages the two gradients: that
+    is exactly the full-batch mean gradient. A batch of 9 splits 5/4: each process's mean is
+    weighted by its share of the batch (10/9, 8/9), so the average is again the full-batch
+    mean (unweighted, it would be a mean of means), and so are the logged losses. Dropout is off in both runs (it
     would draw different masks). What remains is float summation order (two half-batch sums
     and an all-reduce instead of one sum, padding to each half's own longest pair), a few
     ulps per step that Adam and 18 steps amplify: losses must agree to 1e-4 absolute, dev and
     test scores of the best model to 1e-4, and the metrics (which only change if a near-tie
-    flips) to 1e-9.
+    flips) to 1e-9. With batch 9, one did: this tiny model scores many candidates within 1e-7 of
+    each other, and a positive moved one rank (test MAP of head0 off by 5e-4), so there the
+    metrics get 1e-2; the curve and scores still must agree to 1e-4. Without the weighting the
+    curves differ by 3e-2 and the scores by 0.26 (measured).
     """
     cfg, single = distilled["cerberus"]
-    assert 90 % cfg.batch_size == 0 and cfg.batch_size % 2 == 0
+    if batch_size != cfg.batch_size:  # the same student, one process, on batches that split 5/4
+        cfg, single = dataclasses.replace(cfg, batch_size=batch_size), tmp_path / "single"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(training, "build_model", build_without_dropout)
+            train(cfg, single, progress=False)
+    assert 90 % cfg.batch_size == 0
     out = tmp_path / "ddp"
     script, cfg_file = write_script(tmp_path, cfg)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -461,7 +493,7 @@ def test_two_processes_match_one(distilled, tmp_path):
     done = subprocess.run(cmd, cwd=REPO, env=python_env(), capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-4000:]
     state = json.loads((out / "checkpoint" / "state.json").read_text())
-    assert state["world_size"] == 2 and state["step"] == TOTAL_STEPS
+    assert state["world_size"] == 2 and state["step"] == 2 * 90 // batch_size
 
     loss_diff = curve_diff(out, single)
     score_diff = max(
@@ -469,7 +501,7 @@ def test_two_processes_match_one(distilled, tmp_path):
                - ScoreTable.load(single / "scores" / f"{role}.tsv").columns[c]).max()
         for role in ("dev", "test") for c in ("pooled", "head0", "head1"))
     metric_diff = metrics_diff(out, single)
-    print(f"\n1 vs 2 processes: curve {loss_diff:.2e}, scores {score_diff:.2e}, metrics {metric_diff:.2e}")
+    print(f"\n1 vs 2 processes, batch {batch_size}: curve {loss_diff:.2e}, scores {score_diff:.2e}, metrics {metric_diff:.2e}")
     assert loss_diff <= 1e-4
     assert score_diff <= 1e-4
-    assert metric_diff <= 1e-9
+    assert metric_diff <= (1e-9 if batch_size == 10 else 1e-2)
