@@ -318,16 +318,17 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map") -> Fig
     return fig
 
 
-def label_groups(points: np.ndarray, tolerance: float = 0.02) -> list[list[int]]:
-    """Indices of points that nearly coincide (within `tolerance` of the data range on both axes), grouped
-    in order of first appearance: models of one architecture share a latency, so their labels would
-    print over each other."""
+def label_groups(points: np.ndarray, tolerance: float = 0.02, axes: Sequence[int] = (0, 1)) -> list[list[int]]:
+    """Indices of points that nearly coincide (within `tolerance` of the data range on each of
+    `axes`), grouped in order of first appearance: models of one architecture share a latency, so
+    their labels would print over each other."""
     pts = np.asarray(points, dtype=float).reshape(-1, 2)
     span = np.ptp(pts, axis=0) if len(pts) else np.ones(2)
     tol = tolerance * np.where(span > 0, span, 1.0)
+    axes = list(axes)
     groups: list[list[int]] = []
     for i, p in enumerate(pts):
-        group = next((g for g in groups if np.all(np.abs(pts[g[0]] - p) <= tol)), None)
+        group = next((g for g in groups if np.all(np.abs(pts[g[0]] - p)[axes] <= tol[axes])), None)
         if group is None:
             groups.append([i])
         else:
@@ -339,18 +340,31 @@ def label_groups(points: np.ndarray, tolerance: float = 0.02) -> list[list[int]]
 def plot_pareto(points: Sequence[tuple[float, float]], names: Sequence[str], front: Sequence[int],
                 xlabel: str = "latency per question (ms)", ylabel: str = "test MAP") -> Figure:
     """Quality against cost, every model labelled; the Pareto front (`analysis.pareto_front`) joined.
-    Points that nearly coincide get one label listing their names, one per line."""
+    Models of (nearly) one cost are tagged A, B, ... at their best point and listed, best first,
+    beside the plot: their labels would otherwise print over each other."""
     pts = np.asarray(points, dtype=float).reshape(len(names), 2)
     on_front = np.isin(np.arange(len(pts)), front)
     c = colors(2)
-    fig = Figure(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(7.5, 3.8))
     ax = fig.add_subplot()
     ax.scatter(pts[~on_front, 0], pts[~on_front, 1], color=c[0], alpha=0.6, label="dominated")
     ax.scatter(pts[on_front, 0], pts[on_front, 1], color=c[1], s=60, zorder=3, label="Pareto front")
     ax.plot(pts[list(front), 0], pts[list(front), 1], color=c[1], lw=1.2)
-    for group in label_groups(pts):
-        text = "\n".join(names[i] for i in group)
-        ax.annotate(text, pts[group[0]], xytext=(4, 4), textcoords="offset points", fontsize=7, va="bottom")
+    listing = []
+    for group in label_groups(pts, axes=(0,)):
+        best_first = sorted(group, key=lambda i: -pts[i, 1])
+        if len(group) == 1:  # labels of the rightmost points go to their left, clear of the listing
+            rightmost = pts[group[0], 0] > pts[:, 0].min() + 0.75 * np.ptp(pts[:, 0])
+            ax.annotate(names[group[0]], pts[group[0]], xytext=(-4 if rightmost else 4, 4), textcoords="offset points",
+                        fontsize=7, va="bottom", ha="right" if rightmost else "left")
+            continue
+        tag = chr(ord("A") + len(listing))
+        ax.annotate(tag, pts[best_first[0]], xytext=(4, 4), textcoords="offset points", fontsize=8,
+                    fontweight="bold", va="bottom")
+        listing.append(f"{tag} (x = {np.median(pts[group, 0]):.0f}):\n"
+                       + "\n".join(f"  {names[i]}  {pts[i, 1]:.3f}" for i in best_first))
+    if listing:
+        ax.text(1.03, 1.0, "\n\n".join(listing), transform=ax.transAxes, va="top", ha="left", fontsize=7)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.margins(0.15)

@@ -148,10 +148,19 @@ def test_label_groups_join_points_that_nearly_coincide():
     assert pl.label_groups([(5, 0.5)]) == [[0]]
 
 
-def test_pareto_labels_coinciding_points_once():
-    points, names = [(10, 0.6), (10, 0.6), (30, 0.7)], ["cerberus", "replicated", "teacher"]
+def test_label_groups_on_one_axis_join_models_of_one_cost():
+    points = [(10, 0.60), (10.1, 0.70), (30, 0.70)]
+    assert pl.label_groups(points, axes=(0,)) == [[0, 1], [2]]
+    assert pl.label_groups(points) == [[0], [1], [2]]
+
+
+def test_pareto_tags_models_of_one_cost_and_lists_them_best_first():
+    points, names = [(10, 0.6), (10, 0.65), (30, 0.7)], ["replicated", "cerberus", "teacher"]
     ax = pl.plot_pareto(points, names, an.pareto_front(points)).axes[0]
-    assert [t.get_text() for t in ax.texts] == ["cerberus\nreplicated", "teacher"]
+    tag, teacher, listing = ax.texts
+    assert (tag.get_text(), teacher.get_text()) == ("A", "teacher")
+    assert tag.xy == (10, 0.65)  # at the group's best point
+    assert listing.get_text() == "A (x = 10):\n  cerberus  0.650\n  replicated  0.600"
 
 
 def test_plots_leave_global_rcparams_alone():
