@@ -27,6 +27,7 @@ import torch
 from .analysis import TEACHER_ENSEMBLE
 from .atomic import write_text_atomic
 from .errors import InputError
+from .batched_heads import can_batch
 from .model import CerberusForRanking
 
 Ranker = Union[CerberusForRanking, Sequence[CerberusForRanking]]
@@ -95,36 +96,43 @@ def matmul_peak_gflops(threads: int, size: int = PEAK_SIZE, repeats: int = 10, d
 
 
 # --------------------------------------------------------------------------- analytic FLOPs
-def layer_flops(hidden: int, intermediate: int, seq_len: int) -> float:
-    """Forward FLOPs of one transformer layer over one sequence (see `flops_per_pair`)."""
-    projections = 2 * (4 * hidden * hidden + 2 * hidden * intermediate) * seq_len
-    attention = 2 * 2 * seq_len * seq_len * hidden
-    return projections + attention
+def layer_flops(hidden: int, intermediate: int, seq_len: int, queries: int | None = None) -> float:
+    """Forward FLOPs of one transformer layer over one sequence (see `flops_per_pair`);
+    `queries` < seq_len: only that many positions go past the keys and values."""
+    queries = seq_len if queries is None else queries
+    keys_values = 2 * 2 * hidden * hidden * seq_len
+    per_query = 2 * (2 * hidden * hidden + 2 * hidden * intermediate) * queries
+    attention = 2 * 2 * queries * seq_len * hidden
+    return keys_values + per_query + attention
 
 
 def flops_per_pair(model_or_models: Ranker, seq_len: int) -> float:
     """Estimated forward FLOPs to score one (question, candidate) pair padded to seq_len.
 
     Counted from the config, one multiply-add = 2 FLOPs, with H = hidden size,
-    I = FFN size, s = seq_len:
+    I = FFN size, s = seq_len, q = positions whose output is used:
 
-        layer  = 2*(4*H*H + 2*H*I)*s      Q, K, V, output projections and the two FFN matrices
-               + 2*2*s*s*H                attention scores Q.K^T and the weighted sum over V
-        scorer = 2*(H*H + 2*H)            dense + 2-logit output on the first token
-        model  = b*layer + k*(h*layer + scorer)  [+ 2*k*H*2 for the learned pooler]
+        layer(q) = 2*2*H*H*s              K and V projections, every position
+                 + 2*(2*H*H + 2*H*I)*q    Q, output projection and the two FFN matrices
+                 + 2*2*q*s*H              attention scores Q.K^T and the weighted sum over V
+        scorer   = 2*(H*H + 2*H)          dense + 2-logit output on the first token
+        model    = b*layer(s) + k*((h-1)*layer(s) + layer(q_last) + scorer)  [+ 2*k*H*2 learned pooler]
 
-    The body's b layers run once per pair; each of the k heads runs its own h layers.
-    Embeddings, layer norms, softmax and activations are left out (a few percent at
-    most). Padding positions are counted: they are computed. An ensemble is the sum of
-    its members.
+    The body's b layers run once per pair; each of the k heads runs its own h layers, the
+    last of them for the first token only (q_last = 1) when the batched path runs it
+    (`batched_heads.py`), else in full (q_last = s). Embeddings, layer norms, softmax and
+    activations are left out (a few percent at most). Padding positions are counted: they
+    are computed. An ensemble is the sum of its members.
     """
     total = 0.0
     for model in _members(model_or_models):
         cfg = model.config
         hidden, intermediate = cfg.backbone["hidden_size"], cfg.backbone["intermediate_size"]
         layer = layer_flops(hidden, intermediate, seq_len)
+        last_queries = 1 if model.batched_heads and can_batch(model.heads) else seq_len
+        head = (cfg.head_layers - 1) * layer + layer_flops(hidden, intermediate, seq_len, last_queries)
         scorer = 2 * (hidden * hidden + 2 * hidden)
-        total += cfg.body_layers * layer + cfg.num_heads * (cfg.head_layers * layer + scorer)
+        total += cfg.body_layers * layer + cfg.num_heads * (head + scorer)
         if cfg.pooler == "learned":
             total += 2 * cfg.num_heads * hidden * cfg.num_labels
     return total
@@ -280,6 +288,7 @@ def conditions(
     n_candidates: int,
     peak_gflops: float,
     device: str = "cpu",
+    precisions: Sequence[str] = ("fp32",),
 ) -> dict[str, Any]:
     """Everything a reader needs to reproduce or discount the numbers in the table."""
     return {
@@ -289,11 +298,12 @@ def conditions(
         "candidates/question": n_candidates,
         "repeats": repeats,
         "warm-up": warmup,
-        "dtype": "float32",
+        "precisions": ", ".join(precisions) + " (bf16: weights cast; int8: dynamic quantization of the body's linears)",
         "timed": "forward only (pre-tokenized), torch.inference_mode, models and peak matmul interleaved round by round",
         "torch": torch.__version__,
         "device": device,
         "cpu": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
+        **({"gpu": torch.cuda.get_device_name(device)} if str(device).startswith("cuda") else {}),
         "load avg": _load_average(),
         "matmul peak": f"{peak_gflops:.1f} GFLOP/s (fp32 {PEAK_SIZE}x{PEAK_SIZE}, median)",
     }
@@ -321,6 +331,8 @@ def format_table(rows: Sequence[dict[str, Any]], conditions: Mapping[str, Any]) 
         return "# no rows"
     sizes = sorted(int(k.removeprefix("throughput_b")) for k in rows[0] if k.startswith("throughput_b"))
     columns = [*COLUMNS[:4], *((f"pairs/s b{s}", f"throughput_b{s}", "{:.0f}") for s in sizes), *COLUMNS[4:]]
+    if "test_map" in rows[0]:  # measured with quality=True
+        columns += [("test MAP", "test_map", "{:.4f}"), ("MAP vs fp32", "map_vs_fp32", "{:+.4f}")]
     scale = {"parameters": 1e-6}
     cells = [[fmt.format(row[key] * scale.get(key, 1)) for _, key, fmt in columns] for row in rows]
     headers = [header for header, _, _ in columns]
@@ -416,6 +428,26 @@ def question_pairs(data: str = "wikiqa", split: str = "test") -> list[tuple[str,
     return [(question.text, c) for c in question.candidates]
 
 
+def dataset_map(model_or_models: Ranker, data: str, split: str = "test", max_length: int = 128) -> float:
+    """MAP on a dataset split (clean filter) of a model or an ensemble (mean probability): how
+    much a precision costs in ranking quality."""
+    from .data import load_as2
+    from .metrics import ranking_metrics
+
+    ds = load_as2(data, split=split)
+    pairs = ds.pairs()
+    scores = np.mean([m.predict(pairs, max_length=max_length) for m in _members(model_or_models)], axis=0)
+    qids, _, labels = ds.flat()
+    return ranking_metrics(qids, labels, scores, policy="none")["map"]
+
+
+def _on(model_or_models: Ranker, device: str, precision: str) -> Ranker:
+    from .precision import with_precision
+
+    members = [with_precision(m.to(device), precision) for m in _members(model_or_models)]
+    return members[0] if isinstance(model_or_models, CerberusForRanking) else members
+
+
 def run_benchmark(
     specs: Sequence[str],
     threads: int = 2,
@@ -427,14 +459,38 @@ def run_benchmark(
     data: str = "wikiqa",
     split: str = "test",
     out: str | Path | None = None,
+    precisions: Sequence[str] = ("fp32",),
+    device: str = "cpu",
+    quality: bool = False,
 ) -> str:
-    """Load every spec, measure them in one run and return the table with its conditions;
-    with `out`, also write {"conditions", "rows"} as JSON (read by the Pareto figure)."""
-    models = {spec: load_model(spec) for spec in specs}
+    """Load every spec, measure them at every precision in one run and return the table with
+    its conditions; with `out`, also write {"conditions", "rows"} as JSON (read by the Pareto
+    figure). A row is named "SPEC" for fp32, "SPEC bf16" / "SPEC int8" otherwise. With
+    `quality`, each row also gets the MAP of that model at that precision on `data`'s test
+    split and its change against fp32 (`map_vs_fp32`)."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError(None, "--device cuda: no CUDA device is visible to torch here")
+    loaded = {spec: load_model(spec) for spec in specs}
+    models, precision_of = {}, {}
+    for spec, model in loaded.items():
+        for precision in precisions:
+            name = spec if precision == "fp32" else f"{spec} {precision}"
+            models[name], precision_of[name] = _on(model, device, precision), (spec, precision)
+    if reference is not None and reference not in models:
+        raise InputError(None, f"reference {reference!r} is not one of {list(models)}")
     pairs = question_pairs(data, split)
     rows = benchmark(models, pairs, reference, batch_sizes, repeats, warmup, threads, seq_len)
-    device = str(_members(next(iter(models.values())))[0].device)
-    conds = conditions(threads, batch_sizes, seq_len, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device)
+    maps: dict[str, float] = {}
+    for row in rows:
+        spec, precision = precision_of[row["name"]]
+        row["precision"], row["model_spec"] = precision, spec
+        if quality:
+            if spec not in maps:
+                maps[spec] = dataset_map(_on(loaded[spec], device, "fp32"), data, split)
+            row["test_map"] = maps[spec] if precision == "fp32" else dataset_map(models[row["name"]], data, split)
+            row["map_vs_fp32"] = row["test_map"] - maps[spec]
+    conds = conditions(threads, batch_sizes, seq_len, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device,
+                       precisions)
     if out is not None:
         write_text_atomic(out, json.dumps({"conditions": conds, "rows": rows}, indent=1, default=str) + "\n")
     return format_table(rows, conds)

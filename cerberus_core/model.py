@@ -31,6 +31,7 @@ from transformers import (
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import ModelOutput
 
+from .batched_heads import batched_heads_forward, can_batch
 from .errors import InputError
 
 POOLERS = ("mean_prob", "mean_logit", "learned")
@@ -166,6 +167,9 @@ class CerberusForRanking(PreTrainedModel):
             else None
         )
         self.tokenizer: PreTrainedTokenizerBase | None = None
+        # runtime switch, not saved: the batched path (batched_heads.py) or the per-head loop
+        self.batched_heads = True
+        self._stacked: dict = {}  # the heads' stacked weights, reused across inference calls
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -282,9 +286,12 @@ class CerberusForRanking(PreTrainedModel):
         mask = create_bidirectional_mask(
             config=self.body.config, inputs_embeds=hidden, attention_mask=attention_mask
         )
-        logits, states = zip(*(head(hidden, mask) for head in self.heads))
-        head_logits = torch.stack(logits, dim=1)  # (batch, k, 2)
-        head_states = torch.stack(states, dim=1)  # (batch, k, hidden)
+        if self.batched_heads and can_batch(self.heads):
+            head_logits, head_states = batched_heads_forward(self.heads, hidden, mask, attention_mask, self._stacked)
+        else:  # the reference: each head in turn, every position of every layer
+            logits, states = zip(*(head(hidden, mask) for head in self.heads))
+            head_logits = torch.stack(logits, dim=1)  # (batch, k, 2)
+            head_states = torch.stack(states, dim=1)  # (batch, k, hidden)
         pooled_logits = self._pool(head_logits, head_states)
         return CerberusOutput(
             scores=pooled_logits.softmax(-1)[:, 1],

@@ -40,21 +40,13 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # CI smoke test: two small teachers (same encoder, different learning rates), a 2-head student
-    "smoke": Preset(
-        "smoke",
+    # `quick`: the chain the tests and the notebooks' quick preset train in a few minutes on 2 cores:
+    # two small teachers (the same encoder, different learning rates) and a 2-head student
+    "quick": Preset(
+        "quick",
         teachers={"l3-fast": {"backbone": "minilm-l3", "lr": 1e-4}, "l3-slow": {"backbone": "minilm-l3", "lr": 3e-5}},
         student={"backbone": "minilm-l3", "body_layers": 2, "head_layers": 1, "lr": 1e-4},
         common={"train_questions": 8, "eval_questions": 6, "max_length": 32, "batch_size": 16, "epochs": 1},
-    ),
-    # `make demo`: the real embedded teachers and every strategy on a WikiQA subset, ~10 min on 2 cores
-    "quick": Preset(
-        "quick",
-        teachers={"minilm-l3": {"backbone": "minilm-l3"}, "minilm-l6": {"backbone": "minilm-l6"},
-                  "mpnet-base": {"backbone": "mpnet-base", "lr": 3e-5}},
-        student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1},
-        common={"train_questions": 60, "eval_questions": 40, "max_length": 64, "batch_size": 16,
-                "epochs": 1, "lr": 5e-5},
     ),
     # The full WikiQA run reported in the README (one seed; cheap teachers first so a partial run is useful)
     "full": Preset(
@@ -254,7 +246,6 @@ def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) 
     return dataclasses.replace(cfg, **values, **fixed)
 
 
-NOTEBOOK_PRESETS = {"quick": "smoke", "full": "full"}  # notebook preset -> pipeline preset
 TRAINING_CODE = ("curves.py", "data.py", "losses.py", "model.py", "pipeline.py", "scores.py", "training.py", "zoo.py")
 
 
@@ -267,15 +258,144 @@ def training_code_hash() -> str:
     return digest.hexdigest()[:10]
 
 
-def notebook_artifacts(preset: str = "quick", progress: bool = True) -> Path:
-    """The artifacts folder a notebook reads, made up to date first (load-or-train).
+# --------------------------------------------------------------------------- notebooks
+NOTEBOOK_CACHE = REPO / ".cache" / "notebooks"  # git-ignored; holds the quick chain of the current code only
+QUICK_MINUTES = 3  # the quick chain, trained once, on 2 CPU cores
+RETRAIN_MINUTES = {"teachers": 45, "students": 13, "ablation": 15}  # one full-preset run on 2 CPU cores, at most
+FULL_COMMAND = "python -m cerberus_core reproduce --preset full --ablation"  # about 4 h on 2 CPU cores
 
-    `quick` trains the `smoke` chain (with its ablation) into the local cache in a few
-    minutes, once; `full` reads the committed `artifacts/full` and trains only what is missing.
+
+def expected_runs(preset_name: str, root: str | Path, seed: int = 0) -> list[str]:
+    """The run folders (relative to `root`) that `reproduce(preset_name, root, ablation=True)` fills.
+    The replicated student is named after the best teacher on dev; until every teacher is finished
+    the first one stands in (the count is right, the name may not be)."""
+    preset, root = PRESETS[preset_name], Path(root)
+    dev_map = {}
+    for t in preset.teachers:
+        metrics = root / "teachers" / t / "metrics.json"
+        dev_map[t] = json.loads(metrics.read_text())["dev"]["pooled"]["map"] if metrics.is_file() else None
+    best = (max(dev_map, key=dev_map.get) if None not in dev_map.values() else next(iter(preset.teachers)))
+    return ([f"teachers/{t}" for t in preset.teachers]
+            + [f"students/{n}" for n in student_configs(preset, root, best, seed)]
+            + [f"ablation/{n}" for n in ablation_configs(preset, root, seed)])
+
+
+def _missing(preset_name: str, root: Path) -> list[str]:
+    return [r for r in expected_runs(preset_name, root) if not (root / r / "metrics.json").is_file()]
+
+
+def _prune_notebook_cache(keep: Path) -> None:
+    """The bound of the notebook cache: only the quick chain of the current training code stays.
+    A folder whose training is in progress in a live process (its `training.pid`) is left alone."""
+    import os
+
+    for old in NOTEBOOK_CACHE.glob("quick-*"):
+        if old == keep or not old.is_dir():
+            continue
+        try:
+            os.kill(int((old / "training.pid").read_text()), 0)
+            continue  # being trained right now
+        except (OSError, ValueError):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _reproduce_with_one_bar(root: Path, preset_name: str, enabled: bool) -> None:
+    """`reproduce(..., ablation=True)` under one bar for the whole chain: runs finished out of all,
+    with tqdm's time estimate, polled from the files it writes (its per-run bars stay off)."""
+    import threading
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(expected_runs(preset_name, root)), desc=f"training the {preset_name} chain (once)",
+               unit="run", disable=not enabled)
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(1.0):
+            runs = expected_runs(preset_name, root)
+            bar.n = sum((root / r / "metrics.json").is_file() for r in runs)
+            busy = [r for r in runs if (root / r / "config.json").is_file() and not (root / r / "metrics.json").is_file()]
+            bar.set_postfix_str(busy[0] if busy else "", refresh=False)
+            bar.refresh()
+
+    thread = threading.Thread(target=poll, daemon=True)
+    if enabled:
+        thread.start()
+    try:
+        reproduce(preset_name, root=root, progress=False, ablation=True)
+        bar.n = bar.total
+    finally:
+        done.set()
+        if enabled:
+            thread.join()
+        bar.close()
+
+
+def notebook_artifacts(preset: str = "quick", progress: bool = True) -> Path:
+    """The artifacts folder a notebook reads; never writes a tracked file.
+
+    `full`: the committed `artifacts/full`, read as it is (nothing is trained or rewritten); a run
+    missing from it is an error that names the command rebuilding it.
+    `quick`: the `quick` chain (with its ablation), trained once into NOTEBOOK_CACHE/quick-<hash of
+    the training code> (about QUICK_MINUTES min on 2 CPU cores, one progress bar) and reused after;
+    caches made by other training code are deleted, and so are the finished runs' resumable
+    checkpoints, so the cache holds one chain's scores and best weights (~0.6 GB).
+    Transformers' per-file loading bars are switched off: a notebook shows one bar at most.
     """
-    if preset not in NOTEBOOK_PRESETS:
-        raise InputError(None, f"unknown notebook preset {preset!r}; choose from {sorted(NOTEBOOK_PRESETS)}")
-    name = NOTEBOOK_PRESETS[preset]
-    root = REPO / "artifacts" / name if preset == "full" else REPO / ".cache" / "notebooks" / f"{name}-{training_code_hash()}"
-    reproduce(name, root=root, progress=progress, ablation=True)
+    import os
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if preset not in ("quick", "full"):
+        raise InputError(None, f"unknown notebook preset {preset!r}; choose from ['full', 'quick']")
+    if preset == "full":
+        root = REPO / "artifacts" / "full"
+        missing = _missing("full", root)
+        if missing:
+            raise InputError(root, f"{len(missing)} run(s) are missing ({', '.join(missing[:3])}"
+                                   f"{', ...' if len(missing) > 3 else ''}); `{FULL_COMMAND}` trains what is "
+                                   "missing (about 4 h on 2 CPU cores for everything)")
+        return root
+    root = NOTEBOOK_CACHE / f"quick-{training_code_hash()}"
+    _prune_notebook_cache(keep=root)
+    first = bool(_missing("quick", root))
+    if first and progress:
+        print(f"Training the quick chain once (about {QUICK_MINUTES} min on 2 CPU cores) into {root}; "
+              "later runs reuse it.")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "training.pid").write_text(str(os.getpid()))
+    try:
+        _reproduce_with_one_bar(root, "quick", enabled=first and progress)
+    finally:
+        (root / "training.pid").unlink(missing_ok=True)
+    for checkpoint in root.glob("*/*/checkpoint"):  # resumable state of finished runs: no longer needed
+        shutil.rmtree(checkpoint, ignore_errors=True)
     return root
+
+
+def run_weights(run_dir: str | Path, train_missing: bool = False, progress: bool = True) -> Path | None:
+    """A run's saved model (RUN/best), load-or-train. Weights are git-ignored, so a committed run
+    has none: then, with `train_missing`, its exact config is trained again into
+    NOTEBOOK_CACHE/retrained/<root name>/<kind>/<name> (its teacher tables are the committed ones), otherwise
+    one line says so and how to get them, and the result is None."""
+    run_dir = Path(run_dir).resolve()
+    if (run_dir / "best" / "config.json").is_file():
+        return run_dir / "best"
+    kind, root = run_dir.parent.name, run_dir.parents[1]
+    mirror = NOTEBOOK_CACHE / "retrained" / root.name
+    target = mirror / kind / run_dir.name
+    if (target / "best" / "config.json").is_file() and (target / "metrics.json").is_file():
+        return target / "best"
+    minutes = RETRAIN_MINUTES.get(kind, 15)
+    if not train_missing:
+        shown = run_dir.relative_to(REPO) if run_dir.is_relative_to(REPO) else run_dir
+        print(f"{shown} has no weights (best/ is never committed): set TRAIN_MISSING = True to retrain it "
+              f"here, about {minutes} min on 2 CPU cores, once.")
+        return None
+    mirror.mkdir(parents=True, exist_ok=True)
+    scores = mirror / "teacher_scores"  # the run's relative teacher paths resolve to the committed tables
+    if not scores.exists():
+        scores.symlink_to(root / "teacher_scores", target_is_directory=True)
+    ensure_trained(TrainConfig.from_file(run_dir / "config.json"), target, progress)
+    return target / "best"

@@ -40,9 +40,11 @@ def cerberus(tokenizer, num_heads: int = 1, pooler: str = "mean_prob") -> Cerber
     )
 
 
+@pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("num_heads, pooler", [(1, "mean_prob"), (3, "mean_prob"), (3, "learned")])
-def test_flops_formula_matches_flop_counter(tiny_tokenizer, num_heads, pooler):
+def test_flops_formula_matches_flop_counter(tiny_tokenizer, num_heads, pooler, batched):
     model = cerberus(tiny_tokenizer, num_heads, pooler)
+    model.batched_heads = batched  # the loop computes every position of the heads' last layer
     batch = 3
     ids = torch.randint(5, 20, (batch, SEQ))
     mask = torch.ones_like(ids)
@@ -65,7 +67,9 @@ def test_two_extra_heads_cost_exactly_two_heads(tiny_tokenizer):
     one, three = cerberus(tiny_tokenizer, 1), cerberus(tiny_tokenizer, 3)
     hidden, inter, h = 32, 64, 2  # tiny_backbone's sizes; head_layers=2
     layer = 2 * (4 * hidden * hidden + 2 * hidden * inter) * SEQ + 2 * 2 * SEQ * SEQ * hidden
-    head = h * layer + 2 * (hidden * hidden + 2 * hidden)
+    # the last head layer: K and V for every position, the rest for the first token only
+    last = 2 * 2 * hidden * hidden * SEQ + 2 * (2 * hidden * hidden + 2 * hidden * inter) + 2 * 2 * SEQ * hidden
+    head = (h - 1) * layer + last + 2 * (hidden * hidden + 2 * hidden)
     assert flops_per_pair(three, SEQ) - flops_per_pair(one, SEQ) == 2 * head
 
 

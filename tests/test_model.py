@@ -130,3 +130,66 @@ def test_parameter_counts_and_split_validation():
     assert sum(v for k, v in counts.items() if k != "total") == counts["total"]
     with pytest.raises(ValueError, match="exceeds"):
         CerberusForRanking.from_backbone(tiny_backbone("bert", layers=4), body_layers=4, head_layers=1)
+
+
+def _perturbed(model, seed=3):
+    """Heads that differ (they start as copies), so a mix-up between heads would show."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.heads.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return model
+
+
+def _outputs_and_grads(model, ids, mask, batched):
+    model.batched_heads = batched
+    model.zero_grad()
+    out = model(input_ids=ids, attention_mask=mask, output_head_states=True)
+    weights = torch.linspace(-1, 1, out.head_logits.numel(), dtype=out.head_logits.dtype)
+    ((out.head_logits.flatten() * weights).sum() + out.pooled_logits.sum()).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return out, grads
+
+
+@pytest.mark.parametrize("family,head_layers,pooler", [
+    ("bert", 1, "mean_prob"), ("bert", 2, "learned"), ("electra", 1, "mean_logit"), ("roberta", 2, "mean_prob")])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_batched_heads_equal_the_per_head_loop(family, head_layers, pooler, dtype, tol):
+    model = CerberusForRanking.from_backbone(tiny_backbone(family), body_layers=4 - head_layers, num_heads=3,
+                                             head_layers=head_layers, pooler=pooler)
+    model = _perturbed(model.to(dtype))
+    ids, mask = batch(n=4, length=9)
+    from cerberus_core.batched_heads import can_batch
+    assert can_batch(model.heads)
+    batched, g_batched = _outputs_and_grads(model, ids, mask, batched=True)
+    loop, g_loop = _outputs_and_grads(model, ids, mask, batched=False)
+    for field in ("head_logits", "head_states", "pooled_logits", "scores"):
+        assert torch.allclose(getattr(batched, field), getattr(loop, field), atol=tol, rtol=0), field
+    assert g_batched.keys() == g_loop.keys() and any(k.startswith("body.") for k in g_loop)
+    for name, grad in g_loop.items():  # gradients of the body and of every head's weights
+        scale = max(1.0, grad.abs().max().item())
+        assert torch.allclose(g_batched[name], grad, atol=tol * scale, rtol=0), name
+
+
+def test_layers_the_batched_path_cannot_run_fall_back_to_the_loop():
+    from cerberus_core.batched_heads import can_batch
+
+    model = CerberusForRanking.from_backbone(tiny_backbone("mpnet"), body_layers=3, num_heads=2, head_layers=1)
+    assert not can_batch(model.heads)  # MPNet's layer has another shape: the loop runs it
+    ids, mask = batch()
+    assert model(input_ids=ids, attention_mask=mask).head_logits.shape == (3, 2, 2)
+
+
+def test_inference_reuses_stacked_weights_until_a_weight_changes():
+    model = _perturbed(CerberusForRanking.from_backbone(tiny_backbone("bert"), body_layers=3, num_heads=2, head_layers=1))
+    ids, mask = batch()
+    with torch.inference_mode():
+        first = model(input_ids=ids, attention_mask=mask).head_logits
+        stacked = model._stacked["weights"]["ffn_in"][0]
+        assert torch.equal(model(input_ids=ids, attention_mask=mask).head_logits, first)
+        assert model._stacked["weights"]["ffn_in"][0] is stacked  # not restacked
+    with torch.no_grad():
+        model.heads[1].scorer.out_proj.bias.add_(1.0)  # an in-place update, as an optimizer step
+    with torch.inference_mode():
+        after = model(input_ids=ids, attention_mask=mask).head_logits
+    assert torch.allclose(after[:, 0], first[:, 0]) and torch.allclose(after[:, 1], first[:, 1] + 1.0, atol=1e-6)

@@ -1,4 +1,4 @@
-"""The main job end to end on the `smoke` preset (real MiniLM-L3 teachers, real WikiQA questions)."""
+"""The main job end to end on the `quick` preset (real MiniLM-L3 teachers, real WikiQA questions)."""
 import json
 import subprocess
 import sys
@@ -44,12 +44,12 @@ def test_second_run_skips_everything(smoke, monkeypatch):
 
     monkeypatch.setattr(pipeline, "train", no_training)
     monkeypatch.setattr(pipeline, "teacher_table", no_training)
-    assert pipeline.reproduce("smoke", root=root, progress=False, ablation=True).split("\n", 1)[1] == table.split("\n", 1)[1]
+    assert pipeline.reproduce("quick", root=root, progress=False, ablation=True).split("\n", 1)[1] == table.split("\n", 1)[1]
 
 
 def test_stale_teacher_scores_without_weights_are_refused(smoke, tmp_path):
     root, _ = smoke
-    cfg = pipeline.teacher_config(pipeline.PRESETS["smoke"], "l3-fast", seed=0)
+    cfg = pipeline.teacher_config(pipeline.PRESETS["quick"], "l3-fast", seed=0)
     cfg = cfg.__class__(**{**cfg.__dict__, "max_length": 64})  # different settings than the tables
     with pytest.raises(InputError, match="stale"):
         pipeline.ensure_teacher_scores(cfg, tmp_path / "no-weights", root / "teacher_scores" / "l3-fast")
