@@ -238,6 +238,45 @@ def own_teacher_is_closest(matrix: np.ndarray) -> list[bool]:
     return [bool(matrix[i, i] >= row.max()) for i, row in enumerate(matrix)]
 
 
+def specialization(agreement: np.ndarray) -> float:
+    """S = mean over heads i of [r(head i, teacher i) - mean over j != i of r(head i, teacher j)],
+    from a (k, k) agreement matrix, head i taught by teacher i. S > 0: heads follow their own
+    teachers more than the others; about 0 for heads that learned the same thing."""
+    a = np.asarray(agreement, dtype=float)
+    k = a.shape[0]
+    if a.shape != (k, k) or k < 2:
+        raise ValueError(f"specialization needs a square agreement matrix of 2 or more heads, got {a.shape}")
+    others = (a.sum(axis=1) - np.diag(a)) / (k - 1)
+    return float(np.mean(np.diag(a) - others))
+
+
+def head_diversity(qids: Sequence | np.ndarray, cand_idx: Sequence | np.ndarray, head_matrix: np.ndarray,
+                   teacher_matrix: np.ndarray | None = None) -> dict[str, float]:
+    """The numbers a run reports about its heads (Pearson on logit margins): mean head-head r,
+    mean top-1 disagreement between heads and, given the teachers in head order, the
+    specialization S and the teachers' own head-head r and top-1 disagreement."""
+    heads = np.asarray(head_matrix, dtype=float)
+    out = {"head_head_r": _mean_off_diagonal(pairwise_correlation(heads)),
+           "head_top1_disagreement": _mean_off_diagonal(top1_disagreement(qids, heads, cand_idx))}
+    if teacher_matrix is not None:
+        teachers = np.asarray(teacher_matrix, dtype=float)
+        out["specialization"] = specialization(agreement_matrix(heads, teachers, qids))
+        out["teacher_teacher_r"] = _mean_off_diagonal(pairwise_correlation(teachers))
+        out["teacher_top1_disagreement"] = _mean_off_diagonal(top1_disagreement(qids, teachers, cand_idx))
+    return out
+
+
+def run_head_diversity(table: ScoreTable, teacher_tables: Sequence[ScoreTable] = ()) -> dict[str, float]:
+    """`head_diversity` of a student's score table; with one teacher table per head (head i's
+    teacher first, in head order), S too. The teachers are aligned to the student's pairs."""
+    _, heads = score_matrix(table, table.head_columns())
+    teachers = None
+    if teacher_tables:
+        named = {f"teacher{j}": t for j, t in enumerate(teacher_tables)}
+        teachers = score_matrix(named, "score", reference=table)[1]
+    return head_diversity(table.qids, table.cand_idx, heads, teachers)
+
+
 # --------------------------------------------------------------------------- quality
 def _summary(m: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in m.items() if k != "per_question"}

@@ -2,34 +2,39 @@
 
 Every candidate keeps a stable address (question id, candidate index): the index is its position
 within its question in the source file. Filters drop whole questions only, so addresses survive
-filtering and can key caches (teacher scores) across runs.
+filtering and can key caches (teacher scores) across runs. Files may be gzipped.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 import random
 import re
 import shutil
+import sys
 import tempfile
-import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .atomic import atomic_path
+from .download import Unreachable, fetch
 from .errors import InputError
 
 WIKIQA_URL = (
     "https://download.microsoft.com/download/E/5/F/"
     "E5FCFCEE-7005-4814-853D-DAA7C66507E0/WikiQACorpus.zip"
 )
+# sha256 of that archive (7,094,233 bytes), recorded from the official archive by Hugging Face
+# `datasets` (datasets/wiki_qa/dataset_infos.json and urls_checksums/checksums.txt).
+WIKIQA_SHA256 = "467c13f9e104552c0a9c16f41836ca8d89f9c0cc4b6e4355e104d5c3109ffa45"
 SPLITS = ("train", "dev", "test")
 WIKIQA_TSV_HEADER = (
     "QuestionID", "Question", "DocumentID", "DocumentTitle", "SentenceID", "Sentence", "Label",
@@ -151,8 +156,14 @@ class _Row(NamedTuple):
 
 
 def _read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file; empty, binary and non-UTF-8 files are rejected by line."""
+    """Lines of a UTF-8 text file, gunzipped if gzipped; empty, binary and non-UTF-8 files are
+    rejected by line (lines of the decompressed text)."""
     data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":  # gzip magic: sniffed, so a .gz suffix is not required
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise InputError(path, f"corrupt gzip file ({e})") from None
     if not data.strip():
         raise InputError(path, "file is empty; expected AS2 data", line=1)
     if b"\x00" in data:
@@ -256,6 +267,26 @@ def read_wikiqa_tsv(path: str | Path) -> list[Question]:
     return _group(rows, path)
 
 
+def read_wikiqa_official(path: str | Path) -> list[Question]:
+    """The official WikiQA TSV read as dataset `wikiqa` (the castorini toks form), for machines
+    that have only the official archive.
+
+    As castorini/data's create-train-dev-test-data.py makes the toks form: a question's id is its
+    1-based position among all questions of the file, and questions with no correct sentence are
+    dropped. Ids, candidates and labels then equal the toks form's; the text stays cased and
+    untokenised. A copy already stripped of those questions would shift every id, so it is refused.
+    """
+    questions = read_wikiqa_tsv(path)
+    if all(q.has_positive for q in questions):
+        raise InputError(path, "every question here has a correct sentence, so this is a filtered "
+                               "copy, not the official file: dataset 'wikiqa' numbers questions by "
+                               "their position among all questions of the official file; read this "
+                               "file as 'wikiqa-tsv' or get the official archive (`python -m "
+                               "cerberus_core download`)")
+    return [Question(str(i), q.text, q.candidates, q.labels)
+            for i, q in enumerate(questions, start=1) if q.has_positive]
+
+
 _TAG = re.compile(r"^<(/?)(QApairs|question|positive|negative)(?:\s+id=(['\"])(.*)\3)?\s*>$")
 
 
@@ -320,24 +351,35 @@ def read_trecqa(path: str | Path) -> list[Question]:
 GENERIC_COLUMNS = ("question", "candidate", "label")
 
 
-def read_generic_tsv(path: str | Path) -> list[Question]:
-    """Users' TSV: header with question, candidate, label (qid optional; extra columns ignored).
+def _is_generic_header(first_line: str) -> bool:
+    """A first line naming any generic column is a header (then it must name all three)."""
+    return bool({h.strip().lower() for h in first_line.split("\t")} & set(GENERIC_COLUMNS))
 
-    Fields are split on tabs with no quoting, like WikiQA's own files.
+
+def read_generic_tsv(path: str | Path) -> list[Question]:
+    """Users' TSV: header with question, candidate, label (qid optional; extra columns ignored),
+    or no header and exactly question, candidate, label (the layout of WikiQA's .txt files).
+
+    Fields are split on tabs with no quoting, like WikiQA's own files. Without a header there is
+    no qid: rows of one question text form one question, as in a headed file without qid.
     """
     path = Path(path)
     lines = _read_lines(path)
-    header = [h.strip().lower() for h in lines[0].split("\t")]
+    headed = _is_generic_header(lines[0])
+    header = [h.strip().lower() for h in lines[0].split("\t")] if headed else list(GENERIC_COLUMNS)
     missing = [c for c in GENERIC_COLUMNS if c not in header]
     if missing:
         raise InputError(path, f"missing column(s) {', '.join(missing)}; the header needs "
                                "question, candidate, label (qid optional)", line=1)
     col = {name: header.index(name) for name in (*GENERIC_COLUMNS, "qid") if name in header}
     rows = []
-    for i, line in enumerate(lines[1:], start=2):
-        if not line.strip():
+    for i, line in enumerate(lines, start=1):
+        if (headed and i == 1) or not line.strip():
             continue
         f = _fields(line, len(header), path, i)
+        if not headed and i == 1 and f[2].strip() not in ("0", "1"):
+            raise InputError(path, f"label must be 0 or 1, got {f[2][:20]!r} (if this line is a "
+                                   "header, it must name question, candidate, label)", line=1)
         qid = _text(f[col["qid"]], "qid", path, i) if "qid" in col else None
         rows.append(_Row(i, qid, _text(f[col["question"]], "question", path, i),
                          _text(f[col["candidate"]], "candidate", path, i),
@@ -376,14 +418,21 @@ def read_jsonl(path: str | Path) -> list[Question]:
 READERS: dict[str, Callable[[str | Path], list[Question]]] = {
     "wikiqa-toks": read_wikiqa_toks,
     "wikiqa-tsv": read_wikiqa_tsv,
+    "wikiqa-official": read_wikiqa_official,
     "trecqa": read_trecqa,
     "tsv": read_generic_tsv,
     "jsonl": read_jsonl,
 }
 
 
+def _plain_name(path: Path) -> Path:
+    """The name without a .gz suffix: dev.tsv.gz is read as dev.tsv."""
+    return path.with_suffix("") if path.suffix.lower() == ".gz" else path
+
+
 def detect_format(path: str | Path) -> str:
-    """Pick a reader from the folder layout, the extension, or (for .tsv/unknown) the first line."""
+    """Pick a reader from the folder layout, the extension (under any .gz), or (for .tsv/unknown)
+    the first line; a first line of three tab-separated fields and no header is header-less TSV."""
     path = Path(path)
     if path.is_dir():
         if (path / "a.toks").is_file():
@@ -393,25 +442,26 @@ def detect_format(path: str | Path) -> str:
     if not path.is_file():
         raise InputError(path, f"no such file or folder; registered datasets: "
                                f"{', '.join(DATASETS)}")
-    suffix = path.suffix.lower()
+    suffix = _plain_name(path).suffix.lower()
     if suffix == ".xml":
         return "trecqa"
     if suffix == ".jsonl":
         return "jsonl"
-    first = _read_lines(path)[0].strip()
+    raw = _read_lines(path)[0]
+    first = raw.strip()
     if suffix != ".tsv":
         if first.startswith("<QApairs"):
             return "trecqa"
         if first.startswith("{"):
             return "jsonl"
-    header = [h.strip() for h in first.split("\t")]
-    if header[0] == WIKIQA_TSV_HEADER[0]:  # near misses get the reader's precise header error
+    if first.split("\t")[0].strip() == WIKIQA_TSV_HEADER[0]:  # near misses: the reader's error
         return "wikiqa-tsv"
-    if {h.lower() for h in header} & set(GENERIC_COLUMNS):
-        return "tsv"
+    if _is_generic_header(raw) or len(raw.split("\t")) == len(GENERIC_COLUMNS):
+        return "tsv"  # a bad header-less row gets the reader's error with its line
     raise InputError(path, "unrecognised format: expected a TSV header with question, "
-                           f"candidate, label or {' '.join(WIKIQA_TSV_HEADER)}, a .jsonl, a "
-                           ".xml (TREC-QA) or a WikiQA toks folder", line=1)
+                           f"candidate, label or {' '.join(WIKIQA_TSV_HEADER)}, header-less "
+                           "question<TAB>candidate<TAB>label rows, a .jsonl, a .xml (TREC-QA) or "
+                           "a WikiQA toks folder (files may be gzipped)", line=1)
 
 
 def write_as2(ds: AS2Dataset, path: str | Path) -> Path:
@@ -442,18 +492,24 @@ class _Registered:
     files: dict[str, tuple[str, ...]]          # split -> accepted names, first found wins
     how: str                                   # how to get it, for the not-found error
     fmt: str                                   # key in READERS
+    fallback: _Registered | None = None        # the same data in another form, read if absent
+    in_archive: bool = False                   # the official WikiQA archive holds it
 
 
+_WIKIQA_HOW = ("copy the {train,dev,test}/ folders of castorini/data WikiQA/ into DATA/wikiqa or "
+               "the official WikiQA-{train,dev,test}.tsv into DATA/wikiqa_tsv "
+               "(`python -m cerberus_core download`)")
 DATASETS: dict[str, _Registered] = {
     "wikiqa": _Registered(
-        "wikiqa", {s: (s,) for s in SPLITS},
-        "copy the {train,dev,test}/ folders of castorini/data WikiQA/ into DATA/wikiqa "
-        "(or use wikiqa-tsv after `cerberus download`)", "wikiqa-toks"),
+        "wikiqa", {s: (s,) for s in SPLITS}, _WIKIQA_HOW, "wikiqa-toks",
+        fallback=_Registered("wikiqa_tsv", {s: (f"WikiQA-{s}.tsv",) for s in SPLITS},
+                             _WIKIQA_HOW, "wikiqa-official"),
+        in_archive=True),
     "wikiqa-tsv": _Registered(
         "wikiqa_tsv", {"train": ("WikiQA-train.tsv",), "dev": ("WikiQA-dev.tsv",),
                        "test": ("WikiQA-test-gold.tsv", "WikiQA-test.tsv")},
-        "run `cerberus download` (official WikiQACorpus.zip into DATA/wikiqa_tsv)",
-        "wikiqa-tsv"),
+        "run `python -m cerberus_core download` (official WikiQACorpus.zip into "
+        "DATA/wikiqa_tsv)", "wikiqa-tsv", in_archive=True),
     "trecqa": _Registered(
         "trecqa", {"train": ("TRAIN.xml",), "dev": ("DEV.xml",), "test": ("TEST.xml",)},
         "copy TRAIN.xml, DEV.xml, TEST.xml from castorini/data TrecQA/data/ into DATA/trecqa",
@@ -477,20 +533,72 @@ def data_roots(data_root: str | Path | None = None) -> list[Path]:
     return list(dict.fromkeys(Path(os.path.abspath(r)) for r in roots))
 
 
+def download_root(data_root: str | Path | None = None) -> Path:
+    """Where a download goes: the explicit data_root, else $CERBERUS_DATA, else ./data."""
+    return Path(os.path.abspath(data_root or os.environ.get("CERBERUS_DATA") or "data"))
+
+
+def _forms(reg: _Registered) -> list[_Registered]:
+    return [reg] if reg.fallback is None else [reg, *_forms(reg.fallback)]
+
+
+def _candidates(reg: _Registered, split: str, roots: Sequence[Path]) -> list[tuple[Path, str]]:
+    """(path, reader format) that would hold the split, in search order: a form in every root
+    before the next form, so a fallback is read only when no root has the dataset's own form."""
+    return [(root / form.folder / fname, form.fmt) for form in _forms(reg) for root in roots
+            for fname in form.files[split]]
+
+
+def _locate(name: str, split: str, roots: Sequence[Path]) -> tuple[Path, str] | None:
+    return next((c for c in _candidates(DATASETS[name], split, roots) if c[0].exists()), None)
+
+
+def _download_if_absent(name: str, data_root: str | Path | None) -> bool:
+    """Fetch the official WikiQA archive when `name` comes from it and no data root holds any
+    WikiQA form at all (a partial copy is the user's to complete); True if it did."""
+    roots = data_roots(data_root)
+    archive = [n for n, reg in DATASETS.items() if reg.in_archive]
+    if name not in archive or any(_locate(n, s, roots) for n in archive for s in SPLITS):
+        return False
+    try:
+        out = download_wikiqa(download_root(data_root))
+    except Unreachable as e:
+        raise InputError(name, f"WikiQA not found (looked in: {', '.join(map(str, roots))}) and "
+                               f"not downloadable ({e}). Two ways to get it: copy a folder "
+                               "holding wikiqa/ (castorini {train,dev,test}/) or wikiqa_tsv/ "
+                               "(official WikiQA-*.tsv) to this machine and set $CERBERUS_DATA "
+                               "to it, or run `python -m cerberus_core download` on a machine "
+                               "with internet and copy the data/ folder it writes to ./data "
+                               "here") from None
+    print(f"WikiQA was in no data root: downloaded the official archive into {out}",
+          file=sys.stderr)
+    return True
+
+
 def find_data(name: str, split: str, data_root: str | Path | None = None) -> Path:
-    """Path of a registered dataset split: the first data root that holds it."""
-    reg = DATASETS[name]
+    """Path of a registered dataset split: the first data root that holds it (in its own form,
+    else its fallback form); WikiQA is downloaded first when no root holds any of it."""
+    return _resolve(name, split, data_root)[0]
+
+
+def _resolve(name: str, split: str, data_root: str | Path | None) -> tuple[Path, str]:
+    """(path, reader format) of a registered split, downloading WikiQA if need be."""
     if split not in SPLITS:
         raise InputError(name, f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    tried = []
-    for root in data_roots(data_root):
-        for fname in reg.files[split]:
-            p = root / reg.folder / fname
-            if p.exists():
-                return p
-            tried.append(str(p))
-    raise InputError(name, f"split {split!r} not found; looked in: {', '.join(tried)}. "
-                           f"To get it: {reg.how}, or set $CERBERUS_DATA to the data folder")
+    roots = data_roots(data_root)
+    found = _locate(name, split, roots)
+    if found is None and _download_if_absent(name, data_root):
+        found = _locate(name, split, roots)
+    if found is None:
+        raise _not_found(name, split, roots)
+    return found
+
+
+def _not_found(name: str, split: str, roots: Sequence[Path]) -> InputError:
+    reg = DATASETS[name]
+    tried = ", ".join(str(path) for path, _ in _candidates(reg, split, roots))
+    return InputError(name, f"split {split!r} not found; looked in: {tried}. "
+                            f"To get it: {reg.how}, or set $CERBERUS_DATA to the data folder")
 
 
 def load_as2(name_or_path: str, split: str | None = None, filter: str | None = None,
@@ -504,13 +612,21 @@ def load_as2(name_or_path: str, split: str | None = None, filter: str | None = N
         if split is None:
             raise InputError(name_or_path, f"a registered dataset needs split= one of "
                                            f"{', '.join(SPLITS)}")
-        path = find_data(name_or_path, split, data_root)
-        fmt, name = DATASETS[name_or_path].fmt, name_or_path
+        (path, fmt), name = _resolve(name_or_path, split, data_root), name_or_path
     else:
         path = Path(name_or_path)
-        fmt, name = detect_format(path), path.stem
+        fmt, name = detect_format(path), _plain_name(path).stem
     questions = [q for q in READERS[fmt](path) if FILTERS[policy](q)]
     return AS2Dataset(name, split, questions, str(path), policy)
+
+
+def is_registered_source(name: str, split: str | None, source: str | Path) -> bool:
+    """Whether `source` is where registered dataset `name` keeps `split`, in any of its forms:
+    then the dataset is named by `name`, which finds it again on another machine."""
+    reg, source = DATASETS.get(name), Path(source)
+    return reg is not None and split in SPLITS and any(
+        source.parent.name == form.folder and source.name in form.files[split]
+        for form in _forms(reg))
 
 
 # --------------------------------------------------------------------------- stats
@@ -555,60 +671,57 @@ def inspect(name_or_path: str, split: str | None = None,
             data_root: str | Path | None = None) -> str:
     """The inspect-data report: unfiltered counts (every split of a registered name by default)."""
     if name_or_path in DATASETS and split is None:
-        stats, missing, first_error = [], [], None
+        _download_if_absent(name_or_path, data_root)  # once, not once per split
+        stats, missing = [], []
         for s in SPLITS:
-            try:
-                find_data(name_or_path, s, data_root)
-            except InputError as e:
+            if _locate(name_or_path, s, data_roots(data_root)) is None:
                 missing.append(s)
-                first_error = first_error or e
-                continue
-            stats.append(dataset_stats(load_as2(name_or_path, s, "none", data_root)))
+            else:
+                stats.append(dataset_stats(load_as2(name_or_path, s, "none", data_root)))
         if not stats:
-            raise first_error
+            raise _not_found(name_or_path, SPLITS[0], data_roots(data_root))
         note = f"\nnot found: {', '.join(missing)}" if missing else ""
         return format_stats(stats) + note
     return format_stats(dataset_stats(load_as2(name_or_path, split, "none", data_root)))
 
 
 # --------------------------------------------------------------------------- download
-def download_wikiqa(dest: str | Path, url: str = WIKIQA_URL) -> Path:
-    """Fetch the official WikiQACorpus.zip and install its three TSVs as dest/wikiqa_tsv.
+def download_wikiqa(dest: str | Path | None = None, url: str | None = None,
+                    sha256: str | None = None) -> Path:
+    """Fetch the official WikiQACorpus.zip and install its three TSVs as DEST/wikiqa_tsv.
 
-    The folder appears only once all three files are extracted and parse, so an interrupted or
-    corrupt download never leaves a half-installed dataset.
+    DEST defaults to $CERBERUS_DATA, else ./data. url and sha256 default to $CERBERUS_WIKIQA_URL
+    and $CERBERUS_WIKIQA_SHA256, else the official archive's (overridable for a mirror or a test
+    server). The archive is kept only if its sha256 matches, and the folder appears only once all
+    three files are extracted and parse, so a cut or corrupt download never half-installs.
     """
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    out = dest / "wikiqa_tsv"
-    with tempfile.TemporaryDirectory(dir=dest, prefix=".wikiqa-download.") as tmpdir:
-        archive = Path(tmpdir) / "WikiQACorpus.zip"
-        try:
-            with urllib.request.urlopen(url, timeout=60) as resp, archive.open("wb") as f, \
-                    tqdm(total=int(resp.headers.get("Content-Length") or 0) or None, unit="B",
-                         unit_scale=True, desc="WikiQACorpus.zip") as bar:
-                while chunk := resp.read(1 << 16):
-                    f.write(chunk)
-                    bar.update(len(chunk))
-        except OSError as e:  # URLError and HTTPError included
-            raise InputError(url, f"download failed: {getattr(e, 'reason', e)}") from None
+    out = download_root(dest) / "wikiqa_tsv"
+    url = url or os.environ.get("CERBERUS_WIKIQA_URL") or WIKIQA_URL
+    sha256 = sha256 or os.environ.get("CERBERUS_WIKIQA_SHA256") or WIKIQA_SHA256
+    with tempfile.TemporaryDirectory(prefix="cerberus-wikiqa.") as tmpdir:
+        archive = fetch(url, Path(tmpdir) / "WikiQACorpus.zip", sha256)
         if not zipfile.is_zipfile(archive):
             raise InputError(url, "not a zip archive; expected the official WikiQACorpus.zip")
         try:
-            with zipfile.ZipFile(archive) as zf, atomic_path(out) as tmp:
+            with zipfile.ZipFile(archive) as zf:
                 names = set(zf.namelist())
-                tmp.mkdir()
                 for s in SPLITS:
-                    member = f"WikiQACorpus/WikiQA-{s}.tsv"
-                    if member not in names:
-                        raise InputError(url, f"archive lacks {member}; expected the official "
-                                              "WikiQACorpus.zip")
-                    with zf.open(member) as src, (tmp / f"WikiQA-{s}.tsv").open("wb") as dst:
-                        shutil.copyfileobj(src, dst)
-                    try:
-                        read_wikiqa_tsv(tmp / f"WikiQA-{s}.tsv")
-                    except InputError as e:
-                        raise InputError(url, f"{member}: {e.message}", line=e.line) from None
+                    if f"WikiQACorpus/WikiQA-{s}.tsv" not in names:
+                        raise InputError(url, f"archive lacks WikiQACorpus/WikiQA-{s}.tsv; "
+                                              "expected the official WikiQACorpus.zip")
+                with atomic_path(out) as tmp:
+                    tmp.mkdir()
+                    for s in SPLITS:
+                        member, target = f"WikiQACorpus/WikiQA-{s}.tsv", tmp / f"WikiQA-{s}.tsv"
+                        with zf.open(member) as src, target.open("wb") as dst:
+                            shutil.copyfileobj(src, dst)
+                        try:
+                            read_wikiqa_tsv(target)
+                        except InputError as e:
+                            raise InputError(url, f"{member}: {e.message}", line=e.line) from None
         except zipfile.BadZipFile as e:
             raise InputError(url, f"corrupt zip archive ({e})") from None
+        except OSError as e:  # a read-only or non-folder data root: say where, not a traceback
+            raise InputError(out, f"cannot install the download here ({e.strerror or e}); set "
+                                  "$CERBERUS_DATA to a writable folder") from None
     return out

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_path
-from .data import DATASETS, AS2Dataset, find_data, load_as2
+from .data import DATASETS, AS2Dataset, find_data, is_registered_source, load_as2
 from .errors import InputError
 
 KEY_COLUMNS = ("qid", "cand_idx")
@@ -150,8 +150,8 @@ def dataset_meta(ds: AS2Dataset) -> dict[str, Any]:
 
 def _dataset_ref(ds: AS2Dataset) -> str:
     """What `load_as2` needs to load `ds` again: a registered name, or a path."""
-    reg, source = DATASETS.get(ds.name), Path(ds.source)
-    if reg is not None and source.parent.name == reg.folder and source.name in reg.files.get(ds.split or "", ()):
+    source = Path(ds.source)
+    if is_registered_source(ds.name, ds.split, ds.source):
         return ds.name
     if source.exists():
         return str(source.resolve())

@@ -35,6 +35,8 @@ def tiny_tokenizer(tmp_path_factory) -> BertTokenizerFast:
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
     """Tests share one model cache per session unless the caller pins CERBERUS_CACHE."""
+    # no test may reach the real WikiQA archive: a missing dataset must fail fast, not download
+    os.environ.setdefault("CERBERUS_WIKIQA_URL", "http://127.0.0.1:9/WikiQACorpus.zip")
     if "CERBERUS_CACHE" not in os.environ:
         os.environ["CERBERUS_CACHE"] = str(REPO / ".cache" / "cerberus")
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

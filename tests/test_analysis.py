@@ -288,3 +288,24 @@ def test_latency_by_model_falls_back_to_the_architectures_row():
                                                     "single-b": 4.0, "gold": 5.0, "a": 7.0}
     rows.append({"name": "B2 1H1 student", "latency_ms": 3.0})  # the group's own row beats a sibling's
     assert an.latency_by_model(rows, stands_for)["single-a"] == 3.0
+
+
+def test_specialization_by_hand_and_for_heads_that_copy_their_teachers():
+    from cerberus_core.analysis import head_diversity, specialization
+
+    a = np.array([[1.0, 0.2, 0.4], [0.5, 0.9, 0.1], [0.0, 0.3, 0.6]])
+    by_hand = np.mean([1.0 - 0.3, 0.9 - 0.3, 0.6 - 0.15])
+    assert specialization(a) == pytest.approx(by_hand)
+    rng = np.random.default_rng(0)
+    qids = np.repeat(np.arange(50), 6)
+    cand = np.tile(np.arange(6), 50)
+    teachers = rng.normal(size=(300, 3))
+    copies = head_diversity(qids, cand, teachers + 0.1 * rng.normal(size=(300, 3)), teachers)
+    shared = teachers.mean(axis=1, keepdims=True)
+    same = head_diversity(qids, cand, np.repeat(shared, 3, axis=1), teachers)
+    assert copies["specialization"] > 0.9 and copies["head_head_r"] < 0.2
+    assert same["specialization"] == pytest.approx(0.0, abs=1e-12)  # identical heads follow nobody in particular
+    assert same["head_head_r"] == pytest.approx(1.0) and same["head_top1_disagreement"] == 0
+    assert copies["teacher_teacher_r"] == same["teacher_teacher_r"]
+    with pytest.raises(ValueError, match="square agreement matrix"):
+        specialization(np.ones((2, 3)))

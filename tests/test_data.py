@@ -1,22 +1,21 @@
-"""Data layer: exact counts on the real files, stable addresses, readers, errors, download."""
+"""Data layer: exact counts on the real files, stable addresses, readers (header-less and
+gzipped files included), the two WikiQA forms, errors. The download: test_download.py."""
 from __future__ import annotations
 
 import dataclasses
-import functools
-import http.server
-import io
+import gzip
 import json
 import re
-import threading
-import zipfile
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from cerberus_core import data
 from cerberus_core.data import (
-    FILTERS, AS2Dataset, Question, dataset_stats, detect_format, download_wikiqa, format_stats,
-    inspect, load_as2, text_qid, write_as2,
+    FILTERS, AS2Dataset, Question, dataset_stats, detect_format, format_stats, inspect,
+    is_registered_source, load_as2, text_qid, write_as2,
 )
 from cerberus_core.errors import InputError
 
@@ -135,17 +134,91 @@ def test_filters_keep_candidate_addresses(name):
     assert all(full_map[k] == v for k, v in clean_map.items())
 
 
+def norm(text: str) -> str:
+    """Text without case and tokenisation: the toks form is lowercased and Treebank-tokenised."""
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+@needs_data
+@pytest.mark.parametrize("policy", list(FILTERS))
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_toks_and_tsv_readers_agree(split, policy):
+    toks = load_as2("wikiqa", split, policy, data_root=DATA)
+    tsv = load_as2("wikiqa-tsv", split, policy, data_root=DATA)
+    assert (len(toks), toks.n_pairs, toks.n_positives) == (len(tsv), tsv.n_pairs, tsv.n_positives)
+    assert [(len(q.candidates), q.labels) for q in toks] == [
+        (len(q.candidates), q.labels) for q in tsv]
+    assert [norm(q.text) for q in toks] == [norm(q.text) for q in tsv]
+    assert toks[0].text != tsv[0].text  # they do differ before normalisation
+
+
+def official_from_filtered(toks: AS2Dataset, tsv: AS2Dataset) -> str:
+    """The official layout rebuilt from the shared TSV (which holds only questions with a correct
+    sentence): the questions it lacks go back, as questions with none, where castorini's ids
+    (positions in the official file) leave gaps."""
+    lines, position = [WIKIQA_HEADER], 0
+    for t, q in zip(toks, tsv, strict=True):
+        for position in range(position + 1, int(t.qid)):
+            lines.append(f"F{position}\tfiller {position}?\tD\tT\tS\tno answer here\t0")
+        position = int(t.qid)
+        lines += [f"{q.qid}\t{q.text}\tD\tT\tS\t{c}\t{y}" for c, y in zip(q.candidates, q.labels)]
+    return "\n".join(lines) + "\n"
+
+
 @needs_data
 @pytest.mark.parametrize("split", ["dev", "test"])
-def test_toks_and_tsv_readers_agree(split):
-    toks = load_as2("wikiqa", split, "none", data_root=DATA)
-    tsv = load_as2("wikiqa-tsv", split, "none", data_root=DATA)
-    norm = lambda s: re.sub(r"[^a-z0-9]", "", s.lower())  # noqa: E731  tokenisation and case
-    assert len(toks) == len(tsv)
-    for a, b in zip(toks, tsv):
-        assert a.labels == b.labels
-        assert norm(a.text) == norm(b.text)
-    assert toks[0].text != tsv[0].text  # they do differ before normalisation
+def test_wikiqa_from_the_official_tsv_equals_the_toks_form(tmp_path, split):
+    """Without the toks folders, `wikiqa` reads the official TSV with the same question ids,
+    candidates and labels under every filter (what keys teacher score tables and caches)."""
+    official = tmp_path / "root" / "wikiqa_tsv" / f"WikiQA-{split}.tsv"
+    write(official, official_from_filtered(load_as2("wikiqa", split, "none", data_root=DATA),
+                                           load_as2("wikiqa-tsv", split, "none", data_root=DATA)))
+    for policy in FILTERS:
+        toks = load_as2("wikiqa", split, policy, data_root=DATA)
+        tsv = load_as2("wikiqa", split, policy, data_root=official.parents[1])
+        assert tsv.source == str(official) and (tsv.name, tsv.split) == ("wikiqa", split)
+        assert (len(tsv), tsv.n_pairs, tsv.n_positives) == (
+            len(toks), toks.n_pairs, toks.n_positives)
+        assert tsv.keys() == toks.keys()  # question ids and candidate indices
+        assert [q.labels for q in tsv] == [q.labels for q in toks]
+        assert [norm(q.text) for q in tsv] == [norm(q.text) for q in toks]
+
+
+@needs_data
+def test_wikiqa_refuses_a_filtered_copy_of_the_official_tsv(tmp_path):
+    """Ids are positions among all questions: a copy without the no-answer ones would shift them."""
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "wikiqa_tsv").symlink_to(DATA / "wikiqa_tsv")  # read in place
+    with pytest.raises(InputError, match=r"WikiQA-dev\.tsv: every question here has a correct "
+                                         r"sentence, so this is a filtered copy"):
+        load_as2("wikiqa", "dev", data_root=tmp_path / "root")
+    assert len(load_as2("wikiqa-tsv", "dev", data_root=tmp_path / "root")) == 122
+
+
+def test_toks_form_in_any_root_wins_over_the_official_tsv(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    write(tmp_path / "env" / "wikiqa_tsv" / "WikiQA-dev.tsv", wikiqa_tsv(
+        [("Q0", "none?", "x.", 0), ("Q1", "q?", "c.", 1), ("Q1", "q?", "d.", 0)]))
+    for name, text in [("a.toks", "q ?\n"), ("b.toks", "c .\n"), ("id.txt", "2\n"),
+                       ("sim.txt", "1\n")]:
+        write(work / "data" / "wikiqa" / "dev" / name, text)
+    monkeypatch.setenv("CERBERUS_DATA", str(tmp_path / "env"))  # searched first
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(data, "_REPO_ROOT", tmp_path / "elsewhere")
+    assert load_as2("wikiqa", "dev", "none")[0] == Question("2", "q ?", ("c .",), (1,))
+    for name in ["a.toks", "b.toks", "id.txt", "sim.txt"]:
+        (work / "data" / "wikiqa" / "dev" / name).unlink()
+    (work / "data" / "wikiqa" / "dev").rmdir()
+    assert load_as2("wikiqa", "dev", "none")[0] == Question("2", "q?", ("c.", "d."), (1, 0))
+
+
+def test_is_registered_source_knows_every_form(tmp_path):
+    assert is_registered_source("wikiqa", "dev", tmp_path / "wikiqa" / "dev")
+    assert is_registered_source("wikiqa", "dev", tmp_path / "wikiqa_tsv" / "WikiQA-dev.tsv")
+    assert is_registered_source("wikiqa-tsv", "test", tmp_path / "wikiqa_tsv" / "WikiQA-test.tsv")
+    assert not is_registered_source("wikiqa", "test", tmp_path / "wikiqa_tsv" / "WikiQA-dev.tsv")
+    assert not is_registered_source("wikiqa", None, tmp_path / "wikiqa" / "dev")
+    assert not is_registered_source("mine", "dev", tmp_path / "wikiqa" / "dev")
 
 
 # ----------------------------------------------------------------------------- generic formats
@@ -171,6 +244,53 @@ def test_generic_without_qid_groups_by_text_in_first_appearance_order(tmp_path):
     assert a.fingerprint() == b.fingerprint()
     assert (a.filter, a.split, a.name) == ("none", None, "mine")
     assert len(load_as2(str(tsv), split="dev")) == 2  # both have a positive and a negative
+
+
+def test_headerless_tsv_reads_like_the_same_file_with_a_header(tmp_path):
+    body = "what is a?\ta is x\t1\nwhat is a?\ta is z\t0\nwhat is b?\tb is y\t0\n"
+    bare = write(tmp_path / "WikiQA-train.txt", body)  # the layout of WikiQA's .txt files
+    headed = write(tmp_path / "headed.tsv", "question\tcandidate\tlabel\n" + body)
+    assert detect_format(bare) == detect_format(write(tmp_path / "bare.tsv", body)) == "tsv"
+    a, b = load_as2(str(bare)), load_as2(str(headed))
+    assert [(q.text, q.candidates, q.labels) for q in a] == [
+        ("what is a?", ("a is x", "a is z"), (1, 0)), ("what is b?", ("b is y",), (0,))]
+    assert a.fingerprint() == b.fingerprint() and a.keys() == b.keys()
+    assert a.name == "WikiQA-train"
+
+
+PLAIN = {  # one file of every supported format, to be read gzipped too
+    "g.tsv": "qid\tquestion\tcandidate\tlabel\n1\tq?\tc.\t1\n1\tq?\td.\t0\n",
+    "bare.tsv": "q?\tc.\t1\nq?\td.\t0\n",
+    "bare.txt": "q?\tc.\t1\nq?\td.\t0\n",
+    "w.tsv": wikiqa_tsv([("Q1", "q?", "c.", 1), ("Q1", "q?", "d.", 0)]),
+    "g.jsonl": '{"question": "q?", "candidate": "c.", "label": 1}\n',
+    "t.xml": trec_xml([("1", "q ?", [("positive", "c ."), ("negative", "d .")])]),
+    "t.txt": trec_xml([("1", "q ?", [("positive", "c .")])]),
+}
+
+
+@pytest.mark.parametrize("fname", PLAIN)
+def test_gzipped_files_read_like_plain_ones(tmp_path, fname):
+    plain = write(tmp_path / fname, PLAIN[fname])
+    packed = write(tmp_path / "gz" / f"{fname}.gz", gzip.compress(plain.read_bytes()))
+    assert detect_format(packed) == detect_format(plain)
+    a, b = load_as2(str(plain)), load_as2(str(packed))
+    assert a.fingerprint() == b.fingerprint() and len(b) == 1 and b.name == a.name
+
+
+@needs_data
+def test_gzipped_real_file(tmp_path):
+    packed = write(tmp_path / "TEST.xml.gz",
+                   gzip.compress((DATA / "trecqa" / "TEST.xml").read_bytes()))
+    ds = load_as2(str(packed), split="test")
+    assert (len(ds), ds.n_pairs, ds.name) == (68, 1442, "TEST")
+
+
+def test_corrupt_gzip_is_named(tmp_path):
+    packed = gzip.compress(b"question\tcandidate\tlabel\nq\tc\t1\n")
+    path = write(tmp_path / "cut.tsv.gz", packed[:-8])
+    with pytest.raises(InputError, match=r"cut\.tsv\.gz: corrupt gzip file \(Compressed file"):
+        load_as2(str(path))
 
 
 def test_qid_reappearing_with_same_text_is_merged(tmp_path):
@@ -235,6 +355,22 @@ BAD_INPUT = [  # file name, content, line expected in the message, message fragm
      "must have a <question> first"),
     ("stray.xml", GOOD_XML + "hello\n", 11, "expected <QApairs id='...'>"),
     ("emptyel.xml", GOOD_XML.replace("c\t.", "   "), 6, "empty <positive> element"),
+    # header-less question<TAB>candidate<TAB>label: the same errors, lines counted from 1
+    ("bare.tsv", "q\tc\t1\nq\tc2\tyes\n", 2, "label must be 0 or 1, got 'yes'"),
+    ("bare1.txt", "q\tc\tyes\nq\tc2\t0\n", 1, "label must be 0 or 1"),
+    ("badhead.tsv", "query\tpassage\trelevance\nq\tc\t1\n", 1,
+     "got 'relevance' (if this line is a header, it must name question, candidate, label)"),
+    ("barefields.tsv", "q\tc\t1\nq\tc2\n", 2, "expected 3 tab-separated fields, got 2"),
+    ("bareq.tsv", "q\tc\t1\n \tc2\t0\n", 2, "empty question"),
+    ("barec.tsv", "\tc\t1\n", 1, "empty question"),
+    # gzipped: lines of the decompressed text
+    ("label.tsv.gz", gzip.compress(b"question\tcandidate\tlabel\nq\tc\t1\nq\tc2\t2\n"), 3,
+     "label must be 0 or 1"),
+    ("bare.tsv.gz", gzip.compress(b"q\tc\t1\nq\tc2\n"), 2, "expected 3 tab-separated fields"),
+    ("trunc.xml.gz", gzip.compress(GOOD_XML.encode() + b"<QApairs id='2'>\n"), 11,
+     "truncated: <QApairs id='2'>"),
+    ("latin1.txt.gz", gzip.compress("q\tcaf\u00e9\t1\n".encode("latin-1")), 1, "not UTF-8"),
+    ("empty.jsonl.gz", gzip.compress(b""), 1, "file is empty"),
 ]
 
 
@@ -271,6 +407,33 @@ def test_unknown_filter_and_missing_split():
         load_as2("trecqa", "validation")
 
 
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cerberus_core", *args], capture_output=True,
+                          text=True)
+
+
+def test_inspect_data_reads_headerless_and_gzipped_files(tmp_path):
+    body = "q1?\tc1\t1\nq1?\tc2\t0\nq2?\tc3\t0\n"
+    for path in [write(tmp_path / "bare.tsv", body),
+                 write(tmp_path / "bare.tsv.gz", gzip.compress(body.encode())),
+                 write(tmp_path / "headed.jsonl.gz", gzip.compress("".join(
+                     json.dumps({"question": q, "candidate": c, "label": int(y)}) + "\n"
+                     for q, c, y in (line.split("\t") for line in body.splitlines())).encode()))]:
+        run = cli("inspect-data", str(path))
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.splitlines()[2].split()[:4] == ["-", "2", "3", "1"], run.stdout
+
+
+@pytest.mark.parametrize("fname,content", [
+    ("bad.tsv", b"q\tc\t1\nq\tc2\tyes\n"),
+    ("bad.tsv.gz", gzip.compress(b"q\tc\t1\nq\tc2\tyes\n")),
+])
+def test_inspect_data_bad_headerless_row_is_one_line_exit_2(tmp_path, fname, content):
+    run = cli("inspect-data", str(write(tmp_path / fname, content)))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert f"{fname}:2: label must be 0 or 1" in run.stderr and "Traceback" not in run.stderr
+
+
 # ----------------------------------------------------------------------------- data root order
 def test_data_root_resolution_order(tmp_path, monkeypatch):
     def make_root(root: Path) -> Path:
@@ -301,16 +464,20 @@ def test_data_root_resolution_order(tmp_path, monkeypatch):
         load_as2("trecqa", "dev", data_root=tmp_path / "empty")
 
 
-def test_not_found_lists_every_place_and_how_to_download(tmp_path, monkeypatch):
+def test_not_found_lists_every_place_and_how_to_get_it(tmp_path, monkeypatch):
+    """Some WikiQA is present (so nothing is downloaded): every place of each form is named."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(data, "_REPO_ROOT", tmp_path / "repo")
     monkeypatch.setenv("CERBERUS_DATA", str(tmp_path / "env"))
+    write(tmp_path / "env" / "wikiqa_tsv" / "WikiQA-test.tsv", wikiqa_tsv(
+        [("Q1", "q?", "c.", 1), ("Q2", "r?", "d.", 0)]))
     with pytest.raises(InputError) as err:
-        load_as2("wikiqa-tsv", "dev")
+        load_as2("wikiqa", "dev")
     msg = str(err.value)
     for root in ["env", "data", "shared/data", "repo/data"]:
+        assert str(tmp_path / root / "wikiqa" / "dev") in msg
         assert str(tmp_path / root / "wikiqa_tsv" / "WikiQA-dev.tsv") in msg
-    assert "cerberus download" in msg and "\n" not in msg
+    assert "python -m cerberus_core download" in msg and "\n" not in msg
 
 
 # ----------------------------------------------------------------------------- dataset helpers
@@ -359,75 +526,3 @@ def test_inspect_reports_every_split():
     assert all(x in report for x in ["873", "8672", "857/8651", "122/1126", "237/2341"])
     assert "not found: train" in inspect("wikiqa-tsv", data_root=DATA)
     assert "78/4619" in inspect(str(DATA / "trecqa" / "TRAIN.xml"))
-
-
-# ----------------------------------------------------------------------------- download
-SYN_SPLITS = {  # tiny synthetic WikiQA, all questions included like the official archive
-    "train": [("Q1", "who?", "a", 1), ("Q1", "who?", "b", 0), ("Q2", "what?", "c", 0)],
-    "dev": [("Q3", "when?", "d", 0), ("Q3", "when?", "e", 1), ("Q4", "where?", "f", 1)],
-    "test": [("Q5", "why?", "g", 1), ("Q5", "why?", "h", 0)],
-}
-
-
-def zip_bytes(members: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, text in members.items():
-            zf.writestr(name, text)
-    return buf.getvalue()
-
-
-@pytest.fixture
-def http_dir(tmp_path):
-    """Serve tmp_path/www on 127.0.0.1; yields (folder, base url)."""
-    www = tmp_path / "www"
-    www.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(www)))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield www, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_download_wikiqa(tmp_path, http_dir):
-    www, base = http_dir
-    (www / "WikiQACorpus.zip").write_bytes(zip_bytes(
-        {f"WikiQACorpus/WikiQA-{s}.tsv": wikiqa_tsv(rows) for s, rows in SYN_SPLITS.items()}
-        | {"WikiQACorpus/README.txt": "licence"}))
-    out = download_wikiqa(tmp_path / "dest", url=f"{base}/WikiQACorpus.zip")
-    assert out == tmp_path / "dest" / "wikiqa_tsv"
-    assert sorted(p.name for p in out.iterdir()) == [
-        "WikiQA-dev.tsv", "WikiQA-test.tsv", "WikiQA-train.tsv"]
-    train = load_as2("wikiqa-tsv", split="train", data_root=tmp_path / "dest")
-    assert [(q.qid, q.labels) for q in train] == [("Q1", (1, 0)), ("Q2", (0,))]
-    assert [q.qid for q in load_as2("wikiqa-tsv", "dev", data_root=tmp_path / "dest")] == ["Q3"]
-    assert len(load_as2("wikiqa-tsv", "test", data_root=tmp_path / "dest")) == 1
-    assert [p.name for p in (tmp_path / "dest").iterdir()] == ["wikiqa_tsv"]  # no temp left
-
-
-@pytest.mark.parametrize("payload,fragment", [
-    (b"<html>not found</html>", "not a zip archive"),
-    (zip_bytes({"WikiQACorpus/WikiQA-train.tsv": wikiqa_tsv(SYN_SPLITS["train"])}),
-     "archive lacks WikiQACorpus/WikiQA-dev.tsv"),
-    (zip_bytes({f"WikiQACorpus/WikiQA-{s}.tsv": "QuestionID\tQuestion\n" for s in SYN_SPLITS}),
-     "expected header"),
-])
-def test_download_rejects_bad_archives(tmp_path, http_dir, payload, fragment):
-    www, base = http_dir
-    (www / "bad.zip").write_bytes(payload)
-    with pytest.raises(InputError, match=re.escape(fragment)):
-        download_wikiqa(tmp_path / "dest", url=f"{base}/bad.zip")
-    assert list((tmp_path / "dest").iterdir()) == []  # nothing half-installed
-
-
-def test_download_reports_http_errors(tmp_path, http_dir):
-    _, base = http_dir
-    with pytest.raises(InputError, match="download failed"):
-        download_wikiqa(tmp_path / "dest", url=f"{base}/missing.zip")

@@ -1,0 +1,315 @@
+"""The claims of `method.md`, tested on every seed a results folder holds: one table, one command.
+
+    python -m cerberus_core.claims --root artifacts/full      # prints, writes ROOT/claims.json
+
+A run is a folder with config.json, metrics.json and scores/test.tsv; runs of one name
+(config field `name`) are the seeds of one system, and must share every other config field.
+A comparison pairs the seeds the two systems share (a teacher, trained once, pairs with
+every seed). Per question, the test AP difference is averaged over those seeds; the mean of
+that is the MAP difference, its 95% interval a bootstrap over questions, its p a two-sided
+sign-flip permutation test over questions (seeds fixed, questions the sample: the test set is
+what varies between papers). Claim 5 compares the specialization S of CERBERUS and of the
+replicated control, with a bootstrap over questions. The p values of all comparisons are
+Holm-corrected together; a p at the floor of its test (two-sided: 2/(N+1)) is a bound, reported
+as "< bound".
+
+Verdicts: "supported" (corrected p < alpha, difference in the claimed direction),
+"contradicted" (corrected p < alpha, the other direction), "not supported" (otherwise);
+claim 6 ("rivals the large models") is a non-inferiority claim: supported when the interval's
+lower end is above -MARGIN and the cost ratios from bench.json are below 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .analysis import own_teacher_is_closest, score_matrix, specialization
+from .atomic import write_text_atomic
+from .errors import InputError
+from .metrics import bootstrap_ci, paired_test, ranking_metrics
+from .scores import ScoreTable
+
+N_PERMUTATIONS = 10_000
+N_BOOTSTRAP = 1000
+ALPHA = 0.05
+MARGIN = 0.01  # claim 6: "rivals" = test MAP no more than one point below the best teacher
+
+
+@dataclass
+class System:
+    """All seeds of one named run: folder, config and test table per seed."""
+
+    name: str
+    runs: dict[int, Path]
+    config: dict[str, Any]
+
+    def table(self, seed: int) -> ScoreTable:
+        return ScoreTable.load(self.runs[seed] / "scores" / "test.tsv")
+
+
+def find_systems(root: str | Path) -> dict[str, System]:
+    """Every finished run under `root`, grouped by name; one name must be one experiment."""
+    systems: dict[str, System] = {}
+    for scores in sorted(Path(root).rglob("scores/test.tsv")):
+        run = scores.parent.parent
+        if not (run / "config.json").is_file() or not (run / "metrics.json").is_file():
+            continue
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        seed, rest = config.get("seed", 0), {k: v for k, v in config.items() if k not in ("seed",)}
+        system = systems.setdefault(config["name"], System(config["name"], {}, rest))
+        if rest != system.config:
+            raise InputError(run / "config.json", f"run {config['name']!r} differs from {system.runs[min(system.runs)]} "
+                                                  "in more than its seed; give different experiments different names")
+        if seed in system.runs:
+            raise InputError(run / "config.json", f"seed {seed} of {config['name']!r} is also in {system.runs[seed]}")
+        system.runs[seed] = run
+    return systems
+
+
+def _per_question_ap(table: ScoreTable, column: str) -> tuple[np.ndarray, np.ndarray]:
+    m = ranking_metrics(table.qids, table.labels, table.columns[column], cand_idx=table.cand_idx)
+    return m["per_question"]["qid"], m["per_question"]["ap"]
+
+
+def _main_column(table: ScoreTable) -> str:
+    return "pooled" if "pooled" in table.columns else "score"
+
+
+def _seeds(a: System, b: System) -> list[tuple[int, int]]:
+    """(seed of a, seed of b) pairs: shared seeds, or every seed of a against a single-run b."""
+    if len(b.runs) == 1 and b.name.startswith("teacher-"):
+        return [(s, next(iter(b.runs))) for s in sorted(a.runs)]
+    return [(s, s) for s in sorted(set(a.runs) & set(b.runs))]
+
+
+def compare_map(a: System, b: System, seed: int = 0) -> dict[str, Any]:
+    """Mean test MAP difference a - b over paired seeds, 95% interval and permutation p."""
+    pairs = _seeds(a, b)
+    if not pairs:
+        raise InputError(None, f"{a.name!r} and {b.name!r} share no seed")
+    diffs, maps_a, maps_b, qids = [], [], [], None
+    for sa, sb in pairs:
+        qa, ap_a = _per_question_ap(a.table(sa), _main_column(a.table(sa)))
+        qb, ap_b = _per_question_ap(b.table(sb), _main_column(b.table(sb)))
+        if not np.array_equal(qa, qb) or (qids is not None and not np.array_equal(qids, qa)):
+            raise InputError(a.runs[sa], f"{a.name!r} and {b.name!r} were tested on different questions")
+        qids = qa
+        diffs.append(ap_a - ap_b)
+        maps_a.append(ap_a.mean())
+        maps_b.append(ap_b.mean())
+    d = np.mean(diffs, axis=0)  # per question, averaged over seeds
+    test = paired_test(d, np.zeros_like(d), n_resamples=N_PERMUTATIONS, seed=seed)
+    return {"n_seeds": len(pairs), "n_questions": len(d), "delta_map": float(d.mean()),
+            "ci95": list(bootstrap_ci(d, n_resamples=N_BOOTSTRAP, seed=seed)), "p": test["p_value"],
+            "map_a": _mean_sd(maps_a), "map_b": _mean_sd(maps_b)}
+
+
+def _mean_sd(values: Sequence[float]) -> dict[str, float]:
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            "n": len(values)}
+
+
+def _specialization_samples(system: System, seed: int, teachers: list[ScoreTable],
+                            samples: np.ndarray) -> np.ndarray:
+    """S of one run on the full test set (first) and on each bootstrap resample of its questions."""
+    table = system.table(seed)
+    _, heads = score_matrix(table, table.head_columns())
+    named = {f"t{j}": t for j, t in enumerate(teachers)}
+    _, teach = score_matrix(named, "score", reference=table)
+    _, group = np.unique(table.qids, return_inverse=True)
+    rows_of = [np.flatnonzero(group == g) for g in range(group.max() + 1)]
+    k = heads.shape[1]
+
+    def agreement(rows: np.ndarray | slice) -> np.ndarray:  # Pearson head x teacher block of one corrcoef
+        return np.corrcoef(heads[rows], teach[rows], rowvar=False)[:k, k:]
+
+    values = [specialization(agreement(slice(None)))]
+    values += [specialization(agreement(np.concatenate([rows_of[q] for q in questions]))) for questions in samples]
+    return np.array(values), own_teacher_is_closest(agreement(slice(None)))
+
+
+def compare_specialization(a: System, b: System, teachers: list[ScoreTable], seed: int = 0) -> dict[str, Any]:
+    """S(a) - S(b) averaged over shared seeds; interval and two-sided p from one bootstrap over questions."""
+    pairs = _seeds(a, b)
+    if not pairs:
+        raise InputError(None, f"{a.name!r} and {b.name!r} share no seed")
+    n_questions = len(np.unique(a.table(pairs[0][0]).qids))
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, n_questions, size=(N_BOOTSTRAP, n_questions))
+    runs_a = [_specialization_samples(a, sa, teachers, samples) for sa, _ in pairs]
+    s_a = np.array([values for values, _ in runs_a])
+    s_b = np.array([_specialization_samples(b, sb, teachers, samples)[0] for _, sb in pairs])
+    closest = [c for _, own in runs_a for c in own]
+    diff = (s_a - s_b).mean(axis=0)  # [full, resample 1..N]
+    boot = diff[1:]
+    p = min(1.0, 2 * (1 + min((boot <= 0).sum(), (boot >= 0).sum())) / (1 + len(boot)))
+    return {"n_seeds": len(pairs), "n_questions": n_questions, "delta_specialization": float(diff[0]),
+            "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))], "p": p,
+            "specialization_a": _mean_sd(s_a[:, 0]), "specialization_b": _mean_sd(s_b[:, 0]),
+            "own_teacher_closest": float(np.mean(closest))}  # share of (seed, head) of a closest to its teacher
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p values (same order as given)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty_like(p)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def format_p(p_holm: float, raw: float, floor: float) -> str:
+    """A raw p at the floor of its test (2/(N+1), two-sided) is a bound, not an estimate, and so
+    is its corrected value: "< bound"."""
+    return f"< {p_holm:.2g}" if raw <= floor * (1 + 1e-9) else f"{p_holm:.3g}"
+
+
+def _best_teacher(systems: dict[str, System]) -> str | None:
+    """The teacher with the best dev MAP (chosen on dev, never on test)."""
+    teachers = {n: s for n, s in systems.items() if n.startswith("teacher-")}
+    if not teachers:
+        return None
+    dev = {n: json.loads((s.runs[min(s.runs)] / "metrics.json").read_text())["dev"]["pooled"]["map"]
+           for n, s in teachers.items()}
+    return max(dev, key=dev.get)
+
+
+def _cost(root: Path) -> dict[str, float] | None:
+    """CERBERUS's parameters and latency as fractions of the best teacher's, from bench.json."""
+    bench = root / "bench.json"
+    if not bench.is_file():
+        return None
+    rows = {r["name"]: r for r in json.loads(bench.read_text())["rows"] if r.get("precision", "fp32") == "fp32"}
+    ours = rows.get("cerberus")
+    big = [r for n, r in rows.items() if n.startswith("mpnet")]
+    if ours is None or not big:
+        return None
+    return {"params_fraction": ours["parameters"] / big[0]["parameters"],
+            "latency_fraction": ours["latency_ms"] / big[0]["latency_ms"], "vs": big[0]["name"]}
+
+
+COMPARISONS = (  # (claim id, statement template, system a, system b)
+    ("1", "CERBERUS beats knowledge distillation from the single teacher {t}", "cerberus", "single-{t}"),
+    ("1", "CERBERUS beats distillation of the averaged teacher ensemble into one head", "cerberus", "ensemble"),
+    ("2", "k heads, one per teacher, beat one head taught by all teachers (ensemble KD) at the same teachers",
+     "cerberus", "ensemble"),
+    ("3", "k heads taught by k teachers beat k heads taught by one (the best teacher on dev, {best})",
+     "cerberus", "replicated-{best}"),
+)
+
+
+def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
+    """Every testable comparison of method.md's claims on the runs under `root`."""
+    root = Path(root)
+    systems = find_systems(root)
+    if "cerberus" not in systems:
+        raise InputError(root, "no finished 'cerberus' run (config.json, metrics.json, scores/test.tsv) under it")
+    teacher_names = [Path(t).name for t in systems["cerberus"].config["teachers"]]
+    best = (_best_teacher(systems) or "").removeprefix("teacher-")
+    dataset = systems["cerberus"].config.get("dataset", "wikiqa")
+    rows: list[dict[str, Any]] = []
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(claim: str, statement: str, a: str, b: str, kind: str = "map", **extra: Any) -> None:
+        if a not in systems or b not in systems:
+            missing = [n for n in (a, b) if n not in systems]
+            rows.append({"id": claim, "dataset": dataset, "statement": statement, "runs": {"a": [], "b": []},
+                         "verdict": "not tested", "reason": f"no finished run named {', '.join(map(repr, missing))}"})
+            return
+        key = (a, b, kind)
+        if key not in done:
+            done[key] = (compare_map(systems[a], systems[b], seed) if kind == "map" else
+                         compare_specialization(systems[a], systems[b], extra["teachers"], seed))
+        rows.append({"id": claim, "dataset": dataset, "statement": statement, "a": a, "b": b,
+                     "runs": {"a": [str(systems[a].runs[s]) for s, _ in _seeds(systems[a], systems[b])],
+                              "b": sorted({str(systems[b].runs[s]) for _, s in _seeds(systems[a], systems[b])})},
+                     "test": kind, **done[key]})
+
+    for claim, template, a, b in COMPARISONS:
+        for t in teacher_names if "{t}" in template else [None]:
+            add(claim, template.format(t=t, best=best), a, b.format(t=t, best=best))
+    rows.append({"id": "4", "dataset": dataset, "verdict": "not tested", "runs": {"a": [], "b": []},
+                 "statement": "heterogeneous teachers beat homogeneous ones",
+                 "reason": "the embedded teachers differ in family and in strength at once, so no pair of teacher "
+                           "sets isolates heterogeneity"})
+    teacher_tables = [ScoreTable.load(_teacher_table(systems["cerberus"], t)) for t in systems["cerberus"].config["teachers"]]
+    add("5", "the heads stay diverse, each closest to its own teacher: specialization S of CERBERUS above "
+             f"that of the replicated control (replicated-{best})", "cerberus", f"replicated-{best}",
+        kind="specialization", teachers=teacher_tables)
+    add("6", f"CERBERUS rivals the best teacher on dev ({best}) in test MAP (at most {MARGIN} below) at a "
+             "fraction of its parameters and latency", "cerberus", f"teacher-{best}")
+
+    tested = [r for r in rows if "p" in r]
+    unique = list(done)  # a comparison listed under two claims is one test in the family
+    corrected = dict(zip(unique, holm([done[key]["p"] for key in unique])))
+    for row in tested:
+        row["p_holm"] = p_holm = corrected[(row["a"], row["b"], row["test"])]
+        # two-sided: twice the smaller one-sided (count + 1) / (N + 1), so the floor is 2 / (N + 1)
+        floor = 2 / ((N_PERMUTATIONS if row["test"] == "map" else N_BOOTSTRAP) + 1)
+        row["p_holm_display"] = format_p(p_holm, row["p"], floor)
+        delta = row.get("delta_map", row.get("delta_specialization"))
+        if row["id"] == "6":
+            cost = _cost(root)
+            row["cost"] = cost
+            cheap = cost is not None and cost["params_fraction"] < 1 and cost["latency_fraction"] < 1
+            row["verdict"] = ("supported" if row["ci95"][0] > -MARGIN and cheap else
+                              "contradicted" if p_holm < ALPHA and delta < 0 else "not supported")
+        else:
+            row["verdict"] = ("not supported" if p_holm >= ALPHA else "supported" if delta > 0 else "contradicted")
+        if row["id"] == "5" and row["verdict"] == "supported" and row["own_teacher_closest"] < 1:
+            row["verdict"] = "not supported"  # S above the control, yet not every head is closest to its own teacher
+            row["reason"] = (f"only {row['own_teacher_closest']:.0%} of the heads (over seeds) are closest to their "
+                             "own teacher")
+    return {"root": str(root), "alpha": ALPHA, "correction": f"Holm over the {len(unique)} distinct comparisons",
+            "permutations": N_PERMUTATIONS, "bootstrap_resamples": N_BOOTSTRAP, "claims": rows}
+
+
+def _teacher_table(system: System, folder: str) -> Path:
+    from .training import teacher_folder  # lazily: training imports torch
+
+    run = system.runs[min(system.runs)]
+    return teacher_folder(run, folder) / f"{system.config.get('test_split', 'test')}.tsv"
+
+
+def format_claims_table(result: dict[str, Any]) -> str:
+    """Markdown: one row per comparison, as the README shows it."""
+    lines = ["| claim | statement | seeds | difference [95% CI] | p (Holm) | verdict |", "|---|---|---|---|---|---|"]
+    for r in result["claims"]:
+        if "p" not in r:
+            lines.append(f"| {r['id']} | {r['statement']} | - | - | - | {r['verdict']}: {r['reason']} |")
+            continue
+        what = "S" if r["test"] == "specialization" else "MAP"
+        delta = r.get("delta_map", r.get("delta_specialization"))
+        verdict = r["verdict"] + (f" ({r['reason']})" if "reason" in r else "")
+        lines.append(f"| {r['id']} | {r['statement']} | {r['n_seeds']} | {what} {delta:+.3f} "
+                     f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] | {r['p_holm_display']} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="artifacts/full", help="results folder (its runs are found recursively)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the permutation and bootstrap draws")
+    args = parser.parse_args(argv)
+    try:
+        result = build_claims(args.root, args.seed)
+    except InputError as err:
+        print(f"error: {err}")
+        return 2
+    write_text_atomic(Path(args.root) / "claims.json", json.dumps(result, indent=1) + "\n")
+    print(format_claims_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

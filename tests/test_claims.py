@@ -1,0 +1,107 @@
+"""The claims table on synthetic runs whose answers are known: every number recomputed by hand."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cerberus_core import claims
+from cerberus_core.errors import InputError
+from cerberus_core.metrics import ranking_metrics
+from cerberus_core.scores import ScoreTable
+from conftest import synthetic_dataset_meta
+
+N_Q, N_C = 60, 5
+QIDS = [f"q{i}" for i in range(N_Q) for _ in range(N_C)]
+CAND = np.tile(np.arange(N_C), N_Q)
+LABELS = np.tile([1, 0, 0, 0, 0], N_Q)
+TEACHERS = ["a", "b", "c"]
+
+
+def _write_run(run, name, seed, columns, teachers=(), meta=None, dev_map=0.5):
+    table = ScoreTable(QIDS, CAND, LABELS, {k: np.asarray(v, float) for k, v in columns.items()}, meta)
+    table.save(run / "scores" / "test.tsv")
+    config = {"name": name, "seed": seed, "dataset": "synthetic", "test_split": "test",
+              "teachers": [f"../../../teacher_scores/{t}" for t in teachers]}  # from students/NAME/seedS
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.json").write_text(json.dumps({"dev": {"pooled": {"map": dev_map}}}))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """Teachers a, b, c; students whose quality is set by how much noise hides the gold label.
+    CERBERUS's head i copies teacher i (so S is high), replicated copies teacher c three times."""
+    root = tmp_path_factory.mktemp("claims")
+    meta = synthetic_dataset_meta(root, QIDS, CAND, LABELS)
+    rng = np.random.default_rng(0)
+    signal = LABELS * 2.0
+    teacher = {t: signal + rng.normal(size=len(QIDS)) for t in TEACHERS}
+    for t, dev in zip(TEACHERS, (0.6, 0.7, 0.8)):
+        ScoreTable(QIDS, CAND, LABELS, {"score": teacher[t]}, meta).save(root / "teacher_scores" / t / "test.tsv")
+        _write_run(root / "teachers" / t, f"teacher-{t}", 0, {"pooled": teacher[t]}, meta=meta, dev_map=dev)
+    for seed in (0, 1, 2):
+        noise = lambda scale: rng.normal(scale=scale, size=len(QIDS))  # noqa: E731
+        heads = {f"head{i}": teacher[t] + noise(0.3) for i, t in enumerate(TEACHERS)}
+        _write_run(root / "students" / "cerberus" / f"seed{seed}", "cerberus", seed,
+                   {"pooled": signal + noise(0.2), **heads}, TEACHERS, meta)
+        same = teacher["c"] + noise(0.3)
+        _write_run(root / "students" / "replicated-c" / f"seed{seed}", "replicated-c", seed,
+                   {"pooled": signal + noise(0.2), **{f"head{i}": same + noise(0.05) for i in range(3)}}, TEACHERS, meta)
+        for name in ("single-a", "single-b", "single-c", "ensemble"):
+            _write_run(root / "students" / name / f"seed{seed}", name, seed, {"pooled": signal + noise(3.0)},
+                       TEACHERS, meta)
+    return root
+
+
+def test_holm_by_hand():
+    assert claims.holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert claims.holm([0.02, 0.02]) == pytest.approx([0.04, 0.04])
+
+
+def test_claims_table_recomputes_and_reads_right(root):
+    result = claims.build_claims(root)
+    rows = {(r["id"], r.get("b")): r for r in result["claims"]}
+    single = rows[("1", "single-a")]
+    assert single["n_seeds"] == 3 and len(single["runs"]["a"]) == 3
+    by_hand = []
+    for seed in (0, 1, 2):  # MAP difference recomputed from the saved tables
+        maps = [ranking_metrics(t.qids, t.labels, t.columns["pooled"])["map"]
+                for t in (ScoreTable.load(root / "students" / n / f"seed{seed}" / "scores" / "test.tsv")
+                          for n in ("cerberus", "single-a"))]
+        by_hand.append(maps[0] - maps[1])
+    assert single["delta_map"] == pytest.approx(np.mean(by_hand))
+    assert single["ci95"][0] < single["delta_map"] < single["ci95"][1]
+    assert single["verdict"] == "supported" and single["p_holm_display"].startswith("< ")
+    # the ensemble comparison appears under claims 1 and 2 but is one test of the family
+    assert rows[("1", "ensemble")]["p_holm"] == rows[("2", "ensemble")]["p_holm"]
+    assert result["correction"] == "Holm over the 7 distinct comparisons"
+    assert rows[("3", "replicated-c")]["statement"].endswith("(the best teacher on dev, c)")
+    assert rows[("3", "replicated-c")]["verdict"] == "not supported"  # same quality by construction
+    special = rows[("5", "replicated-c")]
+    assert special["verdict"] == "supported" and special["own_teacher_closest"] == 1.0
+    assert special["specialization_a"]["mean"] > 0.3 > special["specialization_b"]["mean"]
+    assert rows[("4", None)]["verdict"] == "not tested"
+    teacher = rows[("6", "teacher-c")]
+    assert teacher["n_seeds"] == 3 and teacher["runs"]["b"] == [str(root / "teachers" / "c")]
+    assert teacher["verdict"] == "not supported" and teacher["cost"] is None  # no bench.json: cost unknown
+
+
+def test_one_name_must_be_one_experiment(root, tmp_path):
+    import shutil
+
+    copy = tmp_path / "root"
+    shutil.copytree(root, copy)
+    config = copy / "students" / "gold-like" / "config.json"
+    shutil.copytree(copy / "students" / "ensemble" / "seed0", config.parent)
+    (config.parent / "config.json").write_text(json.dumps({"name": "ensemble", "seed": 5, "lr": 1.0}))
+    with pytest.raises(InputError, match="differs from .* in more than its seed"):
+        claims.find_systems(copy)
+
+
+def test_command_writes_claims_json_and_prints_the_table(root, capsys):
+    assert claims.main(["--root", str(root)]) == 0
+    saved = json.loads((root / "claims.json").read_text())
+    assert [r["id"] for r in saved["claims"]] == ["1", "1", "1", "1", "2", "3", "4", "5", "6"]
+    assert "| 5 |" in capsys.readouterr().out
+    assert claims.main(["--root", str(root / "teachers")]) == 2
