@@ -19,7 +19,7 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 
 demo: $(STAMP)
 	$(PY) -m cerberus_core prepare-models
-	$(PY) -m cerberus_core reproduce --preset quick
+	$(PY) -m cerberus_core demo
 
 test: $(STAMP)
 	$(PY) -m cerberus_core prepare-models

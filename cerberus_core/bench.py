@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .analysis import TEACHER_ENSEMBLE
-from .atomic import write_text_atomic
+from .atomic import output_file, write_text_atomic
 from .errors import InputError
 from .batched_heads import can_batch
 from .model import CerberusForRanking
@@ -349,9 +349,15 @@ def format_table(rows: Sequence[dict[str, Any]], conditions: Mapping[str, Any]) 
 SPEC = re.compile(r"^(?P<source>.+?)(?::B(?P<b>\d+)[-_ ]?(?P<k>\d+)H(?P<h>\d+))?$")
 
 
+BENCH_OUT = "bench.json"  # what `bench --out FOLDER` writes into FOLDER
+
+
 def _is_saved_cerberus(path: str) -> bool:
+    """A folder whose config.json says model_type cerberus (a garbage config.json is an InputError)."""
+    from .modelfiles import read_json
+
     config = Path(path, "config.json")
-    return config.is_file() and json.loads(config.read_text()).get("model_type") == "cerberus"
+    return config.is_file() and read_json(config, "a model config").get("model_type") == "cerberus"
 
 
 def load_model(spec: str) -> Ranker:
@@ -368,12 +374,32 @@ def load_model(spec: str) -> Ranker:
         raise InputError(None, f"bad model spec {spec!r}; expected NAME, NAME:B5-3H1, FOLDER or A+B")
     source = match["source"]
     if match["b"] is None and _is_saved_cerberus(source):
-        return CerberusForRanking.from_pretrained(source)
-    if match["b"] is None:
-        return CerberusForRanking.from_backbone(source, num_heads=1, head_layers=1)
-    return CerberusForRanking.from_backbone(
-        source, body_layers=int(match["b"]), num_heads=int(match["k"]), head_layers=int(match["h"])
-    )
+        return CerberusForRanking.from_pretrained(source)  # strict: weights must fit config.json
+    if Path(source).is_dir():  # a backbone folder: safetensors weights that load, never pickle
+        from .modelfiles import weight_shapes
+
+        if not Path(source, "config.json").is_file():
+            raise InputError(source, "has no config.json; expected a saved model or a Hugging Face model folder")
+        weight_shapes(source)
+    split = {} if match["b"] is None else {"body_layers": int(match["b"]), "num_heads": int(match["k"]),
+                                           "head_layers": int(match["h"])}
+    if split:  # the split must fit the backbone: checked from its config, before loading weights
+        from .modelfiles import read_json
+        from .zoo import is_embedded, resolve_model
+
+        folder = Path(resolve_model(source)) if is_embedded(source) else Path(source)
+        depth = (read_json(folder / "config.json", "a model config").get("num_hidden_layers")
+                 if (folder / "config.json").is_file() else None)
+        if split["num_heads"] < 1 or (isinstance(depth, int) and split["body_layers"] + split["head_layers"] > depth):
+            raise InputError(None, f"bad model spec {spec!r}: B{split['body_layers']} {split['num_heads']}H"
+                                   f"{split['head_layers']} needs at least one head and at most the backbone's "
+                                   f"{depth} layers in body + head")
+    try:
+        return CerberusForRanking.from_backbone(source, **{"num_heads": 1, "head_layers": 1, **split})
+    except (ValueError, OSError) as err:  # InputError is a ValueError: keep its own message
+        if isinstance(err, InputError):
+            raise
+        raise InputError(source, f"cannot build {spec!r}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from None
 
 
 def student_architectures(root: str | Path) -> dict[str, list[str]]:
@@ -470,6 +496,8 @@ def run_benchmark(
     split and its change against fp32 (`map_vs_fp32`)."""
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError(None, "--device cuda: no CUDA device is visible to torch here")
+    if out is not None:  # refused before measuring, never written over a folder
+        out = output_file(out, BENCH_OUT)
     loaded = {spec: load_model(spec) for spec in specs}
     models, precision_of = {}, {}
     for spec, model in loaded.items():

@@ -1,6 +1,6 @@
 """The claims of `method.md`, tested on every seed a results folder holds: one table, one command.
 
-    python -m cerberus_core.claims --root artifacts/full      # prints, writes ROOT/claims.json
+    python -m cerberus_core claims --root artifacts/full      # prints, writes ROOT/claims.json
 
 A run is a folder with config.json, metrics.json and scores/test.tsv; runs of one name
 (config field `name`) are the seeds of one system, and must share every other config field.
@@ -20,7 +20,6 @@ lower end is above -MARGIN and the cost ratios from bench.json are below 1.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from .analysis import own_teacher_is_closest, score_matrix, specialization
-from .atomic import write_text_atomic
 from .errors import InputError
 from .metrics import bootstrap_ci, paired_test, ranking_metrics
 from .scores import ScoreTable
@@ -294,22 +292,3 @@ def format_claims_table(result: dict[str, Any]) -> str:
         lines.append(f"| {r['id']} | {r['statement']} | {r['n_seeds']} | {what} {delta:+.3f} "
                      f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] | {r['p_holm_display']} | {verdict} |")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default="artifacts/full", help="results folder (its runs are found recursively)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the permutation and bootstrap draws")
-    args = parser.parse_args(argv)
-    try:
-        result = build_claims(args.root, args.seed)
-    except InputError as err:
-        print(f"error: {err}")
-        return 2
-    write_text_atomic(Path(args.root) / "claims.json", json.dumps(result, indent=1) + "\n")
-    print(format_claims_table(result))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,15 +2,24 @@
 
 Every command is a small function over the library; bad input becomes one line on
 stderr and exit code 2, never a traceback.
+
+Output paths (`--out`): a command that writes one file writes it atomically, never over a
+folder; given an existing folder (or a path ending in /) it writes into it under a fixed
+name (evaluate: scores.tsv + scores.tsv.json, bench: bench.json). A command that writes a
+folder (score, train-teacher, distill) writes into it. Missing parent folders are created;
+nothing else is ever removed. Every check that can fail runs before the model scores anything.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .errors import InputError
+from .atomic import check_output_file, output_file, output_folder
+from .errors import CerberusWarning, InputError, one_line
+from .precision import PRECISIONS
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], None]]] = {}
 
@@ -57,20 +66,43 @@ def _inspect_data(args: argparse.Namespace) -> None:
 
 
 def _download_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dest", default="data", help="data root to download into (default: ./data)")
-    p.add_argument("--url", help="override the official WikiQA archive address")
+    p.add_argument("--dest", help="data root to download into (default: $CERBERUS_DATA, else ./data)")
+    p.add_argument("--url", help="override the official WikiQA archive address (a mirror)")
+    p.add_argument("--sha256", help="the mirror's archive checksum (default: the official archive's)")
 
 
 @command("download", "fetch the official WikiQA corpus (needs internet)", _download_args)
 def _download(args: argparse.Namespace) -> None:
     from .data import download_wikiqa
 
-    kwargs = {"url": args.url} if args.url else {}
-    print(download_wikiqa(args.dest, **kwargs))
+    print(download_wikiqa(args.dest, url=args.url, sha256=args.sha256))
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="run folder (config, checkpoints, best model, scores, metrics)")
+    p.add_argument("--out", required=True, help="run folder (config, checkpoints, best model, scores, metrics); created "
+                                                "if missing; an existing folder must be empty or this run's own")
     p.add_argument("--config", help="a JSON file of TrainConfig fields")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set epochs=2 --set backbone=minilm-l6 (repeatable)")
@@ -81,39 +113,56 @@ def _train_teacher(args: argparse.Namespace) -> None:
     from .pipeline import config_with_overrides, train_one
 
     cfg = config_with_overrides(args.config, args.set, strategy="gold", num_heads=1)
-    _print_metrics(train_one(cfg, args.out))
+    _print_metrics(train_one(cfg, _run_folder(args.out)))
 
 
 @command("distill", "train a student (CERBERUS or a baseline strategy) from cached teacher scores", _train_args)
 def _distill(args: argparse.Namespace) -> None:
     from .pipeline import config_with_overrides, train_one
 
-    _print_metrics(train_one(config_with_overrides(args.config, args.set), args.out))
+    cfg = config_with_overrides(args.config, args.set)
+    _print_metrics(train_one(cfg, _run_folder(args.out)))
+
+
+def _run_folder(out: str) -> Path:
+    """--out of a training command: a new or empty folder, or a run folder of this tool (checked
+    before anything in it is read, resumed or cleaned)."""
+    from .training import check_run_folder
+
+    folder = output_folder(out)
+    check_run_folder(folder)
+    return folder
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a saved teacher or student folder")
     _data_args(p, flag=True)
     p.add_argument("--filter", choices=["clean", "answerable", "none"], help="which questions count (default: clean for dev/test)")
-    p.add_argument("--out", help="write the per-pair scores table (TSV + JSON sidecar) here")
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--out", help="evaluate: the per-pair scores table (TSV + .json sidecar), a file or a folder "
+                                 "(then FOLDER/scores.tsv); score: the folder for <split>.tsv")
+    p.add_argument("--max-length", type=_positive, default=128, help="tokens per pair (at most the model's positions)")
+    p.add_argument("--batch-size", type=_positive, default=64)
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32, bf16 (where the CPU/GPU has it) or int8 (CPU); see precision.py")
 
 
 @command("evaluate", "P@1 / MAP / MRR with 95%% intervals of a saved model on any dataset or file", _score_args)
 def _evaluate(args: argparse.Namespace) -> None:
     from .data import load_as2
     from .model import CerberusForRanking
+    from .precision import with_precision
     from .scores import model_fingerprint
     from .training import evaluate_table, score_dataset
 
+    out = output_file(args.out, EVALUATE_OUT, companions=[".json"]) if args.out is not None else None
     folder = _model_dir(args.model)
-    model = CerberusForRanking.from_pretrained(folder)
-    ds = load_as2(args.data, split=args.split, filter=args.filter, data_root=args.data_root)
+    _check_max_length(folder, args.max_length)
+    ds = _nonempty(load_as2(args.data, split=args.split, filter=args.filter, data_root=args.data_root), args.data)
+    model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
     table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
-                          meta={"model_fingerprint": model_fingerprint(folder)})
-    if args.out:
-        table.save(args.out)
+                          meta={"model_fingerprint": model_fingerprint(folder), "precision": args.precision})
+    if out:
+        print(table.save(out))
     print(f"{ds.name} {ds.split or ''} ({ds.filter}): {len(ds)} questions, {ds.n_pairs} pairs")
     _print_metrics({"eval": evaluate_table(table)})
 
@@ -122,25 +171,34 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _score(args: argparse.Namespace) -> None:
     from .data import load_as2
     from .model import CerberusForRanking
+    from .precision import with_precision
     from .scores import model_fingerprint
     from .training import teacher_table
 
     if not args.out:
         raise InputError(None, "score needs --out FOLDER (one <split>.tsv per split)")
+    out = output_folder(args.out)
     folder = _model_dir(args.model)
-    model = CerberusForRanking.from_pretrained(folder)
+    _check_max_length(folder, args.max_length)
+    splits = {}
     for split in [args.split] if args.split else ["train", "dev", "test"]:
         filt = args.filter or ("none" if split == "train" else "clean")
-        ds = load_as2(args.data, split=split, filter=filt, data_root=args.data_root)
+        splits[split] = _nonempty(load_as2(args.data, split=split, filter=filt, data_root=args.data_root), args.data)
+        check_output_file(out / f"{split}.tsv", companions=[".json"])
+    model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
+    for split, ds in splits.items():
         table = teacher_table(model, ds, args.batch_size, args.max_length, progress=True,
-                              meta={"model_fingerprint": model_fingerprint(folder)})
-        print(table.save(Path(args.out) / f"{split}.tsv"))
+                              meta={"model_fingerprint": model_fingerprint(folder), "precision": args.precision})
+        print(table.save(out / f"{split}.tsv"))
 
 
 def _reproduce_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="smoke | quick | full")
+    p.add_argument("--preset", default="quick", help="quick (minutes; tests and notebooks) | full (the README's run) "
+                                                     "| v2 (the multi-seed programme, artifacts/PLAN.md)")
     p.add_argument("--root", help="output folder (default: artifacts/<preset>)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative, default=0, help="seed of the teachers (and of the students)")
+    p.add_argument("--seeds", type=_non_negative, nargs="+", help="train the students at each of these seeds")
+    p.add_argument("--teachers-only", action="store_true", help="stop after the teachers and their score tables")
     p.add_argument("--ablation", action="store_true", help="also train the head-count and body/head-split ablations")
 
 
@@ -148,29 +206,61 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
 def _reproduce(args: argparse.Namespace) -> None:
     from .pipeline import reproduce
 
-    print(reproduce(args.preset, root=args.root, seed=args.seed, ablation=args.ablation))
+    print(reproduce(args.preset, root=args.root, seed=args.seed, ablation=args.ablation, seeds=args.seeds,
+                    teachers_only=args.teachers_only))
+
+
+@command("claims", "test the paper's claims on every seed under a results folder; writes ROOT/claims.json",
+         lambda p: p.add_argument("--root", default="artifacts/full", help="results folder (runs found recursively)"))
+def _claims(args: argparse.Namespace) -> None:
+    import json
+
+    from .atomic import write_text_atomic
+    from .claims import build_claims, format_claims_table
+
+    result = build_claims(args.root)
+    write_text_atomic(Path(args.root) / "claims.json", json.dumps(result, indent=1) + "\n")
+    print(format_claims_table(result))
+
+
+@command("demo", "train a gold and a CERBERUS student on WikiQA from the committed teacher tables (minutes)")
+def _demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    print(run_demo())
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", help="NAME (1-head model), NAME:B5-3H1 (CERBERUS on NAME), a saved model "
                                              "folder, or A+B+C (an ensemble)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seq-len", type=int, default=64, help="pairs are padded to this length")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=_positive, default=2)
+    p.add_argument("--seq-len", type=_positive, default=64, help="pairs are padded to this length")
+    p.add_argument("--batch-sizes", type=_positive, nargs="+", default=[32, 128])
+    p.add_argument("--repeats", type=_positive, default=5)
+    p.add_argument("--warmup", type=_non_negative, default=2)
     p.add_argument("--reference", help="the model the ratios are relative to (default: the first)")
     p.add_argument("--data", default="wikiqa", help="where the real question comes from")
-    p.add_argument("--out", help="also write the rows and conditions as JSON (e.g. artifacts/full/bench.json)")
+    p.add_argument("--precision", choices=PRECISIONS, nargs="+", default=["fp32"],
+                   help="time each model at each precision (rows 'SPEC', 'SPEC bf16', 'SPEC int8')")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--quality", action="store_true",
+                   help="also score the test split of --data at each precision: test MAP and its change vs fp32")
+    p.add_argument("--out", help="also write the rows and conditions as JSON: a file (e.g. artifacts/full/bench.json) "
+                                 "or a folder (then FOLDER/bench.json)")
 
 
 @command("bench", "parameters, latency, throughput and FLOPs of models, with the conditions measured", _bench_args)
 def _bench(args: argparse.Namespace) -> None:
-    from .bench import run_benchmark
+    from .bench import BENCH_OUT, run_benchmark
 
+    out = output_file(args.out, BENCH_OUT) if args.out is not None else None
+    _check_seq_len(args.models, args.seq_len)
     print(run_benchmark(args.models, threads=args.threads, seq_len=args.seq_len, batch_sizes=args.batch_sizes,
                         repeats=args.repeats, warmup=args.warmup, reference=args.reference, data=args.data,
-                        out=args.out))
+                        out=out, precisions=args.precision, device=args.device, quality=args.quality))
+
+
+EVALUATE_OUT = "scores.tsv"  # what `evaluate --out FOLDER` writes into FOLDER
 
 
 def _model_dir(path: str) -> Path:
@@ -183,11 +273,56 @@ def _model_dir(path: str) -> Path:
     return folder
 
 
+def _check_max_length(folder: Path, max_length: int) -> None:
+    """--max-length must fit the model's position embeddings (checked before loading it)."""
+    from .modelfiles import saved_model_config
+    from .training import max_positions
+
+    limit = max_positions(saved_model_config(folder)["backbone"])
+    if limit is not None and max_length > limit:
+        raise InputError(folder / "config.json", f"--max-length {max_length} is more than the {limit} tokens "
+                                                 "this model's position embeddings take")
+
+
+def _check_seq_len(specs: Sequence[str], seq_len: int) -> None:
+    """bench --seq-len must fit every local model's position embeddings (checked before loading)."""
+    from .bench import SPEC
+    from .modelfiles import read_json
+    from .training import max_positions
+    from .zoo import is_embedded, resolve_model
+
+    for spec in specs:
+        for part in spec.split("+"):
+            match = SPEC.match(part)
+            source = match["source"] if match else part
+            folder = Path(resolve_model(source)) if is_embedded(source) else Path(source)
+            if not (folder / "config.json").is_file():
+                continue  # a hub id, or a path that load_model refuses with its own message
+            values = read_json(folder / "config.json", "a model config")
+            backbone = values.get("backbone") if values.get("model_type") == "cerberus" else values
+            limit = max_positions(backbone) if isinstance(backbone, dict) else None
+            if limit is not None and seq_len > limit:
+                raise InputError(folder / "config.json", f"--seq-len {seq_len} is more than the {limit} tokens "
+                                                         "this model's position embeddings take")
+
+
+def _nonempty(ds, data: str):
+    """A dataset that still has questions after its filter (checked before any scoring)."""
+    if len(ds) == 0:
+        raise InputError(data, f"no question is left under filter {ds.filter!r}"
+                               + (f" in split {ds.split}" if ds.split else "")
+                               + "; try --filter answerable or --filter none")
+    return ds
+
+
 def _print_metrics(metrics: dict) -> None:
+    from .metrics import with_interval
+
     for role in ("dev", "test", "eval"):
         for column, m in metrics.get(role, {}).items():
-            cells = "  ".join(f"{k.upper()} {m[k]:.3f} [{m[k + '_ci'][0]:.3f}, {m[k + '_ci'][1]:.3f}]" for k in ("p@1", "map", "mrr"))
-            print(f"{role:5} {column:8} {cells}  (n={m['n_questions']})")
+            cells = "  ".join(f"{k.upper()} {with_interval(m, k)}" for k in ("p@1", "map", "mrr"))
+            note = "" if m.get("map_ci") else ", no interval: fewer than 2 questions"
+            print(f"{role:5} {column:8} {cells}  (n={m['n_questions']}{note})")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -208,10 +343,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Expected failures (bad input, files that cannot be read or written)
+    are one `error:` line on stderr and exit code 2; a traceback means a bug. Our own warnings
+    (e.g. a damaged checkpoint set aside) are one `warning:` line each."""
     args = build_parser().parse_args(argv)
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, CerberusWarning):
+            print(f"warning: {one_line(message)}", file=file or sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
     try:
         args.run(args)
-    except (InputError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except InputError as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
+    except OSError as err:  # the file system refused (missing file, permission, disk full, ...)
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"error: {where}{one_line(err.strerror or err)}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.showwarning = previous
     return 0

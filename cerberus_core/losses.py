@@ -7,7 +7,9 @@ Each head i gets a target margin from the strategy, and its loss is
     loss_i = alpha * KD_i + (1 - alpha) * CE(head_i, gold)
 
 with KD the Hinton loss KL(teacher_T || head_T) * T^2 (or an MSE between margins).
-The total is the sum over heads: the body receives every head's gradient.
+The total is the sum over heads (the body receives every head's gradient, so k heads give
+it about k times the gradient of one), or their mean (`head_loss="mean"`: the body's
+gradient scale of a one-head student, so 1-head and k-head runs compare at one learning rate).
 These equations are a standard choice; the paper's own are not available.
 """
 from __future__ import annotations
@@ -99,10 +101,11 @@ def kd_mse(student_logits: torch.Tensor, teacher_margin: torch.Tensor, temperatu
 
 
 KD_LOSSES = {"kl": kd_kl, "mse": kd_mse}
+HEAD_LOSSES = ("sum", "mean")  # how the per-head losses make the total
 
 
 class DistillationLoss(nn.Module):
-    """Sum over heads of alpha * KD(head, its target) + (1 - alpha) * CE(head, gold).
+    """Sum (or mean) over heads of alpha * KD(head, its target) + (1 - alpha) * CE(head, gold).
 
     Returns a breakdown: {"loss", "loss/head0", "kd/head0", "ce/head0", ...}.
     """
@@ -114,8 +117,11 @@ class DistillationLoss(nn.Module):
         temperature: float = 2.0,
         alpha: float = 0.5,
         teacher_index: int | None = None,
+        head_loss: str = "sum",
     ):
         super().__init__()
+        if head_loss not in HEAD_LOSSES:
+            raise ValueError(f"unknown head_loss {head_loss!r}; choose from {HEAD_LOSSES}")
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
         if kd not in KD_LOSSES:
@@ -125,6 +131,7 @@ class DistillationLoss(nn.Module):
         self.strategy, self.kd, self.temperature = strategy, kd, temperature
         self.alpha = 0.0 if strategy == "gold" else alpha
         self.teacher_index = teacher_index
+        self.head_loss = head_loss
 
     def forward(
         self, head_logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None = None
@@ -145,5 +152,5 @@ class DistillationLoss(nn.Module):
                 parts[f"kd/head{i}"] = kd.detach()
             parts[f"loss/head{i}"] = loss.detach()
             total = total + loss
-        parts["loss"] = total
+        parts["loss"] = total / k if self.head_loss == "mean" else total
         return parts

@@ -224,8 +224,22 @@ def metrics_with_ci(
     seed: int = 0,
     **kw: Any,
 ) -> dict[str, Any]:
-    """``ranking_metrics`` plus percentile-bootstrap CIs "p@1_ci", "map_ci", "mrr_ci"."""
+    """``ranking_metrics`` plus percentile-bootstrap CIs "p@1_ci", "map_ci", "mrr_ci".
+
+    Over fewer than 2 questions there is nothing to resample: the metrics are reported with
+    each interval None (JSON null) instead of failing.
+    """
     result = ranking_metrics(qids, labels, scores, **kw)
     for name, key in PER_QUESTION_KEY.items():
-        result[f"{name}_ci"] = bootstrap_ci(result["per_question"][key], n_resamples, confidence, seed)
+        values = result["per_question"][key]
+        result[f"{name}_ci"] = bootstrap_ci(values, n_resamples, confidence, seed) if len(values) >= MIN_CI_QUESTIONS else None
     return result
+
+
+MIN_CI_QUESTIONS = 2  # a bootstrap interval needs at least two per-question values
+
+
+def with_interval(m: dict[str, Any], key: str) -> str:
+    """"0.757 [0.719, 0.797]": a metric and its 95% interval (the value alone when there is none)."""
+    ci = m.get(f"{key}_ci")
+    return f"{m[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")

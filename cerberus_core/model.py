@@ -383,12 +383,50 @@ class CerberusForRanking(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *args: Any, **kwargs: Any) -> CerberusForRanking:
+        """Load a saved model strictly: config.json must parse and describe a CERBERUS model,
+        and model.safetensors must hold exactly its tensors (none missing, none unexpected, same
+        shapes), checked from the file headers before any weight is read. Anything else is an
+        InputError naming the file and the first mismatched keys, never a model with randomly
+        initialised parts. Pickled weights (pytorch_model.bin) are never loaded."""
+        from .modelfiles import check_weights_fit, saved_model_config, weight_shapes
+
         kwargs.setdefault("use_safetensors", True)
         kwargs["trust_remote_code"] = False
-        model = super().from_pretrained(path, *args, **kwargs)
+        want_info = kwargs.pop("output_loading_info", False)
+        folder = Path(path)
+        local = folder.exists() or not re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)) or str(path).startswith(".")
+        if local:  # a hub id (user/name) is checked after loading instead
+            saved_model_config(folder)
+            found = weight_shapes(folder)
+            config = kwargs.get("config")
+            try:
+                if not isinstance(config, CerberusConfig):
+                    config = CerberusConfig.from_pretrained(folder)
+                with torch.device("meta"):
+                    skeleton = cls(config)
+            except (ValueError, TypeError, KeyError, AttributeError, OSError) as err:
+                raise InputError(folder / "config.json", f"not a usable CERBERUS config ({type(err).__name__}: "
+                                                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
+            check_weights_fit(folder, {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, found)
+            kwargs["config"] = config
+        try:
+            model, info = super().from_pretrained(path, *args, output_loading_info=True, **kwargs)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise InputError(path, f"cannot load the model ({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__})") from None
+        missing = [k for k in info.get("missing_keys", []) if not k.endswith(("position_ids", "token_type_ids"))]
+        unexpected = list(info.get("unexpected_keys", []))
+        resized = list(info.get("mismatched_keys", []))
+        if missing or unexpected or resized:
+            raise InputError(path, f"the weights do not fit config.json: missing {sorted(missing)[:3]}, "
+                                   f"unexpected {sorted(unexpected)[:3]}, of another shape {resized[:3]}")
         if Path(path, "tokenizer_config.json").is_file():
-            model.tokenizer = AutoTokenizer.from_pretrained(path)
-        return model.eval()
+            try:
+                model.tokenizer = AutoTokenizer.from_pretrained(path)
+            except Exception as err:  # tokenizers raises a bare Exception for a damaged tokenizer.json
+                raise InputError(path, f"the tokenizer files are unreadable ({type(err).__name__}: "
+                                       f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})") from None
+        model = model.eval()
+        return (model, info) if want_info else model
 
 
 def head_margins(head_logits: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from .analysis import teacher_ensemble
 from .atomic import write_text_atomic
 from .errors import InputError
-from .metrics import metrics_with_ci
+from .metrics import metrics_with_ci, with_interval
 from .model import CerberusForRanking
 from .provenance import code_version
 from .scores import ScoreTable, meta_path, model_fingerprint
@@ -37,6 +38,7 @@ class Preset:
     student: dict[str, Any]  # shared TrainConfig overrides for students (backbone, split, epochs)
     common: dict[str, Any] = field(default_factory=dict)  # data and sizes, for everyone
     ablation_head_layers: tuple[int, ...] = (2,)  # other body/head splits tried by the ablation
+    seed_folders: bool = False  # students of seed s in students/<name>/seed<s> (multi-seed programmes)
 
 
 PRESETS: dict[str, Preset] = {
@@ -47,6 +49,18 @@ PRESETS: dict[str, Preset] = {
         teachers={"l3-fast": {"backbone": "minilm-l3", "lr": 1e-4}, "l3-slow": {"backbone": "minilm-l3", "lr": 3e-5}},
         student={"backbone": "minilm-l3", "body_layers": 2, "head_layers": 1, "lr": 1e-4},
         common={"train_questions": 8, "eval_questions": 6, "max_length": 32, "batch_size": 16, "epochs": 1},
+    ),
+    # The multi-seed programme (artifacts/v2, see artifacts/PLAN.md): teachers trained until dev MAP
+    # stops improving (the best epoch on dev is kept), bf16 autocast where the hardware has it,
+    # length-grouped batches; students at several seeds, each in students/<name>/seed<s>
+    "v2": Preset(
+        "v2",
+        teachers={"minilm-l3": {"backbone": "minilm-l3", "epochs": 4},
+                  "minilm-l6": {"backbone": "minilm-l6", "epochs": 4},
+                  "mpnet-base": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 3}},
+        student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2},
+        common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50},
+        ablation_head_layers=(2, 3), seed_folders=True,
     ),
     # The full WikiQA run reported in the README (one seed; cheap teachers first so a partial run is useful)
     "full": Preset(
@@ -69,7 +83,8 @@ def teacher_config(preset: Preset, name: str, seed: int) -> TrainConfig:
 def student_configs(preset: Preset, root: Path, best_teacher: str, seed: int) -> dict[str, TrainConfig]:
     """The comparison of the paper: gold, single-teacher KD, ensemble KD, replicated, CERBERUS."""
     names = list(preset.teachers)
-    folders = [f"../../teacher_scores/{t}" for t in names]  # relative to the run folder
+    up = "../../../" if preset.seed_folders else "../../"
+    folders = [f"{up}teacher_scores/{t}" for t in names]  # relative to the run folder
     base = {**preset.common, **preset.student, "seed": seed}
     runs = {"gold": dict(strategy="gold", num_heads=1)}
     for i, t in enumerate(names):
@@ -85,7 +100,8 @@ def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainCo
     """CERBERUS on every teacher subset of 2..k-1 teachers (k = 1 is `single-<t>`, all k is the
     main run), and on other body/head splits of the same depth."""
     names = list(preset.teachers)
-    folders = [f"../../teacher_scores/{t}" for t in names]  # relative to the run folder
+    up = "../../../" if preset.seed_folders else "../../"
+    folders = [f"{up}teacher_scores/{t}" for t in names]  # relative to the run folder
     base = {**preset.common, **preset.student, "seed": seed, "strategy": "cerberus"}
     runs = {}
     for k in range(2, len(names)):
@@ -166,10 +182,12 @@ def ensemble_metrics(root: Path, teachers: list[str], role: str, seed: int) -> d
 
 
 def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, progress: bool = True,
-              ablation: bool = False) -> str:
+              ablation: bool = False, seeds: Sequence[int] | None = None, teachers_only: bool = False) -> str:
     """Run (or resume) the whole chain and return the results table as Markdown.
 
-    With `ablation`, also train the head-count and body/head-split ablations (ROOT/ablation/)."""
+    Teachers train once (at `seed`); students train at every seed of `seeds` (default: `seed`).
+    With `ablation`, also train the head-count and body/head-split ablations (ROOT/ablation/);
+    with `teachers_only`, stop after the teachers and their score tables."""
     if preset_name not in PRESETS:
         raise InputError(None, f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}")
     preset = PRESETS[preset_name]
@@ -187,15 +205,25 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     rows.append(("teacher", "ensemble (mean prob.)", ensemble_params,
                  ensemble_metrics(root, list(preset.teachers), "test", seed)))
     best_teacher = max(teacher_dev_map, key=teacher_dev_map.get)  # chosen on dev, never on test
-    for name, cfg in student_configs(preset, root, best_teacher, seed).items():
-        metrics = ensure_trained(cfg, root / "students" / name, progress)
+    if teachers_only:
+        return results_markdown(rows, preset, best_teacher)
+    seeds = list(seeds) if seeds is not None else [seed]
+    if len(seeds) > 1 and not preset.seed_folders:
+        raise InputError(None, f"preset {preset.name!r} keeps one seed per student folder; use a preset with seed_folders")
+    students = [(s, name, cfg) for s in seeds for name, cfg in student_configs(preset, root, best_teacher, s).items()]
+    for student_seed, name, cfg in students:
+        run_dir = root / "students" / name / (f"seed{student_seed}" if preset.seed_folders else "")
+        metrics = ensure_trained(cfg, run_dir, progress)
+        name = f"{name} (seed {student_seed})" if preset.seed_folders else name
         rows.append(("student", name, metrics["parameters"], metrics["test"]["pooled"]))
         if cfg.num_heads > 1:
             for head, value in metrics["test"].items():
                 if head != "pooled":
                     rows.append(("  head", f"{name} {head}", None, value))
-    for name, cfg in (ablation_configs(preset, root, seed) if ablation else {}).items():
-        metrics = ensure_trained(cfg, root / "ablation" / name, progress)
+    ablations = [(s, name, cfg) for s in seeds for name, cfg in ablation_configs(preset, root, s).items()]
+    for student_seed, name, cfg in ablations if ablation else []:
+        metrics = ensure_trained(cfg, root / "ablation" / name / (f"seed{student_seed}" if preset.seed_folders else ""),
+                                 progress)
         rows.append(("ablation", f"{name} ({metrics['model']})", metrics["parameters"], metrics["test"]["pooled"]))
     table = results_markdown(rows, preset, best_teacher)
     write_text_atomic(root / "results.md", table)
@@ -203,10 +231,6 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
 
 
 def results_markdown(rows: list[tuple], preset: Preset, best_teacher: str) -> str:
-    def cell(m: dict[str, Any], key: str) -> str:
-        low, high = m[f"{key}_ci"]
-        return f"{m[key]:.3f} [{low:.3f}, {high:.3f}]"
-
     n = rows[0][3]["n_questions"]
     lines = [
         f"Preset `{preset.name}`: test, {n} questions, metric policy `none` on the "
@@ -219,7 +243,7 @@ def results_markdown(rows: list[tuple], preset: Preset, best_teacher: str) -> st
     ]
     for role, name, params, m in rows:
         p = f"{params / 1e6:.1f}" if params else ""
-        lines.append(f"| {role} | {name} | {p} | {cell(m, 'p@1')} | {cell(m, 'map')} | {cell(m, 'mrr')} |")
+        lines.append(f"| {role} | {name} | {p} | {with_interval(m, 'p@1')} | {with_interval(m, 'map')} | {with_interval(m, 'mrr')} |")
     return "\n".join(lines) + "\n"
 
 

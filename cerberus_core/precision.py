@@ -14,12 +14,14 @@ from __future__ import annotations
 import copy
 import warnings
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from .errors import InputError
-from .model import CerberusForRanking
+
+if TYPE_CHECKING:  # torch loads when a model is converted, not when the CLI reads PRECISIONS
+    import torch
+
+    from .model import CerberusForRanking
 
 PRECISIONS = ("fp32", "bf16", "int8")
 
@@ -34,6 +36,8 @@ def cpu_has_bf16() -> bool:
 
 
 def supports(precision: str, device: str | torch.device = "cpu") -> bool:
+    import torch
+
     device = torch.device(device)
     if precision == "fp32":
         return True
@@ -46,6 +50,9 @@ def supports(precision: str, device: str | torch.device = "cpu") -> bool:
 
 def with_precision(model: CerberusForRanking, precision: str) -> CerberusForRanking:
     """A copy of `model` that runs in `precision` (fp32 returns the model itself)."""
+    import torch
+    from torch import nn
+
     if precision not in PRECISIONS:
         raise InputError(None, f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not supports(precision, model.device):

@@ -20,7 +20,9 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,13 +33,15 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .atomic import atomic_path, write_text_atomic
+from .batching import epoch_batches, pair_lengths
 from .curves import read_curve, write_curve
 from .data import AS2Dataset, load_as2
-from .errors import InputError
+from .errors import InputError, one_line
 from .losses import DistillationLoss
 from .metrics import metrics_with_ci, ranking_metrics
 from .model import CerberusForRanking
 from .provenance import code_version
+from .runlock import locks_run_folder
 from .scores import ScoreTable
 
 
@@ -63,6 +67,7 @@ class TrainConfig:
     kd: str = "kl"
     temperature: float = 2.0
     alpha: float = 0.5
+    head_loss: str = "sum"  # sum or mean of the per-head losses (losses.py)
     # data
     dataset: str = "wikiqa"
     data_root: str | None = None
@@ -85,56 +90,241 @@ class TrainConfig:
     checkpoint_every: int = 50
     seed: int = 0  # initialisation, data order, dropout
     data_seed: int = 0  # which questions a subset keeps: shared by teachers and students across seeds
-    mixed_precision: str = "auto"  # auto: bf16 on a GPU that has it, else fp32
+    mixed_precision: str = "auto"  # auto: bf16 autocast on a GPU or CPU that has it (avx512_bf16/amx), else fp32
+    length_grouping: int = 0  # batches per pool sorted by length (batching.py); 0: plain random batches
 
     def __post_init__(self) -> None:
-        """Refuse a bad experiment before anything is trained or written."""
-        from .data import FILTERS
-        from .losses import KD_LOSSES, STRATEGIES
-        from .model import HEAD_INITS, POOLERS
-
+        """Refuse a bad value at once: every field against its type, range or choices. The
+        rules between fields (`check_consistent`) wait for the finished config (a config may be
+        built in steps, e.g. a file completed by --set overrides); `train` checks them, and those
+        that need the backbone or teachers (`validate_against_model`), before writing anything."""
         for name, value in dataclasses.asdict(self).items():
-            kind = TYPES.get(name)
-            if kind and not (isinstance(value, kind) and not isinstance(value, bool)) and value is not None:
-                names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-                raise InputError(None, f"config field {name!r} expects {names}, got {value!r}")
-        for name, valid in (("strategy", STRATEGIES), ("kd", KD_LOSSES), ("pooler", POOLERS),
-                            ("head_init", HEAD_INITS), ("train_filter", FILTERS), ("eval_filter", FILTERS)):
-            if getattr(self, name) not in valid:
-                raise InputError(None, f"config field {name!r} must be one of {sorted(valid)}, got {getattr(self, name)!r}")
-        if min(self.epochs, self.batch_size, self.num_heads, self.evals_per_epoch, self.max_length) < 1 or self.lr <= 0:
-            raise InputError(None, "epochs, batch_size, num_heads, evals_per_epoch, max_length and lr must be positive")
+            _check_field(name, value)
         if self.strategy == "cerberus" and self.teachers and len(self.teachers) != self.num_heads:
             raise InputError(None, f"cerberus needs one head per teacher: num_heads={self.num_heads}, "
                                    f"{len(self.teachers)} teachers")
 
+    def check_consistent(self) -> None:
+        """The rules between fields that need no files: heads, strategy, teachers."""
+        n, strategy = len(self.teachers), self.strategy
+        if strategy in ("single", "ensemble") and self.num_heads != 1:
+            raise InputError(None, f"strategy {strategy!r} distils into one head, but num_heads={self.num_heads}; "
+                                   "set num_heads=1 (or use strategy 'replicated' or 'cerberus' for several heads)")
+        if strategy != "gold" and n == 0:
+            raise InputError(None, f"strategy {strategy!r} needs teacher score tables (config field 'teachers', "
+                                   "a list of folders holding <train_split>.tsv)")
+        if strategy == "cerberus" and n != self.num_heads:
+            raise InputError(None, f"cerberus needs one head per teacher: num_heads={self.num_heads}, {n} teachers")
+        if strategy in ("single", "replicated"):
+            if self.teacher_index is None and n > 1:
+                raise InputError(None, f"strategy {strategy!r} with {n} teachers needs teacher_index "
+                                       f"(0 to {n - 1}): which teacher to distil")
+            if self.teacher_index is not None and self.teacher_index >= n:
+                raise InputError(None, f"config field 'teacher_index' is {self.teacher_index}, but there "
+                                       f"{'is' if n == 1 else 'are'} {n} teacher{'' if n == 1 else 's'} "
+                                       f"(valid: 0 to {n - 1})")
+
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
+        """A config from JSON; a field's error names the file and the line the field is on."""
         path = Path(path)
         try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(path, f"expected a JSON experiment config ({err})") from None
+            text = path.read_text(encoding="utf-8")
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(path, f"expected a JSON experiment config ({err.msg})", line=err.lineno) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(path, f"expected a readable JSON experiment config ({err})") from None
         if not isinstance(values, dict):
             raise InputError(path, "expected a JSON object of TrainConfig fields")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise InputError(path, f"unknown config field {unknown[0]!r}; known: {', '.join(sorted(known))}")
+            raise InputError(path, f"unknown config field {unknown[0]!r}; known: {', '.join(sorted(known))}",
+                             line=_line_of(text, unknown[0]))
         try:
             return cls(**values)
         except InputError as err:
-            raise InputError(path, err.message) from None
+            raise InputError(path, err.message, line=_line_of(text, getattr(err, "field", None))) from None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1) + "\n"
 
 
-TYPES = {"epochs": int, "batch_size": int, "num_heads": int, "head_layers": int, "body_layers": int,
-         "max_length": int, "eval_batch_size": int, "evals_per_epoch": int, "checkpoint_every": int,
-         "seed": int, "data_seed": int, "train_questions": int, "eval_questions": int, "teacher_index": int,
-         "lr": (int, float), "warmup": (int, float), "weight_decay": (int, float), "temperature": (int, float),
-         "alpha": (int, float), "teachers": list, "backbone": str, "strategy": str, "dataset": str}
+# Every field's type; None is allowed only for the fields in NULLABLE. An int is a valid
+# float, a bool is never a number.
+TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "backbone": str, "init_from": str, "body_layers": int, "num_heads": int, "head_layers": int,
+    "pooler": str, "head_init": str, "strategy": str, "teachers": list, "teacher_index": int, "kd": str,
+    "temperature": (int, float), "alpha": (int, float), "dataset": str, "data_root": str,
+    "train_split": str, "dev_split": str, "test_split": str, "train_filter": str, "eval_filter": str,
+    "train_questions": int, "eval_questions": int, "epochs": int, "batch_size": int, "lr": (int, float),
+    "warmup": (int, float), "weight_decay": (int, float), "max_length": int, "eval_batch_size": int,
+    "evals_per_epoch": int, "checkpoint_every": int, "seed": int, "data_seed": int, "mixed_precision": str,
+    "length_grouping": int, "head_loss": str,
+}
+NULLABLE = {"init_from", "body_layers", "teacher_index", "data_root", "test_split", "train_questions", "eval_questions"}
+MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
+SEED_MAX = 2**32 - 1  # numpy's seed range
+# name -> (lowest, highest, lowest included): numeric ranges (None: unbounded)
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    **{k: (1, None, True) for k in ("epochs", "batch_size", "num_heads", "max_length", "eval_batch_size",
+                                    "evals_per_epoch", "checkpoint_every", "train_questions", "eval_questions")},
+    "body_layers": (0, None, True), "head_layers": (0, None, True), "teacher_index": (0, None, True),
+    "length_grouping": (0, None, True),
+    "seed": (0, SEED_MAX, True), "data_seed": (0, SEED_MAX, True),
+    "lr": (0, None, False), "temperature": (0, None, False), "alpha": (0, 1, True), "warmup": (0, 1, True),
+    "weight_decay": (0, None, True),
+}
+
+
+def _field_error(name: str, message: str) -> InputError:
+    err = InputError(None, f"config field {name!r} {message}")
+    err.field = name  # type: ignore[attr-defined]  # from_file finds its line
+    return err
+
+
+def _check_field(name: str, value: Any) -> None:
+    """One field against its type, range or choices."""
+    from .data import FILTERS, SPLITS
+    from .losses import HEAD_LOSSES, KD_LOSSES, STRATEGIES
+    from .model import HEAD_INITS, POOLERS
+
+    kind = TYPES.get(name)
+    if value is None:
+        if name in NULLABLE:
+            return
+        raise _field_error(name, f"must not be null (expects {_type_names(kind)})")
+    if kind and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise _field_error(name, f"expects {_type_names(kind)}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _field_error(name, f"must be a finite number, got {value!r}")
+    if name in RANGES:
+        low, high, closed = RANGES[name]
+        if (value < low if closed else value <= low) or (high is not None and value > high):
+            bound = f">= {low}" if closed else f"> {low}"
+            wanted = f"between {low} and {high}" if high is not None else bound
+            raise _field_error(name, f"must be {wanted}, got {value!r}")
+    choices = {"strategy": STRATEGIES, "kd": KD_LOSSES, "pooler": POOLERS, "head_init": HEAD_INITS,
+               "train_filter": FILTERS, "eval_filter": FILTERS, "mixed_precision": MIXED_PRECISION,
+               "train_split": SPLITS, "dev_split": SPLITS, "test_split": SPLITS, "head_loss": HEAD_LOSSES}
+    if name in choices and value not in choices[name]:
+        raise _field_error(name, f"must be one of {sorted(choices[name])}, got {value!r}")
+    if isinstance(value, str) and not value.strip() and name not in ("data_root", "init_from"):
+        raise _field_error(name, "must not be empty")
+    if name == "teachers":
+        bad = [t for t in value if not isinstance(t, str) or not t.strip()]
+        if bad:
+            raise _field_error(name, f"expects a list of folder paths (strings), got {bad[0]!r} in {value!r}")
+
+
+def _type_names(kind: type | tuple[type, ...] | None) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds if k is not None)
+
+
+def _line_of(text: str, key: str | None) -> int | None:
+    """The line of a JSON text where `"key":` first appears (for error messages)."""
+    if not key:
+        return None
+    match = re.search(rf'"{re.escape(key)}"\s*:', text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+POSITION_OFFSET_TYPES = ("roberta", "xlm-roberta", "camembert", "mpnet", "longformer")  # positions start after padding
+
+
+def max_positions(backbone_config: dict[str, Any]) -> int | None:
+    """How many tokens a backbone's position embeddings can take (None: no limit known)."""
+    n = backbone_config.get("max_position_embeddings")
+    if not isinstance(n, int):
+        return None
+    if backbone_config.get("model_type") in POSITION_OFFSET_TYPES:
+        n -= (backbone_config.get("pad_token_id") or 0) + 1
+    return n
+
+
+def _backbone_config(cfg: TrainConfig) -> tuple[Path | None, dict[str, Any]] | None:
+    """The config.json a run's model will come from (init_from or the backbone), read without
+    loading weights; None for a hub id that is not on this machine (its checks happen on load)."""
+    from .modelfiles import read_json, weight_shapes
+
+    if cfg.init_from:
+        folder = Path(cfg.init_from)
+        hint = f"; {folder} is a run folder: use {folder / 'best'}" if (folder / "best" / "config.json").is_file() else ""
+        if not (folder / "config.json").is_file():
+            raise InputError(folder, "init_from: expected a saved model folder (config.json + model.safetensors)")
+        saved = read_json(folder / "config.json", "a saved model config")
+        if saved.get("model_type") != "cerberus" or not isinstance(saved.get("backbone"), dict):
+            raise InputError(folder / "config.json", "init_from: not a CERBERUS model saved by save_pretrained "
+                                                     f"(model_type {saved.get('model_type')!r}){hint}")
+        return folder / "config.json", saved
+    from .zoo import resolve_model
+
+    folder = Path(resolve_model(cfg.backbone))
+    if not folder.is_dir():
+        if folder.exists():
+            raise InputError(folder, "backbone: expected an embedded model name, a model folder or a hub id, got a file")
+        if folder.is_absolute() or cfg.backbone.startswith((".", "~")) or cfg.backbone.count("/") > 1:
+            raise InputError(folder, "backbone: no such model folder; expected an embedded model name "
+                                     "(minilm-l3, minilm-l6, mpnet-base), a model folder or a hub id")
+        return None  # a hub id: transformers fetches and checks it
+    if not (folder / "config.json").is_file():
+        raise InputError(folder, "backbone: this folder has no config.json; expected a Hugging Face model folder")
+    weight_shapes(folder)  # safetensors that can be read (never pickle), checked from their headers
+    return folder / "config.json", read_json(folder / "config.json", "a model config")
+
+
+def validate_against_model(cfg: TrainConfig, out_dir: str | Path | None = None) -> None:
+    """The checks that need files, made before a run writes anything: the rules between fields,
+    the layer split and max_length against the backbone (or init_from model), mixed precision
+    against this machine, and (with `out_dir`) that the output folder can hold a run."""
+    cfg.check_consistent()
+    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise InputError(None, "config field 'mixed_precision' is 'fp16', which needs a GPU; use 'no' or 'bf16' on a CPU")
+    if cfg.mixed_precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise InputError(None, "config field 'mixed_precision' is 'bf16', which this GPU does not support; use 'fp16' or 'no'")
+    if out_dir is not None:
+        check_run_folder(Path(out_dir))
+    found = _backbone_config(cfg)
+    if found is None:
+        return
+    path, values = found
+    backbone = values["backbone"] if cfg.init_from else values
+    depth = backbone.get("num_hidden_layers")
+    if isinstance(depth, int) and not cfg.init_from:
+        body = cfg.body_layers if cfg.body_layers is not None else depth - cfg.head_layers
+        if body < 0 or body + cfg.head_layers > depth:
+            raise InputError(None, f"config fields body_layers={body} + head_layers={cfg.head_layers} must fit the "
+                                   f"backbone's {depth} layers ({cfg.backbone})")
+    limit = max_positions(backbone)
+    if limit is not None and cfg.max_length > limit:
+        raise InputError(None, f"config field 'max_length' is {cfg.max_length}, but the model ({path.parent}) "
+                               f"takes at most {limit} tokens")
+
+
+def check_splits(cfg: TrainConfig, data: dict[str, AS2Dataset]) -> None:
+    """Every split a run reads must keep at least one question under its filter."""
+    for role, ds in data.items():
+        if len(ds) == 0:
+            policy = cfg.train_filter if role == "train" else cfg.eval_filter
+            raise InputError(ds.source, f"the {role} split ({cfg.dataset}, split {ds.split}) has no question "
+                                        f"under filter {policy!r}; choose another filter or dataset")
+
+
+RUN_ENTRIES = ("checkpoint", "best", "trace", "scores", "curve.tsv", "metrics.json")  # what train() writes
+
+
+def check_run_folder(out_dir: Path) -> None:
+    """A run writes into a new or empty folder, or into its own run folder (config.json there):
+    never over a file, nor over files of the same names that are not a run's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "is a file; expected a run folder (created if missing)")
+    if out_dir.is_dir() and not (out_dir / "config.json").is_file():
+        clash = [name for name in RUN_ENTRIES if (out_dir / name).exists()]
+        if clash:
+            raise InputError(out_dir, f"holds {clash[0]} but no config.json, so it is not a run folder of "
+                                      "this tool and a run would overwrite it; choose a new or empty folder")
 
 
 # ------------------------------------------------------------------ helpers
@@ -265,9 +455,10 @@ def _linear_schedule(total: int, warmup: float):
 def _save_checkpoint(folder: Path, model, optimizer, step: int, best: float, acc) -> None:
     """Weights and optimizer moments as safetensors (no pickle); one RNG file per process.
 
-    Every file is named after its step and state.json, written last, commits them: a process
-    killed half-way leaves the previous checkpoint whole (never weights of one step with the
-    optimizer of another). Older files go only after the commit.
+    Every file is named after its step, state-<step>.json is written after the tensors and
+    state.json, written last, commits them: a process killed half-way leaves the previous
+    checkpoint whole (never weights of one step with the optimizer of another). Older files
+    go only after the commit.
     """
     rank, tag = acc.process_index, f"{step:08d}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -290,35 +481,144 @@ def _save_checkpoint(folder: Path, model, optimizer, step: int, best: float, acc
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     with atomic_path(folder / f"optimizer-{tag}.safetensors") as tmp:
         save_file(tensors, str(tmp))
-    state = {"step": step, "best_dev_map": best, "world_size": acc.num_processes, "optimizer_scalars": scalars}
-    write_text_atomic(folder / "state.json", json.dumps(state))
+    state = json.dumps({"step": step, "best_dev_map": best, "world_size": acc.num_processes,
+                        "optimizer_scalars": scalars})
+    write_text_atomic(folder / f"state-{tag}.json", state)  # lets a damaged state.json be recovered
+    write_text_atomic(folder / "state.json", state)
     for old in folder.iterdir():  # earlier checkpoints, and temporaries of a killed writer
-        if not old.name.endswith(f"-{tag}.safetensors") and old.name != "state.json":
+        if not old.name.endswith((f"-{tag}.safetensors", f"-{tag}.json")) and old.name != "state.json":
             shutil.rmtree(old) if old.is_dir() else old.unlink()
 
 
+class _Damaged(Exception):
+    """A checkpoint file that cannot be used as it is."""
+
+
+DAMAGE = (_Damaged, OSError, ValueError, KeyError, TypeError, IndexError)  # JSON errors are ValueErrors
+
+
 def _load_checkpoint(folder: Path, model, optimizer, rank: int) -> tuple[int, float]:
-    state = json.loads((folder / "state.json").read_text())
-    tag = f"{state['step']:08d}"
-    model.load_state_dict(load_file(str(_tagged(folder, "model", tag))))
-    tensors = load_file(str(_tagged(folder, "optimizer", tag)))
-    opt_state = optimizer.state_dict()
+    """Restore the latest usable checkpoint; returns (step, best dev MAP), (0, -1.0) for none.
+
+    Every file is read and checked (keys, shapes) before anything is restored. A damaged
+    checkpoint (unreadable state, truncated or missing tensors, tensors of another model) is
+    moved to RUN/checkpoint-damaged/ with a warning, and the next older complete checkpoint is
+    tried; with none left the run restarts from step 0 (the model and optimizer untouched).
+    """
+    from safetensors import SafetensorError
+
+    candidates = _checkpoints(folder)
+    for i, (tag, state, error) in enumerate(candidates):
+        try:
+            if state is None:
+                raise _Damaged(error)
+            parts = _read_checkpoint(folder, tag, state, model, optimizer, rank)
+        except (*DAMAGE, SafetensorError) as err:
+            later = next((t for t, s, _ in candidates[i + 1 :] if s is not None), None)
+            reason = str(err) if isinstance(err, _Damaged) else f"{type(err).__name__}: {err}"
+            _set_aside(folder, tag, reason, rank, resume=later)
+            continue
+        _restore(parts, model, optimizer)
+        if rank == 0 and _state_tag(folder / "state.json") != tag:  # recovered from state-<step>.json
+            write_text_atomic(folder / "state.json", json.dumps(state))
+        return state["step"], state["best_dev_map"]
+    return 0, -1.0
+
+
+def _checkpoints(folder: Path) -> list[tuple[str | None, dict | None, str | None]]:
+    """(tag, state, why unreadable) of each checkpoint, the one state.json commits first, then
+    the other state-<step>.json files, newest first; tag None: state.json itself is unreadable."""
+    found: list[tuple[str | None, dict | None, str | None]] = []
+    seen: set[str] = set()
+    paths = [folder / "state.json", *sorted(folder.glob("state-*.json"), reverse=True)]
+    for path in paths:
+        tag = None if path.name == "state.json" else path.name[len("state-"):-len(".json")]
+        if tag in seen or not path.is_file():
+            continue
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            if not (isinstance(state, dict) and isinstance(state.get("step"), int) and state["step"] > 0
+                    and isinstance(state.get("best_dev_map"), (int, float))
+                    and isinstance(state.get("optimizer_scalars"), dict)):
+                raise _Damaged("expected step, best_dev_map and optimizer_scalars")
+        except (*DAMAGE, UnicodeDecodeError) as err:
+            found.append((tag, None, f"{path.name} is unreadable ({err})"))
+            continue
+        tag = f"{state['step']:08d}"
+        if tag not in seen:
+            seen.add(tag)
+            found.append((tag, state, None))
+    return found
+
+
+def _read_checkpoint(folder: Path, tag: str, state: dict, model, optimizer, rank: int) -> dict[str, Any]:
+    """Every tensor of checkpoint `tag`, checked against the model and optimizer."""
+    weights = load_file(str(_tagged(folder, "model", tag)))
+    expected = model.state_dict()
+    if weights.keys() != expected.keys():
+        missing = sorted(expected.keys() - weights.keys())
+        extra = sorted(weights.keys() - expected.keys())
+        raise _Damaged(f"its weights do not fit the model (missing {missing[:3]}, unexpected {extra[:3]})")
+    for key, value in weights.items():
+        if value.shape != expected[key].shape:
+            raise _Damaged(f"weight {key} has shape {tuple(value.shape)}, the model {tuple(expected[key].shape)}")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     restored: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
+    for key, value in load_file(str(_tagged(folder, "optimizer", tag))).items():
         i, name = key.split(".", 1)
+        if not 0 <= int(i) < len(params) or value.shape != params[int(i)].shape:
+            raise _Damaged(f"optimizer state {key} does not fit the model's parameters")
         restored.setdefault(int(i), {})[name] = value
     for key, value in state["optimizer_scalars"].items():
         i, name = key.split(".", 1)
-        restored.setdefault(int(i), {})[name] = torch.tensor(value)
-    opt_state["state"] = restored
+        if not 0 <= int(i) < len(params):
+            raise _Damaged(f"optimizer scalar {key} does not fit the model's parameters")
+        restored.setdefault(int(i), {})[name] = torch.tensor(float(value))
+    rng_path = _tagged(folder, f"rng{rank}", tag)
+    rng = load_file(str(rng_path)) if rng_path.is_file() else None
+    if rng is not None and "rng" not in rng:
+        raise _Damaged(f"{rng_path.name} holds no RNG state")
+    return {"weights": weights, "optimizer": restored, "rng": rng}
+
+
+def _restore(parts: dict[str, Any], model, optimizer) -> None:
+    model.load_state_dict(parts["weights"])
+    opt_state = optimizer.state_dict()
+    opt_state["state"] = parts["optimizer"]
     optimizer.load_state_dict(opt_state)
-    rng = _tagged(folder, f"rng{rank}", tag)
-    if rng.is_file():
-        rng_state = load_file(str(rng))
-        torch.set_rng_state(rng_state["rng"])
-        if "cuda_rng" in rng_state and torch.cuda.is_available():
-            torch.cuda.set_rng_state(rng_state["cuda_rng"])
-    return state["step"], state["best_dev_map"]
+    if parts["rng"] is not None:
+        torch.set_rng_state(parts["rng"]["rng"])
+        if "cuda_rng" in parts["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state(parts["rng"]["cuda_rng"])
+
+
+def _set_aside(folder: Path, tag: str | None, reason: str, rank: int, resume: str | None) -> None:
+    """Move a damaged checkpoint's files to RUN/checkpoint-damaged/<step>/ (never delete them)."""
+    from .errors import CerberusWarning
+
+    what = f"the checkpoint of step {int(tag)} is damaged" if tag else "state.json is damaged"
+    dest = folder.parent / f"{folder.name}-damaged" / (f"step{int(tag)}" if tag else "state")
+    if rank == 0:  # one process moves the files; every process reaches the same decision
+        suffix = 1
+        while dest.exists():
+            suffix += 1
+            dest = dest.with_name(f"{dest.name.split('.')[0]}.{suffix}")
+        dest.mkdir(parents=True)
+        names = [p for p in folder.iterdir() if (tag and p.name.endswith((f"-{tag}.safetensors", f"-{tag}.json")))
+                 or p.name == "state.json" and (tag is None or _state_tag(p) in (tag, None))]
+        for path in names:
+            os.replace(path, dest / path.name)
+    then = f"resuming from the checkpoint of step {int(resume)}" if resume else "restarting from step 0"
+    warnings.warn(f"{folder}: {what} ({one_line(reason)[:300]}); "
+                  f"set aside in {dest}; {then}", CerberusWarning, stacklevel=3)
+
+
+def _state_tag(path: Path) -> str | None:
+    """The step tag state.json points to, None if it is unreadable."""
+    try:
+        return f"{json.loads(path.read_text(encoding='utf-8'))['step']:08d}"
+    except (*DAMAGE, UnicodeDecodeError):
+        return None
 
 
 def _tagged(folder: Path, stem: str, tag: str) -> Path:
@@ -326,22 +626,22 @@ def _tagged(folder: Path, stem: str, tag: str) -> Path:
 
 
 # ------------------------------------------------------------------ training
+@locks_run_folder  # one run at a time per folder: a second one is refused at once
 def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
     """Train, select on dev MAP, then score dev/test with the best model; resumes if interrupted."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     out_dir = Path(out_dir)
-    precision = cfg.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    acc = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
+    validate_against_model(cfg, out_dir)  # nothing is written before the config is known to fit
+    acc = Accelerator(mixed_precision=resolved_precision(cfg), cpu=not torch.cuda.is_available())
     set_seed(cfg.seed)
     main = acc.is_main_process
     saved_cfg = out_dir / "config.json"
     if saved_cfg.is_file() and TrainConfig.from_file(saved_cfg) != cfg:
         raise InputError(saved_cfg, "this run folder holds a different experiment; choose another output folder")
     data = load_splits(cfg)
+    check_splits(cfg, data)
     train_ds, dev_ds = data["train"], data["dev"]
     teacher = load_teacher_margins(cfg, train_ds, out_dir)
     pairs = train_ds.pairs()
@@ -350,7 +650,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     model = build_model(cfg)
     tokenizer = model.tokenizer
     loss_fn = DistillationLoss(cfg.strategy, kd=cfg.kd, temperature=cfg.temperature,
-                               alpha=cfg.alpha, teacher_index=cfg.teacher_index)
+                               alpha=cfg.alpha, teacher_index=cfg.teacher_index, head_loss=cfg.head_loss)
     steps_per_epoch = _steps_per_epoch(len(pairs), cfg.batch_size, acc.num_processes)
     total = steps_per_epoch * cfg.epochs
     eval_steps = {epoch * steps_per_epoch + math.ceil((j + 1) * steps_per_epoch / cfg.evals_per_epoch)
@@ -374,27 +674,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     acc.wait_for_everyone()
     bar = tqdm(total=total, initial=step, desc=f"train {cfg.name}", unit="step", disable=not (progress and main))
     wrapped.train()
+    lengths = pair_lengths(tokenizer, pairs, cfg.max_length) if cfg.length_grouping > 1 else torch.zeros(len(pairs))
+    batches: dict[int, list[torch.Tensor]] = {}
     while step < total:
         epoch, i = divmod(step, steps_per_epoch)
-        order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
-        batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-        local = batch[acc.process_index :: acc.num_processes]
-        # DDP averages the processes' gradients: weighting each process's mean loss by its share
-        # of the batch keeps that the mean over the whole batch when it does not split evenly
-        share = len(local) * acc.num_processes / len(batch)
-        enc = tokenizer([pairs[j][0] for j in local], [pairs[j][1] for j in local], padding=True,
-                        truncation="longest_first", max_length=cfg.max_length, return_tensors="pt").to(acc.device)
-        with acc.autocast():
-            out = wrapped(**enc)
-        parts = loss_fn(out.head_logits.float(), labels[local].to(acc.device),
-                        None if teacher is None else teacher[local].to(acc.device))
-        if cfg.pooler == "learned":  # gold labels train the pooler; it reads detached head states
-            parts["ce/pooler"] = torch.nn.functional.cross_entropy(out.pooled_logits.float(), labels[local].to(acc.device))
-        parts = {k: v * share for k, v in parts.items()}
-        acc.backward(parts["loss"] + parts["ce/pooler"] if "ce/pooler" in parts else parts["loss"])
-        acc.clip_grad_norm_(wrapped.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
+        if epoch not in batches:
+            batches = {epoch: epoch_batches(lengths, cfg.batch_size, cfg.seed, epoch, cfg.length_grouping)}
+        batch = batches[epoch][i]
+        parts = train_step(wrapped, optimizer, loss_fn, acc, tokenizer, pairs, labels, teacher, batch, cfg)
         step += 1
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * schedule(step)
@@ -421,6 +708,41 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     return finish(cfg, out_dir, data, progress=progress) if main else {}
 
 
+def train_step(wrapped, optimizer, loss_fn: DistillationLoss, acc, tokenizer, pairs: list[tuple[str, str]],
+               labels: torch.Tensor, teacher: torch.Tensor | None, batch: torch.Tensor, cfg: TrainConfig,
+               ) -> dict[str, torch.Tensor]:
+    """One optimisation step on this process's slice of `batch`; returns the loss breakdown."""
+    local = batch[acc.process_index :: acc.num_processes]
+    # DDP averages the processes' gradients: weighting each process's mean loss by its share
+    # of the batch keeps that the mean over the whole batch when it does not split evenly
+    share = len(local) * acc.num_processes / len(batch)
+    enc = tokenizer([pairs[j][0] for j in local], [pairs[j][1] for j in local], padding=True,
+                    truncation="longest_first", max_length=cfg.max_length, return_tensors="pt").to(acc.device)
+    gold = labels[local].to(acc.device)
+    with acc.autocast():
+        out = wrapped(**enc)
+    parts = loss_fn(out.head_logits.float(), gold, None if teacher is None else teacher[local].to(acc.device))
+    if cfg.pooler == "learned":  # gold labels train the pooler; it reads detached head states
+        parts["ce/pooler"] = torch.nn.functional.cross_entropy(out.pooled_logits.float(), gold)
+    parts = {k: v * share for k, v in parts.items()}
+    acc.backward(parts["loss"] + parts["ce/pooler"] if "ce/pooler" in parts else parts["loss"])
+    acc.clip_grad_norm_(wrapped.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad()
+    return parts
+
+
+def resolved_precision(cfg: TrainConfig) -> str:
+    """What `mixed_precision` means on this machine: "auto" is bf16 autocast where the GPU or
+    CPU computes bf16 natively (on this project's AVX512-BF16/AMX CPUs a training step ran
+    about 2x faster), else fp32 ("no")."""
+    from .precision import supports
+
+    if cfg.mixed_precision != "auto":
+        return cfg.mixed_precision
+    return "bf16" if supports("bf16", "cuda" if torch.cuda.is_available() else "cpu") else "no"
+
+
 def _steps_per_epoch(n_pairs: int, batch_size: int, processes: int) -> int:
     """Batches per epoch; a last batch too small to give every process a pair is dropped."""
     if n_pairs < processes:
@@ -443,16 +765,30 @@ def _evaluate_dev(model: CerberusForRanking, dev: AS2Dataset, cfg: TrainConfig, 
     return ranking_metrics(table.qids, table.labels, table.columns["pooled"], policy="none")["map"]
 
 
+def _head_diversity(cfg: TrainConfig, out_dir: Path, table: ScoreTable) -> dict[str, float]:
+    """Head-head r, top-1 disagreement and, when there is one teacher per head (cerberus, and
+    replicated as its control), the specialization S on test, from the teachers' test tables."""
+    from .analysis import run_head_diversity
+
+    paths = [teacher_folder(out_dir, f) / f"{cfg.test_split}.tsv" for f in cfg.teachers]
+    one_per_head = len(paths) == cfg.num_heads and all(p.is_file() for p in paths)
+    teachers = [ScoreTable.load(p, data_root=cfg.data_root) for p in paths] if one_per_head else []
+    return run_head_diversity(table, teachers)
+
+
 def finish(cfg: TrainConfig, out_dir: Path, data: dict[str, AS2Dataset], progress: bool = True) -> dict[str, Any]:
     """Score dev and test with the best model; write the score tables and metrics.json."""
     best = CerberusForRanking.from_pretrained(out_dir / "best")
     metrics: dict[str, Any] = {"name": cfg.name, "model": best.config.name,
-                               "parameters": best.parameter_counts()["total"], "code_version": code_version()}
+                               "parameters": best.parameter_counts()["total"], "code_version": code_version(),
+                               "mixed_precision": resolved_precision(cfg)}
     for role in ("dev", "test"):
         if role in data:
             table = score_dataset(best, data[role], cfg.eval_batch_size, cfg.max_length,
                                   meta={"run": cfg.name}, progress=progress)
             table.save(out_dir / "scores" / f"{role}.tsv")
             metrics[role] = evaluate_table(table, seed=cfg.seed)
+            if role == "test" and best.config.num_heads > 1:
+                metrics["head_diversity"] = _head_diversity(cfg, out_dir, table)
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
     return metrics

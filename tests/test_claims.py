@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from cerberus_core import claims
+from cerberus_core import claims, cli
 from cerberus_core.errors import InputError
 from cerberus_core.metrics import ranking_metrics
 from cerberus_core.scores import ScoreTable
@@ -100,8 +100,8 @@ def test_one_name_must_be_one_experiment(root, tmp_path):
 
 
 def test_command_writes_claims_json_and_prints_the_table(root, capsys):
-    assert claims.main(["--root", str(root)]) == 0
+    assert cli.main(["claims", "--root", str(root)]) == 0
     saved = json.loads((root / "claims.json").read_text())
     assert [r["id"] for r in saved["claims"]] == ["1", "1", "1", "1", "2", "3", "4", "5", "6"]
     assert "| 5 |" in capsys.readouterr().out
-    assert claims.main(["--root", str(root / "teachers")]) == 2
+    assert cli.main(["claims", "--root", str(root / "teachers")]) == 2

@@ -37,11 +37,30 @@ def test_inspect_data_prints_counts_under_each_policy():
     (["reproduce", "--preset", "huge", "--root", "{tmp}/r"], "unknown preset"),
     (["prepare-models", "bert-huge"], "unknown embedded model"),
     (["bench", "{tmp}/no-such-model"], "not an embedded model name"),
+    # issue 11: config values refused before anything is written, in a real process
+    (["distill", "--out", "{tmp}/run", "--set", "lr=NaN"], "config field 'lr' must be a finite number, got nan"),
+    (["distill", "--out", "{tmp}/run", "--set", "seed=-1"], "config field 'seed' must be between 0 and 4294967295"),
+    (["distill", "--out", "{tmp}/run", "--set", "teachers=[1,2]"], "expects a list of folder paths (strings)"),
+    (["train-teacher", "--out", "{tmp}/run", "--set", "backbone=minilm-l3", "--set", "body_layers=3"],
+     "body_layers=3 + head_layers=1 must fit the backbone's 3 layers"),
+    (["train-teacher", "--out", "{tmp}/bad.tsv"], "bad.tsv: is a file"),
+    # bad sizes and output paths, refused before any model is loaded
+    (["evaluate", "--model", "{tmp}", "--data", "wikiqa", "--batch-size", "0"], "expected a positive integer, got 0"),
+    (["evaluate", "--model", "{tmp}/garbage", "--data", "wikiqa", "--split", "test"], "garbage/config.json:2: not valid JSON"),
+    (["evaluate", "--model", "{tmp}/garbage", "--data", "wikiqa", "--out", "{tmp}/bad.tsv/x.tsv"],
+     "bad.tsv: is a file, so"),
+    (["score", "--model", "{tmp}/garbage", "--data", "wikiqa", "--out", "{tmp}/bad.tsv"], "bad.tsv: is a file"),
+    (["bench", "{tmp}/garbage"], "garbage/config.json:2: not valid JSON"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     (tmp_path / "bad.tsv").write_text("question\tcandidate\tlabel\nq\tc\t1\nq\tc2\tyes\n")
+    (tmp_path / "garbage").mkdir()
+    (tmp_path / "garbage" / "config.json").write_text('{"model_type": "cerberus",\n oops')
+    (tmp_path / "garbage" / "model.safetensors").write_bytes(b"")
+    before = (tmp_path / "bad.tsv").read_bytes()
     run = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert run.returncode == 2
     assert expected in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "run").exists(), "a refused experiment must leave nothing behind"
+    assert (tmp_path / "bad.tsv").read_bytes() == before, "a refused command must not touch the user's files"

@@ -71,3 +71,14 @@ def test_distillation_loss_breakdown_and_mixing():
     changed = DistillationLoss("cerberus", alpha=0.5)(logits, labels, other)
     base = DistillationLoss("cerberus", alpha=0.5)(logits, labels, teacher)
     assert changed["loss/head0"] == base["loss/head0"] and changed["loss/head2"] != base["loss/head2"]
+
+
+def test_mean_over_heads_is_the_sum_divided_by_k():
+    torch.manual_seed(0)
+    logits, labels, teacher = torch.randn(6, 3, 2), torch.randint(0, 2, (6,)), torch.randn(6, 3)
+    total = DistillationLoss("cerberus")(logits, labels, teacher)
+    mean = DistillationLoss("cerberus", head_loss="mean")(logits, labels, teacher)
+    assert torch.allclose(mean["loss"], total["loss"] / 3)
+    assert torch.equal(mean["kd/head1"], total["kd/head1"])  # the breakdown per head is unchanged
+    with pytest.raises(ValueError, match="head_loss"):
+        DistillationLoss("cerberus", head_loss="max")

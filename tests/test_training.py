@@ -152,9 +152,14 @@ def numbers(tree, prefix=""):
 
 
 def metrics_diff(a: Path, b: Path) -> float:
+    """Largest difference of the ranking metrics. The head diversity numbers are left out: they
+    are functions of the score tables, which the caller compares directly, and on this tiny
+    model (heads within 1e-7 of each other) they amplify score differences of 1e-5 (top-1
+    disagreement between heads flips on near-ties)."""
     ma = numbers(json.loads((a / "metrics.json").read_text()))
     mb = numbers(json.loads((b / "metrics.json").read_text()))
     assert ma.keys() == mb.keys()
+    ma = {k: v for k, v in ma.items() if not k.startswith("/head_diversity/")}
     strings = {k for k, v in ma.items() if isinstance(v, str)}
     assert {k: ma[k] for k in strings} == {k: mb[k] for k in strings}
     return max((abs(ma[k] - mb[k]) for k in ma if k not in strings), default=0.0)

@@ -1,0 +1,44 @@
+"""The order training batches come in: random, or random with similar lengths together.
+
+A batch is padded to its longest pair, so random batches of WikiQA pairs (9 to 128
+tokens) compute a lot of padding. Length grouping (the "mega-batch" scheme of Hugging
+Face's LengthGroupedSampler and fairseq): cut the epoch's random permutation into pools
+of `pool_batches` batches, sort each pool by length, cut it into batches, then shuffle the
+order of all batches. Which pairs meet in a pool and the order of batches stay random;
+only the pairs inside one batch are chosen by length.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def epoch_batches(lengths: torch.Tensor, batch_size: int, seed: int, epoch: int,
+                  pool_batches: int = 0) -> list[torch.Tensor]:
+    """The batches of one epoch, each a tensor of pair indices; every pair appears once.
+
+    With pool_batches <= 1 these are the plain random batches (the order earlier runs used:
+    a permutation seeded by seed * 1000 + epoch, cut in order). The last batch may be short.
+    """
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    order = torch.randperm(len(lengths), generator=generator)
+    if pool_batches <= 1:
+        return list(order.split(batch_size))
+    batches = []
+    for pool in order.split(batch_size * pool_batches):  # only the last pool can be short
+        by_length = pool[torch.sort(lengths[pool], stable=True, descending=True).indices]
+        batches.extend(by_length.split(batch_size))
+    last = batches.pop() if len(batches[-1]) < batch_size else None
+    batches = [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+    return batches + ([last] if last is not None else [])  # a short batch stays last (it may be dropped)
+
+
+def padding_share(lengths: torch.Tensor, batches: list[torch.Tensor]) -> float:
+    """Share of the computed positions that are padding when each batch pads to its longest."""
+    computed = sum(int(lengths[b].max()) * len(b) for b in batches)
+    return 1 - float(lengths.sum()) / computed
+
+
+def pair_lengths(tokenizer, pairs: list[tuple[str, str]], max_length: int) -> torch.Tensor:
+    """Tokens per (question, candidate) pair after truncation, as the training batches see them."""
+    enc = tokenizer([q for q, _ in pairs], [c for _, c in pairs], truncation="longest_first", max_length=max_length)
+    return torch.tensor([len(ids) for ids in enc["input_ids"]])

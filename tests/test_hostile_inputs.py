@@ -1,0 +1,612 @@
+"""Hostile inputs, end to end through the command line (issue 11).
+
+Every case runs `cerberus_core.cli.main(argv)`, the function behind `python -m cerberus_core`,
+and must end in exit 0 with correct output, or exit 2 with one `error:` line on stderr that
+names the file or the value; an exception escaping `main` (a traceback for the user) fails
+the test. Nothing of the user's may be removed or half-written. Most cases run in this process
+(a fresh interpreter per case would cost the import of torch each time); the run-folder lock
+is tested against a real second process, and the last test runs cases in a fresh interpreter.
+
+Everything is tiny: a 10-question TSV written here, the 3-layer embedded encoder `minilm-l3`,
+max_length 32, 4 training questions (2 steps). The whole file takes about a minute on 2 cores.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cerberus_core.cli import main
+from cerberus_core.errors import InputError
+from cerberus_core.runlock import LOCK_NAME, run_lock
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------ helpers
+class Result:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self) -> str:
+        return f"exit {self.code}\nstdout: {self.out[-1500:]}\nstderr: {self.err[-1500:]}"
+
+    @property
+    def messages(self) -> list[str]:
+        """Our own stderr lines (progress bars of tqdm are not messages)."""
+        return [line for line in self.err.splitlines() if line.startswith(("error:", "warning:", "cerberus:"))]
+
+
+def cli(*args: str | Path, cwd: Path | None = None) -> Result:
+    """main(argv) with stdout/stderr captured; argparse's exit is an exit code, anything else raised
+    is a traceback the user would see, and fails the test."""
+    out, err = io.StringIO(), io.StringIO()
+    before = Path.cwd()
+    try:
+        if cwd:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 2
+    finally:
+        os.chdir(before)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def refused(result: Result, *expected: str) -> None:
+    """Exit 2, exactly one message line, an `error:` naming what is expected, no traceback."""
+    assert result.code == 2, result
+    assert "Traceback" not in result.err, result
+    errors = [line for line in result.err.splitlines() if line.strip() and not line.startswith(("scoring", "\r"))]
+    assert len(errors) == 1 and errors[0].startswith(("error:", "cerberus")), result
+    for text in expected:
+        assert text in errors[0], f"{text!r} not in {errors[0]!r}"
+
+
+def ok(result: Result) -> None:
+    assert result.code == 0, result
+    assert "Traceback" not in result.err and not any(m.startswith("error:") for m in result.messages), result
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes, to show nothing of the user's changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def numbers(tree, prefix=""):
+    if isinstance(tree, dict):
+        return {k: v for key, value in tree.items() for k, v in numbers(value, f"{prefix}/{key}").items()}
+    if isinstance(tree, list):
+        return {k: v for i, value in enumerate(tree) for k, v in numbers(value, f"{prefix}[{i}]").items()}
+    return {prefix: tree}
+
+
+def same_metrics(a: Path, b: Path) -> None:
+    ma, mb = numbers(json.loads(a.read_text())), numbers(json.loads(b.read_text()))
+    assert ma.keys() == mb.keys()
+    for key in ma:
+        if isinstance(ma[key], float):
+            assert math.isclose(ma[key], mb[key], abs_tol=1e-6), key
+        else:
+            assert ma[key] == mb[key], key
+
+
+# ------------------------------------------------------------------------------ fixtures
+TOPICS = ["paris france capital", "nile river africa", "hamlet play shakespeare", "water h2o molecule",
+          "everest mountain height", "python language guido", "moon earth orbit", "bach composer organ",
+          "tokyo japan city", "oxygen gas element"]
+
+
+def write_data(folder: Path) -> dict[str, Path]:
+    """qa.tsv: 10 questions x 4 candidates, one positive each; one.tsv: a single question;
+    nopos.tsv: questions without a positive (the clean filter leaves none)."""
+    rows = ["question\tcandidate\tlabel"]
+    for i, topic in enumerate(TOPICS):
+        words = topic.split()
+        for c in range(4):
+            other = TOPICS[(i + c) % len(TOPICS)].split()
+            rows.append(f"what about {words[0]} and {words[1]}?\tthis sentence is on {' '.join(other)} number {c}\t"
+                        f"{int(c == 0)}")
+    files = {"qa": folder / "qa.tsv", "one": folder / "one.tsv", "nopos": folder / "nopos.tsv"}
+    files["qa"].write_text("\n".join(rows) + "\n")
+    files["one"].write_text("\n".join(rows[:5]) + "\n")
+    files["nopos"].write_text("\n".join([rows[0]] + [r[:-1] + "0" for r in rows[1:9]]) + "\n")
+    return files
+
+
+def tiny_config(data: Path, **extra) -> list[str]:
+    values = {"backbone": "minilm-l3", "dataset": str(data), "test_split": None, "train_questions": 4,
+              "max_length": 32, "batch_size": 8, "eval_batch_size": 64, "checkpoint_every": 1, "epochs": 1,
+              "mixed_precision": "no", **extra}
+    return [arg for k, v in values.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Data files, a saved 2-head model (untrained: evaluate needs no training) and damaged
+    copies of it, and a teacher trained by a real `train-teacher` process into a folder that
+    already holds a file of the user's. While that process trains, a second run into the same
+    folder is started here: it must be refused at once, naming the holder's pid."""
+    from cerberus_core.model import CerberusForRanking
+
+    root = tmp_path_factory.mktemp("hostile")
+    files = write_data(root)
+    model = CerberusForRanking.from_backbone("minilm-l3", body_layers=2, num_heads=2, head_layers=1)
+    model.save_pretrained(root / "model")
+    teacher = root / "teacher"
+    teacher.mkdir()
+    (teacher / "notes.txt").write_text("the user's notes\n")
+    args = ["train-teacher", "--out", str(teacher), *tiny_config(files["qa"])]
+    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, min(2, os.cpu_count() or 1))), PYTHONUNBUFFERED="1")
+    with (root / "teacher.log").open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "cerberus_core", *args], cwd=REPO, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 300
+            while not _lock_holder(teacher):
+                assert proc.poll() is None, (root / "teacher.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "the teacher run never took its lock"
+                time.sleep(0.05)
+            second = cli(*args)
+            other_lr = cli(*args, "--set", "lr=0.001")
+            assert proc.poll() is None, "the first run ended before the second was tried: the test proves nothing"
+            proc.wait(timeout=400)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, (root / "teacher.log").read_text()[-3000:]
+    return {"root": root, **files, "model": root / "model", "teacher": teacher, "second": second,
+            "other_lr": other_lr, "pid": proc.pid}
+
+
+def _lock_holder(folder: Path) -> str:
+    """The pid in a run folder's lock file ("" while there is none)."""
+    with contextlib.suppress(OSError):
+        return (folder / LOCK_NAME).read_text().strip()
+    return ""
+
+
+def damaged_copy(world, folder: Path, damage) -> Path:
+    """A copy of the saved 2-head model at `folder`, then damaged."""
+    shutil.copytree(world["model"], folder)
+    damage(folder)
+    return folder
+
+
+def set_heads(n: int):
+    def damage(folder: Path) -> None:
+        config = json.loads((folder / "config.json").read_text())
+        config["num_heads"] = n
+        (folder / "config.json").write_text(json.dumps(config))
+    return damage
+
+
+def truncate(folder: Path) -> None:
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+
+def empty(folder: Path) -> None:
+    (folder / "model.safetensors").write_bytes(b"")
+
+
+def garbage_config(folder: Path) -> None:
+    (folder / "config.json").write_text('{"model_type": "cerberus", oops\n')
+
+
+def pickle_only(folder: Path) -> None:
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+
+
+# ------------------------------------------------------------------ 1. output paths
+def test_the_run_folder_is_locked_while_a_run_writes(world):
+    """Two runs into one folder: the second is refused at once, naming the folder and the pid of
+    the first; one with another learning rate too (by the lock or, once the first has written
+    its config, as a different experiment). The folder ends with the first run's config and
+    outputs, beside the user's file, and without a lock file."""
+    teacher = world["teacher"]
+    refused(world["second"], f"error: {teacher}: another run (pid {world['pid']}) is writing to this run folder")
+    refused(world["other_lr"], str(teacher))
+    assert "another run" in world["other_lr"].err or "different experiment" in world["other_lr"].err
+    assert json.loads((teacher / "config.json").read_text())["lr"] == 5e-5
+    metrics = json.loads((teacher / "metrics.json").read_text())
+    assert metrics["dev"]["pooled"]["n_questions"] == 10
+    assert (teacher / "notes.txt").read_text() == "the user's notes\n" and not (teacher / LOCK_NAME).exists()
+
+
+def test_a_killed_holder_leaves_no_lock(tmp_path):
+    """flock belongs to the process: SIGKILL releases it, and the next run takes the file over."""
+    folder = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from cerberus_core.runlock import run_lock\n"
+         "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(120)", str(folder)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(InputError, match=rf"run: another run \(pid {holder.pid}\) is writing"):
+            with run_lock(folder):
+                pass
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    finally:
+        holder.kill()
+    assert (folder / LOCK_NAME).is_file()  # left by the killed process: no longer locked
+    with run_lock(folder):
+        assert (folder / LOCK_NAME).read_text().strip() == str(os.getpid())
+    assert not (folder / LOCK_NAME).exists() and folder.is_dir() and not any(folder.iterdir())
+
+
+@pytest.mark.parametrize("target", ["folder", "dot", "file", "missing-parent"])
+def test_evaluate_out(world, tmp_path, target):
+    """--out FOLDER and --out . write FOLDER/scores.tsv beside the user's files; --out FILE
+    replaces that file; a missing parent is created."""
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "keep.txt").write_text("mine")
+    out, expect = {"folder": (user, user / "scores.tsv"), "dot": (".", user / "scores.tsv"),
+                   "file": (user / "keep.txt", user / "keep.txt"),
+                   "missing-parent": (user / "a" / "b" / "s.tsv", user / "a" / "b" / "s.tsv")}[target]
+    result = cli("evaluate", "--model", world["model"], "--data", world["qa"], "--max-length", "32",
+                 "--out", out, cwd=user)
+    ok(result)
+    assert "eval  pooled" in result.out and "head1" in result.out
+    from cerberus_core.scores import ScoreTable
+
+    assert ScoreTable.load(expect).head_columns() == ["head0", "head1"]
+    if target != "file":
+        assert (user / "keep.txt").read_text() == "mine"
+    assert not [p for p in user.rglob(".*")], "temporaries left behind"
+
+
+@pytest.mark.parametrize("case", ["out-is-parent-file", "scores.tsv-is-a-folder", "sidecar-is-a-folder"])
+def test_evaluate_out_refused_before_scoring(world, tmp_path, case):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "file.txt").write_text("mine")
+    if case == "out-is-parent-file":
+        out, named = user / "file.txt" / "s.tsv", user / "file.txt"
+    elif case == "scores.tsv-is-a-folder":
+        (user / "scores.tsv").mkdir()
+        (user / "scores.tsv" / "inside.txt").write_text("mine too")
+        out, named = user, user / "scores.tsv"
+    else:
+        (user / "s.tsv.json").mkdir()
+        out, named = user / "s.tsv", user / "s.tsv.json"
+    before = snapshot(user)
+    result = cli("evaluate", "--model", world["model"], "--data", world["qa"], "--out", out)
+    refused(result, str(named))
+    assert "scoring" not in result.err, "the output path must be checked before scoring"
+    assert snapshot(user) == before
+
+
+@pytest.mark.parametrize("target", ["folder", "dot", "file", "missing-parent"])
+def test_score_out(world, tmp_path, target):
+    """score writes <split>.tsv into its --out folder; a file there is refused untouched."""
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "keep.txt").write_text("mine")
+    out = {"folder": user, "dot": ".", "file": user / "keep.txt", "missing-parent": user / "a" / "b"}[target]
+    result = cli("score", "--model", world["model"], "--data", world["qa"], "--split", "test",
+                 "--max-length", "32", "--out", out, cwd=user)
+    if target == "file":
+        refused(result, str(user / "keep.txt"), "expected a folder")
+    else:
+        ok(result)
+        folder = user / "a" / "b" if target == "missing-parent" else user
+        assert (folder / "test.tsv").is_file() and (folder / "test.tsv.json").is_file()
+    assert (user / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("target", ["folder", "dot", "file", "missing-parent", "parent-is-a-file"])
+def test_bench_out(world, tmp_path, target):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "keep.txt").write_text("mine")
+    out, expect = {"folder": (user, user / "bench.json"), "dot": (".", user / "bench.json"),
+                   "file": (user / "keep.txt", user / "keep.txt"),
+                   "missing-parent": (user / "a" / "b.json", user / "a" / "b.json"),
+                   "parent-is-a-file": (user / "keep.txt" / "b.json", None)}[target]
+    result = cli("bench", world["model"], "--data", world["qa"], "--repeats", "1", "--warmup", "0",
+                 "--batch-sizes", "2", "--seq-len", "16", "--out", out, cwd=user)
+    if expect is None:
+        refused(result, str(user / "keep.txt"), "is a file")
+        assert (user / "keep.txt").read_text() == "mine"
+        return
+    ok(result)
+    assert [row["name"] for row in json.loads(expect.read_text())["rows"]] == [str(world["model"])]
+    if target != "file":
+        assert (user / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", ["train-teacher", "distill"])
+@pytest.mark.parametrize("case", ["out-is-a-file", "dot-holds-files-of-a-run-name", "folder-holds-best",
+                                  "folder-holds-metrics-and-checkpoint"])
+def test_train_out_refused_untouched(world, tmp_path, command, case):
+    """A run writes into a new or empty folder or its own run folder: never over a file, nor over
+    files named like a run's outputs (best/, checkpoint/, curve.tsv ...) that are not a run's."""
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "keep.txt").write_text("mine")
+    if case == "out-is-a-file":
+        out, named, why = user / "keep.txt", user / "keep.txt", "is a file"
+    elif case == "dot-holds-files-of-a-run-name":
+        (user / "curve.tsv").write_text("my own curve\n")
+        out, named, why = ".", ".", "holds curve.tsv but no config.json"
+    elif case == "folder-holds-best":
+        (user / "best").mkdir()
+        (user / "best" / "paper.pdf").write_bytes(b"%PDF")
+        out, named, why = user, user, "holds best but no config.json"
+    else:  # what another tool's run folder may hold
+        (user / "checkpoint").mkdir()
+        (user / "checkpoint" / "weights.pt").write_bytes(b"weights")
+        (user / "metrics.json").write_text("{}")
+        out, named, why = user, user, "holds checkpoint but no config.json"
+    before, names = snapshot(user), sorted(p.name for p in user.iterdir())
+    result = cli(command, "--out", out, *tiny_config(world["qa"]), cwd=user)
+    refused(result, f"error: {named}:", why)
+    assert snapshot(user) == before and sorted(p.name for p in user.iterdir()) == names
+
+
+def test_distill_from_scored_teacher_into_a_missing_parent(world, tmp_path):
+    """The chain score -> distill works end to end, and --out's missing parents are created."""
+    tables = tmp_path / "tables"
+    ok(cli("score", "--model", world["teacher"], "--data", world["qa"], "--split", "train", "--max-length", "32",
+           "--out", tables))
+    out = tmp_path / "new" / "parent" / "student"
+    result = cli("distill", "--out", out, *tiny_config(world["qa"], strategy="single", teachers=[str(tables)]))
+    ok(result)
+    assert "dev   pooled" in result.out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dev"]["pooled"]["n_questions"] == 10 and not (out / LOCK_NAME).exists()
+
+
+# ------------------------------------------------------- 2. config values, before anything is written
+@pytest.mark.parametrize("setting, expected", [
+    ({"checkpoint_every": 0}, "config field 'checkpoint_every' must be >= 1, got 0"),
+    ({"eval_batch_size": 0}, "config field 'eval_batch_size' must be >= 1, got 0"),
+    ({"strategy": "single", "num_heads": 2, "teachers": ["a", "b"], "teacher_index": 0},
+     "strategy 'single' distils into one head, but num_heads=2"),
+    ({"strategy": "replicated", "num_heads": 2, "teachers": ["a", "b"], "teacher_index": 5},
+     "config field 'teacher_index' is 5, but there are 2 teachers (valid: 0 to 1)"),
+    ({"strategy": "replicated", "num_heads": 2, "teachers": ["a", "b"]}, "needs teacher_index (0 to 1)"),
+    ({"strategy": "cerberus", "num_heads": 3, "teachers": ["a", "b"]}, "cerberus needs one head per teacher"),
+    ({"strategy": "ensemble", "teachers": []}, "strategy 'ensemble' needs teacher score tables"),
+    ({"lr": float("nan")}, "config field 'lr' must be a finite number, got nan"),
+    ({"lr": 0}, "config field 'lr' must be > 0, got 0"),
+    ({"seed": -1}, "config field 'seed' must be between 0 and 4294967295, got -1"),
+    ({"body_layers": -1}, "config field 'body_layers' must be >= 0, got -1"),
+    ({"body_layers": 7}, "body_layers=7 + head_layers=1 must fit the backbone's 3 layers (minilm-l3)"),
+    ({"head_layers": 4}, "body_layers=-1 + head_layers=4 must fit the backbone's 3 layers"),
+    ({"temperature": 0}, "config field 'temperature' must be > 0, got 0"),
+    ({"alpha": 2}, "config field 'alpha' must be between 0 and 1, got 2"),
+    ({"mixed_precision": "fp64"}, "config field 'mixed_precision' must be one of ['auto', 'bf16', 'fp16', 'no'], got 'fp64'"),
+    ({"train_questions": -1}, "config field 'train_questions' must be >= 1, got -1"),
+    ({"teachers": [1, 2]}, "config field 'teachers' expects a list of folder paths (strings), got 1"),
+    ({"warmup": -1}, "config field 'warmup' must be between 0 and 1, got -1"),
+    ({"max_length": 600}, "config field 'max_length' is 600, but the model"),
+    ({"batch_size": True}, "config field 'batch_size' expects int, got True"),
+    ({"name": None}, "config field 'name' must not be null"),
+    ({"dev_split": "validation"}, "config field 'dev_split' must be one of ['dev', 'test', 'train']"),
+    ({"init_from": "{damaged:heads3}"}, "the weights do not fit config.json: 20 missing (first: heads.2."),
+    ({"init_from": "{damaged:truncated}"}, "model.safetensors: is truncated or not a safetensors file"),
+    ({"backbone": "{damaged:pickle}"}, "holds only pytorch_model.bin"),
+    ({"backbone": "/no/such/encoder"}, "/no/such/encoder: backbone: no such model folder"),
+    ({"init_from": "{teacher}"}, "init_from: not a CERBERUS model saved by save_pretrained (model_type None); "),
+    ({"eval_filter": "clean", "dataset": "{nopos}"}, "has no question under filter 'clean'"),
+])
+def test_bad_config_is_refused_before_anything_is_written(world, tmp_path, setting, expected):
+    damaged = {"heads3": set_heads(3), "truncated": truncate, "pickle": pickle_only}
+    values = {}
+    for key, value in setting.items():
+        if isinstance(value, str) and value.startswith("{damaged:"):
+            name = value[len("{damaged:"):-1]
+            value = str(damaged_copy(world, tmp_path / "model", damaged[name]))
+        elif value == "{nopos}":
+            value = str(world["nopos"])
+        elif value == "{teacher}":  # a run folder, not its best/ model
+            value = str(world["teacher"])
+        values[key] = value
+    command = "distill" if values.get("strategy", "gold") != "gold" or "teachers" in values else "train-teacher"
+    if command == "train-teacher":
+        values = {k: v for k, v in values.items() if k not in ("strategy", "num_heads")}
+    result = cli(command, "--out", tmp_path / "run", *tiny_config(world["qa"], **{"dataset": str(world["qa"]), **values}))
+    refused(result, expected)
+    assert not (tmp_path / "run").exists(), "a refused experiment must leave nothing behind"
+    if "checkpoint_every" in setting:  # the corrected run into the same folder is not blocked by anything
+        assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_a_config_file_error_names_the_file_and_line(world, tmp_path):
+    config = tmp_path / "exp.json"
+    config.write_text('{\n "backbone": "minilm-l3",\n "lr": -0.5,\n "epochs": 1\n}\n')
+    refused(cli("distill", "--out", tmp_path / "run", "--config", config),
+            f"{config}:3: config field 'lr' must be > 0, got -0.5")
+    config.write_text('{\n "backbone": "minilm-l3",\n "lr": 0.5,,\n}\n')
+    refused(cli("distill", "--out", tmp_path / "run", "--config", config), f"{config}:3: expected a JSON experiment config")
+    assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------- 3. strict model loading
+@pytest.mark.parametrize("damage, expected", [
+    (set_heads(3), ["the weights do not fit config.json: 20 missing (first: heads.2.encoder.layer.0.attention"]),
+    (set_heads(1), ["the weights do not fit config.json: 20 unexpected (first: heads.1.encoder"]),
+    (truncate, ["model.safetensors: is truncated or not a safetensors file"]),
+    (empty, ["model.safetensors: is empty"]),
+    (garbage_config, ["config.json:1: not valid JSON"]),
+    (pickle_only, ["holds only pytorch_model.bin (pickled weights, which are never loaded)"]),
+], ids=["config-says-3-heads", "config-says-1-head", "truncated", "empty", "garbage-config", "pickle-only"])
+@pytest.mark.parametrize("command", ["evaluate", "bench", "from_pretrained"])
+def test_a_model_that_does_not_fit_its_weights_is_refused(world, tmp_path, command, damage, expected):
+    folder = damaged_copy(world, tmp_path / "model", damage)
+    before = snapshot(folder)
+    if command == "from_pretrained":
+        from cerberus_core.model import CerberusForRanking
+
+        with pytest.raises(InputError) as err:
+            CerberusForRanking.from_pretrained(folder)
+        assert str(folder) in str(err.value) and all(e in str(err.value) for e in expected), err.value
+        assert "\n" not in str(err.value)
+    elif command == "evaluate":
+        refused(cli("evaluate", "--model", folder, "--data", world["qa"]), str(folder), *expected)
+    else:
+        refused(cli("bench", folder, "--data", world["qa"], "--repeats", "1"), str(folder), *expected)
+    assert snapshot(folder) == before
+
+
+# ----------------------------------------------------------- 4. lengths, sizes, empty selections
+@pytest.mark.parametrize("args, expected", [
+    (["--max-length", "0"], "argument --max-length: expected a positive integer, got 0"),
+    (["--max-length", "100000"], "--max-length 100000 is more than the 512 tokens"),
+    (["--batch-size", "0"], "argument --batch-size: expected a positive integer, got 0"),
+    (["--filter", "clean", "--data", "{nopos}"], "no question is left under filter 'clean'"),
+    (["--data", "{missing}"], "no such file or folder"),
+    (["--out", ""], "--out is empty"),
+])
+def test_evaluate_refuses_bad_sizes_before_scoring(world, args, expected):
+    args = [{"{nopos}": str(world["nopos"]), "{missing}": str(world["root"] / "nope.tsv")}.get(a, a) for a in args]
+    data = [] if "--data" in args else ["--data", str(world["qa"])]
+    result = cli("evaluate", "--model", world["model"], *data, *args)
+    refused(result, expected)
+    assert "scoring" not in result.err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--seq-len", "0"], "argument --seq-len: expected a positive integer, got 0"),
+    (["--batch-sizes", "8", "0"], "argument --batch-sizes: expected a positive integer, got 0"),
+    (["--repeats", "0"], "argument --repeats: expected a positive integer, got 0"),
+    (["--warmup", "-1"], "argument --warmup: expected an integer >= 0, got -1"),
+    (["--threads", "0"], "argument --threads: expected a positive integer, got 0"),
+    (["--seq-len", "100000"], "--seq-len 100000 is more than the 512 tokens this model's position embeddings take"),
+    (["--spec", "minilm-l3:B3-2H1"], "bad model spec 'minilm-l3:B3-2H1': B3 2H1 needs at least one head and at "
+                                     "most the backbone's 3 layers"),
+])
+def test_bench_refuses_bad_sizes(world, args, expected):
+    model = args[1] if args[0] == "--spec" else str(world["model"])
+    args = [] if args[0] == "--spec" else args
+    result = cli("bench", model, *args, "--data", world["qa"], "--repeats", "1")
+    refused(result, expected)
+    assert "Loading weights" not in result.err, "checked before any weight is loaded"
+
+
+def test_one_question_is_reported_without_an_interval(world):
+    result = cli("evaluate", "--model", world["model"], "--data", world["one"], "--max-length", "32")
+    ok(result)
+    lines = [line for line in result.out.splitlines() if line.startswith("eval")]
+    assert len(lines) == 3 and all("(n=1, no interval: fewer than 2 questions)" in line for line in lines)
+    assert all("[" not in line for line in lines)
+
+
+# ---------------------------------------------------------------------- 5. damaged checkpoints
+def interrupted(world, tmp_path) -> Path:
+    """A copy of the teacher run as a process killed after its last checkpoint leaves it."""
+    run = tmp_path / "run"
+    shutil.copytree(world["teacher"], run)
+    for name in ("metrics.json", "scores"):
+        shutil.rmtree(run / name) if (run / name).is_dir() else (run / name).unlink()
+    return run
+
+
+def rerun(world, run: Path) -> Result:
+    return cli("train-teacher", "--out", run, *tiny_config(world["qa"]))
+
+
+@pytest.mark.parametrize("damage, step, then", [
+    ("truncate-weights", 2, "restarting from step 0"),
+    ("delete-optimizer", 2, "restarting from step 0"),
+    ("garbage-state", None, "resuming from the checkpoint of step 2"),
+    ("older-checkpoint", 2, "resuming from the checkpoint of step 1"),
+])
+def test_a_damaged_last_checkpoint_is_set_aside(world, tmp_path, damage, step, then):
+    """The damaged files move to RUN/checkpoint-damaged/ (nothing is deleted), with one warning
+    line; the run resumes from an older checkpoint or restarts, and ends like the original."""
+    run = interrupted(world, tmp_path)
+    ckpt = run / "checkpoint"
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["step"] == 2
+    if damage == "truncate-weights":
+        data = (ckpt / "model-00000002.safetensors").read_bytes()
+        (ckpt / "model-00000002.safetensors").write_bytes(data[: len(data) - 100])
+    elif damage == "delete-optimizer":
+        (ckpt / "optimizer-00000002.safetensors").unlink()
+    elif damage == "garbage-state":
+        (ckpt / "state.json").write_text('{"step": 2, "best_')
+    else:  # a complete older checkpoint left behind (e.g. the writer was killed while cleaning up)
+        for path in list(ckpt.glob("*-00000002.*")):
+            shutil.copy(path, ckpt / path.name.replace("00000002", "00000001"))
+        older = json.loads((ckpt / "state-00000001.json").read_text())
+        (ckpt / "state-00000001.json").write_text(json.dumps({**older, "step": 1}))
+        (ckpt / "model-00000002.safetensors").write_bytes(b"")
+    damaged_before = {p.name: p.read_bytes() for p in ckpt.iterdir() if p.is_file() and "00000001" not in p.name}
+    result = rerun(world, run)
+    ok(result)
+    warnings = [m for m in result.messages if m.startswith("warning:")]
+    assert len(warnings) == 1 and "is damaged" in warnings[0] and then in warnings[0], result
+    aside = run / "checkpoint-damaged" / (f"step{step}" if step else "state")
+    assert str(aside) in warnings[0] and aside.is_dir()
+    for path in aside.iterdir():  # set aside byte for byte, not deleted
+        assert path.read_bytes() == damaged_before[path.name]
+    assert (run / "metrics.json").is_file()
+    if damage != "older-checkpoint":  # the same run, resumed or restarted, ends with the same metrics
+        same_metrics(run / "metrics.json", world["teacher"] / "metrics.json")
+        assert (run / "curve.tsv").read_text() == (world["teacher"] / "curve.tsv").read_text()
+    assert json.loads((ckpt / "state.json").read_text())["step"] == 2
+
+
+# ------------------------------------------------------------------ 6. in a fresh interpreter
+def test_a_refusal_is_one_line_in_a_real_process(world, tmp_path):
+    """The same rule in `python -m cerberus_core` itself (tests/test_cli.py runs more cases so):
+    a model whose config.json does not fit its weights, one line, exit 2, nothing written."""
+    broken = damaged_copy(world, tmp_path / "model", set_heads(3))
+    args = ["evaluate", "--model", str(broken), "--data", str(world["qa"]), "--out", str(tmp_path)]
+    run = subprocess.run([sys.executable, "-m", "cerberus_core", *args], capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert "the weights do not fit config.json: 20 missing (first: heads.2." in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "scores.tsv").exists()
+
+
+# ------------------------------------------------------------------ 7. the same guards in the library
+def test_a_file_never_replaces_a_folder(tmp_path):
+    """The data-loss bug of issue 11 at its root: atomic_path used to rmtree a folder target."""
+    from cerberus_core.atomic import write_text_atomic
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "model.safetensors").write_text("weights")
+    with pytest.raises(InputError, match="run: is a folder; refusing to replace it with a file"):
+        write_text_atomic(folder, "a table")
+    with pytest.raises(InputError, match="is a folder; refusing to replace it with a file"):
+        write_text_atomic(tmp_path / ".", "a table")  # `--out .` as it reached atomic_path before
+    assert (folder / "model.safetensors").read_text() == "weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "no temporary left behind"
+
+
+def test_metrics_of_one_question_have_no_interval():
+    from cerberus_core.metrics import metrics_with_ci
+
+    m = metrics_with_ci(["q", "q", "q"], [0, 1, 0], [0.1, 0.9, 0.2])
+    assert (m["p@1"], m["map"], m["mrr"], m["n_questions"]) == (1.0, 1.0, 1.0, 1)
+    assert m["p@1_ci"] is None and m["map_ci"] is None and m["mrr_ci"] is None
+    two = metrics_with_ci(["a", "a", "b", "b"], [0, 1, 1, 0], [0.1, 0.9, 0.2, 0.8])
+    assert two["map_ci"][0] <= two["map"] <= two["map_ci"][1]
+
+
+def test_every_config_field_has_a_type_rule():
+    """A field added to TrainConfig without a rule in TYPES would escape validation."""
+    import dataclasses
+
+    from cerberus_core.training import TYPES, TrainConfig
+
+    assert {f.name for f in dataclasses.fields(TrainConfig)} == set(TYPES)
