@@ -182,18 +182,19 @@ def _best_teacher(systems: dict[str, System]) -> str | None:
     return max(dev, key=dev.get)
 
 
-def _cost(root: Path) -> dict[str, float] | None:
-    """CERBERUS's parameters and latency as fractions of the best teacher's, from bench.json."""
+def _cost(root: Path, best: str) -> dict[str, Any] | None:
+    """CERBERUS's parameters and latency as fractions of the best teacher's, from the fp32 rows
+    of bench.json (rows are named by the model folder they timed)."""
     bench = root / "bench.json"
     if not bench.is_file():
         return None
-    rows = {r["name"]: r for r in json.loads(bench.read_text())["rows"] if r.get("precision", "fp32") == "fp32"}
-    ours = rows.get("cerberus")
-    big = [r for n, r in rows.items() if n.startswith("mpnet")]
-    if ours is None or not big:
+    rows = [r for r in json.loads(bench.read_text())["rows"] if r.get("precision", "fp32") == "fp32"]
+    ours = next((r for r in rows if r["name"].rstrip("/").endswith("students/cerberus/best")), None)
+    big = next((r for r in rows if r["name"].rstrip("/").endswith(f"teachers/{best}/best")), None)
+    if ours is None or big is None:
         return None
-    return {"params_fraction": ours["parameters"] / big[0]["parameters"],
-            "latency_fraction": ours["latency_ms"] / big[0]["latency_ms"], "vs": big[0]["name"]}
+    return {"params_fraction": ours["parameters"] / big["parameters"],
+            "latency_fraction": ours["latency_ms"] / big["latency_ms"], "vs": big["name"]}
 
 
 COMPARISONS = (  # (claim id, statement template, system a, system b)
@@ -257,7 +258,7 @@ def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
         row["p_holm_display"] = format_p(p_holm, row["p"], floor)
         delta = row.get("delta_map", row.get("delta_specialization"))
         if row["id"] == "6":
-            cost = _cost(root)
+            cost = _cost(root, best)
             row["cost"] = cost
             cheap = cost is not None and cost["params_fraction"] < 1 and cost["latency_fraction"] < 1
             row["verdict"] = ("supported" if row["ci95"][0] > -MARGIN and cheap else

@@ -11,6 +11,7 @@ figure is saved as PDF + PNG + JSON sidecar (`plotting.save_figure`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from .scores import ScoreTable
 REPO = Path(__file__).resolve().parents[1]
 SPLIT = "test"  # figures describe the held-out split; dev is used only for the training traces
 CORRELATION = "pearson"
+DATASET_NAMES = {"wikiqa": "WikiQA", "wikiqa-tsv": "WikiQA", "trecqa": "TREC-QA"}
 
 
 class Missing(Exception):
@@ -106,6 +108,119 @@ class Artifacts:
             raise Missing("no students/replicated-* run")
         return names[0]
 
+    def correct_rank(self, table: ScoreTable, qid: str, column: str = "score") -> int:
+        """Where a scorer puts a question's first correct candidate (1 = on top; ties by index, as
+        the metrics break them), or 0 when the question has none."""
+        rows = np.flatnonzero(np.asarray(table.qids) == qid)
+        order = rows[np.lexsort((table.cand_idx[rows], -table.columns[column][rows]))]
+        hits = np.flatnonzero(table.labels[order])
+        return int(hits[0]) + 1 if len(hits) else 0
+
+    def example_question(self, split: str = "dev", fewest: int = 4, most: int = 8) -> dict[str, Any]:
+        """A question to teach with: one correct candidate among `fewest`..`most` that every teacher
+        ranks first (else as many as possible), the fewest candidates first, then by qid; and the
+        teacher to show (the best on dev). Returns {"qid", "teacher", "ranks": teacher -> rank of the
+        correct candidate, "candidates"}."""
+        tables = self.teacher_tables(split)
+        ref = next(iter(tables.values()))
+        qids = np.asarray(ref.qids)
+        options = []
+        for qid in dict.fromkeys(ref.qids):
+            labels = ref.labels[qids == qid]
+            if labels.sum() != 1:
+                continue
+            ranks = {t: self.correct_rank(table, qid) for t, table in tables.items()}
+            fits = fewest <= len(labels) <= most
+            options.append((-sum(r == 1 for r in ranks.values()), not fits, len(labels), qid, ranks))
+        if not options:
+            raise Missing(f"no {split} question with exactly one correct candidate")
+        _, _, n, qid, ranks = min(options, key=lambda o: o[:4])
+        dev = {t: self.run("teachers", t)["metrics"].get("dev", {}).get("pooled", {}).get("map") for t in tables
+               if t in self.names("teachers")}
+        dev = {t: v for t, v in dev.items() if v is not None}
+        teacher = max(dev, key=dev.get) if dev else next(iter(tables))
+        return {"qid": qid, "teacher": teacher, "ranks": ranks, "candidates": n}
+
+    def where(self, split: str = SPLIT) -> str:
+        """The dataset and split every figure title names: "WikiQA test, 237 questions" (the clean
+        questions the metrics count), read from the first finished run."""
+        for kind in ("students", "teachers"):
+            for name in self.names(kind):
+                run = self.run(kind, name)
+                dataset = DATASET_NAMES.get(run["config"].get("dataset"), run["config"].get("dataset", "?"))
+                n = (run["metrics"].get(split) or {}).get("pooled", {}).get("n_questions")
+                return f"{dataset} {split}" + (f", {n} questions" if n else "")
+        raise Missing("no finished run")
+
+    def label(self, kind: str, name: str) -> str:
+        """A run in words, so the student distilled from the averaged teachers ("ensemble") is never
+        read as the teacher ensemble: "teacher minilm-l3", "KD from the teachers' mean (B5 1H1)"."""
+        if name == an.TEACHER_ENSEMBLE:
+            return "teacher ensemble (mean prob.)"
+        if kind == "teachers":
+            return f"teacher {name}"
+        run = self.run(kind, name)
+        cfg, model = run["config"], run["metrics"]["model"]
+        taught = self.teacher_names(run)
+        what = {"gold": "gold labels only",
+                "single": f"KD from {self.taught_by(run)}",
+                "ensemble": "KD from the teachers' mean",
+                "replicated": f"replicated: every head ← {self.taught_by(run)}",
+                "cerberus": f"CERBERUS: {len(taught)} heads ← {len(taught)} teachers"}.get(cfg["strategy"], name)
+        return f"{what} ({model})"
+
+    def architecture(self, kind: str, name: str) -> tuple[str, str]:
+        """(backbone, "B_b kH_h") of a finished run: runs that share it cost the same to run."""
+        run = self.run(kind, name)
+        return Path(run["config"].get("backbone", "")).name, run["metrics"]["model"]
+
+    def architectures(self) -> dict[str, list[str]]:
+        """Finished students grouped by architecture (backbone and B_b kH_h): they cost the same, so
+        their timings differ only by noise. Label -> student names; CERBERUS's group first; a group of
+        one is labelled by its student."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for name in sorted(self.names("students"), key=lambda n: (n != "cerberus", n)):
+            groups.setdefault(self.architecture("students", name), []).append(name)
+        models = [m for _, m in groups]
+        return {(members[0] if len(members) == 1 else
+                 f"{model} students" + (f" on {backbone}" if models.count(model) > 1 else "")): members
+                for (backbone, model), members in groups.items()}
+
+    def architecture_points(self, latency: dict[str, float], metric: str = "map", split: str = SPLIT) -> dict[str, Any]:
+        """One point per teacher, for the teacher ensemble and per student architecture, for the
+        quality-cost plot. `latency` maps a model (a run_of name) to its measured latency. Models of
+        one architecture (a teacher included: teacher minilm-l6 is the gold student's architecture)
+        take the median latency of the timed ones, since their timings differ only by noise, which
+        made the front zigzag; a student architecture's quality is the median over its students,
+        with their range and every member kept. Models of an architecture nobody timed are left out."""
+        kinds = {**{t: "teachers" for t in self.names("teachers")}, **{s: "students" for s in self.names("students")}}
+        timed: dict[tuple[str, str], list[float]] = {}
+        for model, ms in latency.items():
+            if model in kinds:
+                timed.setdefault(self.architecture(kinds[model], model), []).append(ms)
+        cost = {arch: float(np.median(values)) for arch, values in timed.items()}
+
+        def point(label: str, members: list[str], ms: float | None) -> dict[str, Any] | None:
+            if ms is None:
+                return None
+            quality = {m: self.quality(m, metric, split) for m in members}
+            return {"name": label, "latency_ms": ms, metric: float(np.median(list(quality.values()))),
+                    "range": [min(quality.values()), max(quality.values())],
+                    "members": [[m, q] for m, q in quality.items()]}
+
+        points = [point(self.label("teachers", t), [t], cost.get(self.architecture("teachers", t)))
+                  for t in self.names("teachers")]
+        points.append(point(self.label("teachers", an.TEACHER_ENSEMBLE), [an.TEACHER_ENSEMBLE],
+                            latency.get(an.TEACHER_ENSEMBLE)))
+        for label, members in self.architectures().items():
+            points.append(point(label if len(members) > 1 else self.label("students", members[0]), members,
+                                cost.get(self.architecture("students", members[0]))))
+        points = [p for p in points if p is not None]
+        if not points:
+            raise Missing("no model with both a latency and a quality")
+        front = an.pareto_front([(p["latency_ms"], p[metric]) for p in points])
+        return {"points": points, "front": [points[i]["name"] for i in front], "front_index": front}
+
 
 Drawn = tuple[Any, dict[str, Any], dict[str, Any]]  # (matplotlib Figure, data shown, parameters)
 
@@ -119,7 +234,8 @@ def teacher_correlation(art: Artifacts) -> Drawn:
     ref = next(iter(tables.values()))
     corr = an.pairwise_correlation(margins, CORRELATION)
     gain = an.ensemble_gain(ref.qids, ref.labels, margins, names)
-    fig = pl.plot_correlation_heatmap(corr, names, f"Teacher score correlation ({SPLIT}, {CORRELATION})")
+    fig = pl.plot_correlation_heatmap(corr, names, f"Teacher score correlation ({art.where()})",
+                                      label=f"{CORRELATION.capitalize()} r of the logit margins")
     data = {"names": names, "correlation": corr,
             "top1_disagreement": an.top1_disagreement(ref.qids, margins, ref.cand_idx),
             "ambiguity": an.ambiguity(an.to_probability(margins)), "ensemble_gain": gain}
@@ -130,7 +246,12 @@ def loss_curves(art: Artifacts) -> Drawn:
     run = art.run("students", "cerberus")
     if not run["curve"]:
         raise Missing("students/cerberus has no curve.tsv")
-    fig = pl.plot_loss_curves(run["curve"])
+    heads = sorted({c.split("/")[1] for c in run["curve"][0] if "/" in c}, key=lambda h: int(h[4:]))
+    cfg = run["config"]
+    dataset = DATASET_NAMES.get(cfg.get("dataset"), cfg.get("dataset"))
+    title = (f"CERBERUS {run['metrics']['model']}: training loss per head ({dataset} {cfg.get('train_split', 'train')}"
+             + (f", batch {cfg['batch_size']})" if "batch_size" in cfg else ")"))
+    fig = pl.plot_loss_curves(run["curve"], head_labels=art.head_labels(run, heads), title=title)
     return fig, {"curve": run["curve"]}, {"run": "students/cerberus", "smoothing": "running mean, ~1/40 of the steps"}
 
 
@@ -139,18 +260,38 @@ def head_metrics(art: Artifacts) -> Drawn:
     metrics = run["metrics"][SPLIT]
     teacher_metrics = {t: art.run("teachers", t)["metrics"][SPLIT]["pooled"] for t in art.names("teachers")}
     labels = art.head_labels(run, sorted((k for k in metrics if k.startswith("head")), key=lambda k: int(k[4:])))
-    title = f"CERBERUS {run['metrics']['model']}: pooled vs heads vs teachers ({SPLIT})"
-    fig = pl.plot_head_metrics(metrics, teacher_metrics, labels, title=title)
+    title = f"CERBERUS {run['metrics']['model']}: pooled vs its heads vs the teachers ({art.where()})"
+    fig = pl.plot_head_metrics(metrics, teacher_metrics, [f"student {h}" for h in labels], title=title)
     data = {"student": metrics, "teachers": teacher_metrics, "head_labels": labels}
     return fig, data, {"split": SPLIT, "ci": "95% bootstrap over questions"}
 
 
+def _head_correlations(art: Artifacts) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Head correlation of CERBERUS and of the replicated control (those that exist)."""
+    found = {}
+    for name in ("cerberus", *art.names("students", "replicated-*")):
+        with contextlib.suppress(Missing):
+            heads, margins = an.score_matrix(art.table(art.run("students", name)))
+            found[name] = (heads, an.pairwise_correlation(margins, CORRELATION))
+    return found
+
+
 def _head_correlation(art: Artifacts, name: str) -> Drawn:
-    run = art.run("students", name)
-    heads, margins = an.score_matrix(art.table(run))
-    corr = an.pairwise_correlation(margins, CORRELATION)
-    fig = pl.plot_correlation_heatmap(corr, heads, f"{name}: head correlation ({SPLIT}, {CORRELATION})", vmin=0.0)
-    params = {"run": f"students/{name}", "split": SPLIT, "method": CORRELATION}
+    """One student's head correlation on the colour scale and decimals shared with the other
+    student's, so CERBERUS (r ~0.99) and the replicated control (r ~0.9999) can be told apart."""
+    found = _head_correlations(art)
+    if name not in found:
+        art.table(art.run("students", name))  # raises Missing with the reason
+    heads, corr = found[name]
+    off = np.concatenate([pl._off_diagonal(c) for _, c in found.values()])
+    low, high = pl.data_range(off)
+    digits = pl.decimals(off)
+    others = " & ".join(n for n in found if n != name)
+    label = f"{CORRELATION.capitalize()} r between heads" + (f"\n(one scale with {others})" if others else "")
+    fig = pl.plot_correlation_heatmap(corr, heads, f"{name}: head correlation ({art.where()})", vmin=low, vmax=high,
+                                      label=label, digits=digits)
+    params = {"run": f"students/{name}", "split": SPLIT, "method": CORRELATION,
+              "colour_scale": [low, min(high, 1.0)], "shared_with": [n for n in found if n != name]}
     return fig, {"names": heads, "correlation": corr}, params
 
 
@@ -173,7 +314,8 @@ def diversity(art: Artifacts) -> Drawn:
     names, margins = an.score_matrix(tables)
     ref = next(iter(tables.values()))
     level = an.diversity(ref.qids, margins, ref.cand_idx, CORRELATION)
-    fig = pl.plot_diversity_over_steps(runs, teacher_level=level)
+    title = f"Head diversity during training ({art.where('dev')})"
+    fig = pl.plot_diversity_over_steps(runs, teacher_level=level, title=title)
     return fig, {"runs": runs, "teachers": names, "teacher_level": level}, {
         "split": "dev", "probabilities": "sigmoid(head margin), T=1", "correlation": CORRELATION}
 
@@ -188,7 +330,9 @@ def _agreement(art: Artifacts, name: str) -> Drawn:
     data = {"heads": head_labels, "teachers": teachers, "agreement": matrix}
     if run["config"]["strategy"] == "cerberus" and teachers == art.teacher_names(run):
         data["own_teacher_is_closest"] = an.own_teacher_is_closest(matrix)
-    fig = pl.plot_agreement_matrix(matrix, head_labels, teachers, name, measure=f"{CORRELATION} r")
+        data["own_head_is_closest"] = an.own_teacher_is_closest(matrix.T)
+    title = f"{name}: head-teacher agreement ({art.where()})"
+    fig = pl.plot_agreement_matrix(matrix, head_labels, teachers, title, measure=f"{CORRELATION.capitalize()} r")
     return fig, data, {"run": f"students/{name}", "split": SPLIT, "method": CORRELATION}
 
 
@@ -206,16 +350,24 @@ def _teacher_ensemble(art: Artifacts) -> list[dict[str, Any]]:
         ref, probs = art.teacher_ensemble()
     except Missing:
         return []
-    return [{**r, "role": "ensemble"} for r in an.metrics_frame({an.TEACHER_ENSEMBLE: probs}, ref.qids, ref.labels)]
+    return [{**r, "role": "teacher ensemble", "label": art.label("teachers", an.TEACHER_ENSEMBLE)}
+            for r in an.metrics_frame({an.TEACHER_ENSEMBLE: probs}, ref.qids, ref.labels)]
+
+
+STUDENT_ORDER = ("gold", "single", "ensemble", "replicated", "cerberus")  # the README table's order
 
 
 def results(art: Artifacts) -> Drawn:
     """Every teacher, the teacher ensemble and every student, with CIs; paired tests vs CERBERUS in the sidecar."""
     rows, tables = [], {}
-    for kind, role in (("teachers", "teacher"), ("students", "student")):
-        for name in art.names(kind):
+    for kind, role in (("teachers", "teacher"), ("students", "student (one model)")):
+        names = art.names(kind)
+        if kind == "students":
+            order = {s: i for i, s in enumerate(STUDENT_ORDER)}
+            names = sorted(names, key=lambda n: (order.get(art.run(kind, n)["config"]["strategy"], len(order)), n))
+        for name in names:
             run = art.run(kind, name)
-            rows.append({"name": name, "role": role, **run["metrics"][SPLIT]["pooled"]})
+            rows.append({"name": name, "role": role, "label": art.label(kind, name), **run["metrics"][SPLIT]["pooled"]})
             if run[SPLIT] is not None:
                 tables[name] = run[SPLIT]
         if kind == "teachers":
@@ -227,59 +379,97 @@ def results(art: Artifacts) -> Drawn:
         ref = tables["cerberus"]
         names, scores = an.score_matrix(tables, reference=ref)
         data["paired_vs_cerberus_map"] = an.paired_against(dict(zip(names, scores.T)), ref.qids, ref.labels, "cerberus")
-    fig = pl.plot_metric_bars(rows, title=f"All models ({SPLIT}, 95% CI)")
+    fig = pl.plot_metric_bars(rows, title=f"Every model ({art.where()}; dotted: CERBERUS)",
+                              reference="cerberus" if "cerberus" in tables else None)
     params = {"split": SPLIT, "ci": "95% bootstrap over questions", "paired_test": "permutation on per-question AP"}
     return fig, data, params
 
 
 def ablation(art: Artifacts) -> Drawn:
     """The runs of `reproduce --ablation` (ROOT/ablation/) beside the main ones: quality against the
-    number of heads (single-<t> is 1 head, students/cerberus all k) and against the body/head split."""
+    number of heads (single-<t> is 1 head, students/cerberus all k) and against the body/head split.
+    The main CERBERUS run is in both panels, marked "main"."""
     if not art.names("ablation"):
         raise Missing("no finished run under ablation/")
     main = art.run("students", "cerberus")
     heads, split = "number of heads (one teacher each)", "body/head split (same depth)"
+    main_model = main["metrics"]["model"]
 
-    def row(run: dict[str, Any], panel: str, x: int, name: str) -> dict[str, Any]:
-        return {"panel": panel, "x": x, "name": name, **run["metrics"][SPLIT]["pooled"]}
+    def row(run: dict[str, Any], panel: str, x: int, name: str, legend: str) -> dict[str, Any]:
+        is_main = run is main
+        return {"panel": panel, "x": x, "name": name, "main": is_main,
+                "legend": f"main CERBERUS ({main_model})" if is_main else legend, **run["metrics"][SPLIT]["pooled"]}
 
     rows = []
     for name in art.names("students", "single-*"):
         run = art.run("students", name)
-        rows.append(row(run, heads, 1, art.teacher_names(run)[run["config"]["teacher_index"]]))
+        rows.append(row(run, heads, 1, art.teacher_names(run)[run["config"]["teacher_index"]],
+                        "1 head: single-teacher KD"))
     for run in [art.run("ablation", n) for n in art.names("ablation")] + [main]:
         cfg = run["config"]
         if cfg["head_layers"] == main["config"]["head_layers"]:
-            rows.append(row(run, heads, cfg["num_heads"], "+".join(art.teacher_names(run))))
+            k = cfg["num_heads"]
+            rows.append(row(run, heads, k, "+".join(art.teacher_names(run)), f"{k} heads: CERBERUS on {k} teachers"))
         if cfg["num_heads"] == main["config"]["num_heads"]:
-            rows.append(row(run, split, cfg["head_layers"], run["metrics"]["model"]))
+            h = cfg["head_layers"]
+            rows.append(row(run, split, h, run["metrics"]["model"], f"{h} layers per head"))
+    depth = (main["config"].get("body_layers") or 0) + main["config"]["head_layers"]
+    xlabels = {heads: "teachers distilled, one head each",
+               split: f"B_b kH_h with b + h = {depth} layers" if depth > main["config"]["head_layers"] else "B_b kH_h"}
     params = {"split": SPLIT, "metric": "map", "x": {heads: "num_heads", split: "head_layers"}}
-    return pl.plot_ablation(rows), {"rows": rows}, params
+    fig = pl.plot_ablation(rows, xlabels=xlabels, title=f"Ablations of CERBERUS ({art.where()}; dotted: main run)")
+    return fig, {"rows": rows}, params
 
 
-def pareto(art: Artifacts) -> Drawn:
-    """Test MAP against the latency in bench.json, for every row that names a run or the teacher ensemble."""
-    path = art.root / "bench.json"
-    if not path.is_file():
-        raise Missing("no bench.json")
-    bench = json.loads(path.read_text(encoding="utf-8"))
-    rows = bench["rows"] if isinstance(bench, dict) else bench
-    points, names, unmatched = [], [], []
+def bench_latency(art: Artifacts, rows: list[dict[str, Any]],
+                  stands_for: dict[str, list[str]] | None = None) -> tuple[dict[str, float], list[str]]:
+    """Latency (ms) per model name from benchmark rows, and the rows that name no model. Rows of
+    bench.json name model specs (`analysis.run_of` resolves them); rows timed live by notebook 08
+    name the labels of `stands_for` (label -> the models that timing covers)."""
+    if stands_for is not None:
+        return an.latency_by_model(rows, stands_for), []
+    latency, unmatched = {}, []
     for row in rows:
         name = an.run_of(row["name"], art.root)
         if name is None:
             unmatched.append(row["name"])
-            continue
-        points.append((row["latency_ms"], art.quality(name)))
-        names.append(name)
-    if not points:
+        else:
+            latency[name] = row["latency_ms"]
+    return latency, unmatched
+
+
+def draw_pareto(art: Artifacts, latency: dict[str, float], title: str = "") -> Drawn:
+    """The quality-cost plot of `Artifacts.architecture_points` (one point per architecture)."""
+    data = art.architecture_points(latency)
+    points = data["points"]
+    fig = pl.plot_pareto([(p["latency_ms"], p["map"]) for p in points], [p["name"] for p in points],
+                         data["front_index"], spread=[p["range"] for p in points],
+                         members=[[(art.label("students", m) if len(p["members"]) > 1 else m, q)
+                                   for m, q in p["members"]] for p in points],
+                         ylabel=f"MAP ({art.where()})", title=title)
+    return fig, data, {}
+
+
+def pareto(art: Artifacts) -> Drawn:
+    """Test MAP against the latency in bench.json: one point per teacher, for the teacher ensemble
+    and per student architecture (median over its students)."""
+    path = art.root / "bench.json"
+    if not path.is_file():
+        raise Missing("no bench.json")
+    bench = json.loads(path.read_text(encoding="utf-8"))
+    latency, unmatched = bench_latency(art, bench["rows"] if isinstance(bench, dict) else bench)
+    if not latency:
         raise Missing(f"no bench.json row names a finished run ({unmatched})")
-    front = an.pareto_front(points)
-    data = {"names": names, "latency_ms": [p[0] for p in points], "map": [p[1] for p in points],
-            "front": [names[i] for i in front], "unmatched": unmatched}
+    conditions = bench.get("conditions", {}) if isinstance(bench, dict) else {}
+    timed = ", ".join(f"{k}: {conditions[k]}" for k in ("threads",) if k in conditions)
+    title = f"Quality against latency ({timed or 'bench.json'}; grey bar: range over an architecture's students)"
+    fig, data, _ = draw_pareto(art, latency, title=title)
+    data["unmatched"] = unmatched
     params = {"split": SPLIT, "cost": "median latency per question (bench.json)",
+              "architecture point": "median latency over the timed models of one architecture (teachers "
+                                    "included), median MAP over its students",
               "teacher ensemble": "mean probability of the teachers' cached scores"}
-    return pl.plot_pareto(points, names, front), data, params
+    return fig, data, params
 
 
 FIGURES: dict[str, Callable[[Artifacts], Drawn]] = {

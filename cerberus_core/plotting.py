@@ -70,11 +70,30 @@ def format_count(n: int) -> str:
 
 
 # --------------------------------------------------------------------------- teaching figures
+POSITIVE_COLOR = "#2a9d3c"  # the correct candidate's tick labels and band
+
+
+def _candidate_ticks(ax, labels: np.ndarray, every: int = 5, max_all: int = 12) -> None:
+    """One tick per candidate ("c3 ✓" for a correct one, in green and bold, on a green band); past
+    `max_all` candidates only every `every`-th and the correct ones are labelled, so labels never overprint."""
+    n = len(labels)
+    shown = [i for i in range(n) if n <= max_all or labels[i] or i % every == 0]
+    ax.set_xticks(shown, [f"c{i} ✓" if labels[i] else f"c{i}" for i in shown])
+    for tick, i in zip(ax.get_xticklabels(), shown):
+        if labels[i]:
+            tick.set_color(POSITIVE_COLOR)
+            tick.set_fontweight("bold")
+    for i in np.flatnonzero(labels):  # a collection, not a patch: ax.patches stay the bars
+        ax.fill_betweenx([0, 1], i - 0.45, i + 0.45, transform=ax.get_xaxis_transform(), color=POSITIVE_COLOR,
+                         alpha=0.12, lw=0, zorder=0)
+
+
 @_themed
 def plot_soft_targets(margins: Sequence[float], labels: Sequence[int],
                       temperatures: Sequence[float] = (1.0, 2.0, 4.0)) -> Figure:
     """One question's teacher margins softened at several temperatures: the per-pair KD target
-    sigmoid(m/T) (left) and the softmax over candidates (right). Higher T flattens both."""
+    sigmoid(m/T) (left) and the softmax over candidates (right). Higher T flattens both.
+    The correct candidates are marked (green tick label and band)."""
     margins, labels = np.asarray(margins, dtype=float), np.asarray(labels)
     fig = Figure(figsize=(9, 3.4))
     axes = fig.subplots(1, 2)
@@ -84,14 +103,14 @@ def plot_soft_targets(margins: Sequence[float], labels: Sequence[int],
         offset = (i - (len(temperatures) - 1) / 2) * width
         axes[0].bar(x + offset, to_probability(margins, t), width, color=c, label=f"T={t:g}")
         axes[1].bar(x + offset, candidate_distribution(margins, t), width, color=c, label=f"T={t:g}")
-    ticks = [f"c{i}{' +' if y else ''}" for i, y in enumerate(labels)]
-    for ax, title in zip(axes, ("per-pair soft target sigmoid(m/T)", "softmax over candidates")):
-        ax.set_xticks(x, ticks)
+    for ax, title in zip(axes, ("per-pair soft target sigmoid(m/T)", "softmax over the candidates")):
+        _candidate_ticks(ax, labels)
         ax.set_title(title)
-        ax.set_xlabel("candidate (+ = correct)")
+        ax.set_xlabel("candidate (✓ = correct)")
     axes[0].set_ylim(0, 1)
     axes[0].axhline(0.5, color="grey", lw=0.8, ls=":")
-    axes[0].set_ylabel("probability")
+    axes[0].set_ylabel("probability of 'correct'")
+    axes[1].set_ylabel("share of the question's mass")
     axes[1].legend(title="temperature")
     return fig
 
@@ -163,22 +182,64 @@ def plot_dataset_stats(stats: dict[str, Any] | Sequence[dict[str, Any]]) -> Figu
 
 
 # --------------------------------------------------------------------------- matrices
-def _heatmap(ax, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], vmin: float | None,
-             vmax: float | None, cmap: str) -> None:
-    sns.heatmap(np.asarray(matrix, dtype=float), ax=ax, annot=True, fmt=".2f", cmap=cmap, vmin=vmin, vmax=vmax,
-                xticklabels=list(cols), yticklabels=list(rows), square=True, cbar_kws={"shrink": 0.8})
+def decimals(values: Sequence[float] | np.ndarray, least: int = 2, most: int = 4) -> int:
+    """The fewest decimals (between `least` and `most`) at which values that differ print
+    differently: 0.9918 and 0.9966 need 3, 0.9664 and 0.9666 need 4."""
+    values = np.unique(np.round(np.asarray(values, dtype=float).ravel(), 12))
+    for d in range(least, most + 1):
+        if len({f"{v:.{d}f}" for v in values}) == len(values):
+            return d
+    return most
+
+
+def data_range(values: Sequence[float] | np.ndarray, pad: float = 0.05) -> tuple[float, float]:
+    """(low, high) of the values, widened by `pad` of their span (or a hair when they are all equal)."""
+    values = np.asarray(values, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    low, high = float(values.min()), float(values.max())
+    span = high - low or (abs(high) or 1.0) * 0.2  # all equal (e.g. 0 disagreement): a visible band around it
+    return low - pad * span, high + pad * span
+
+
+def _off_diagonal(matrix: np.ndarray) -> np.ndarray:
+    return matrix[~np.eye(len(matrix), dtype=bool)] if len(matrix) > 1 else matrix.ravel()
+
+
+def _heatmap(ax, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], vmin: float, vmax: float,
+             cmap: str, fmt: str, label: str, mask: np.ndarray | None = None) -> None:
+    """Annotated heatmap with a labelled colourbar; masked cells are drawn grey and still annotated."""
+    matrix = np.asarray(matrix, dtype=float)
+    sns.heatmap(matrix, ax=ax, annot=False, cmap=cmap, vmin=vmin, vmax=vmax,
+                xticklabels=list(cols), yticklabels=list(rows), square=True,
+                cbar_kws={"shrink": 0.8, "label": label, "format": mpl.ticker.FormatStrFormatter(fmt)})
+    cmap_obj, norm = mpl.colormaps[cmap], mpl.colors.Normalize(vmin, vmax)
+    for (i, j), value in np.ndenumerate(matrix):
+        masked = mask is not None and mask[i, j]
+        if masked:  # covered, so it neither takes a colour of the scale nor needs seaborn's mask
+            ax.add_patch(patches.Rectangle((j, i), 1, 1, facecolor="0.92", edgecolor="white", lw=1, label="masked"))
+        dark = not masked and np.mean(cmap_obj(norm(value))[:3]) < 0.5
+        ax.text(j + 0.5, i + 0.5, fmt % value, ha="center", va="center", fontsize=9,
+                color="white" if dark else ("0.45" if masked else "black"))
     ax.tick_params(axis="x", rotation=30)
     ax.tick_params(axis="y", rotation=0)
 
 
 @_themed
 def plot_correlation_heatmap(matrix: np.ndarray, names: Sequence[str], title: str = "",
-                             vmin: float | None = None, vmax: float | None = 1.0) -> Figure:
-    """Annotated correlation matrix; pass the same vmin to figures that should be compared."""
+                             vmin: float | None = None, vmax: float | None = None, label: str = "Pearson r",
+                             digits: int | None = None) -> Figure:
+    """Annotated similarity matrix. The diagonal (a scorer with itself) is grey and left out of the
+    colour scale, which follows the other cells unless `vmin`/`vmax` are given (pass the same ones
+    to figures that are compared); `digits` defaults to the fewest that tell the values apart."""
+    matrix = np.asarray(matrix, dtype=float)
+    off = _off_diagonal(matrix)
+    low, high = data_range(off)
+    digits = digits if digits is not None else decimals(off)
     n = len(names)
-    fig = Figure(figsize=(1.3 * n + 2.2, 1.1 * n + 1.4))
+    fig = Figure(figsize=(1.35 * n + 2.6, 1.1 * n + 1.5))
     ax = fig.add_subplot()
-    _heatmap(ax, matrix, names, names, vmin, vmax, "crest")
+    _heatmap(ax, matrix, names, names, low if vmin is None else vmin, high if vmax is None else vmax, "crest",
+             f"%.{digits}f", label, mask=np.eye(n, dtype=bool) if n > 1 else None)
     ax.set_title(title)
     return fig
 
@@ -186,33 +247,54 @@ def plot_correlation_heatmap(matrix: np.ndarray, names: Sequence[str], title: st
 @_themed
 def plot_agreement_matrix(matrix: np.ndarray, head_names: Sequence[str], teacher_names: Sequence[str],
                           title: str = "", measure: str = "Pearson r") -> Figure:
-    """Head x teacher agreement; each head's closest teacher is outlined (CERBERUS: the diagonal)."""
+    """Head x teacher agreement, two panels. Left: the values, each head's closest teacher boxed
+    (for CERBERUS's design, the diagonal). Right: each teacher's column minus its mean over the heads,
+    so the per-teacher differences between heads (often in the third decimal) show in colour; ★ marks
+    the head closest to each teacher."""
     matrix = np.asarray(matrix, dtype=float)
-    fig = Figure(figsize=(1.3 * len(teacher_names) + 2.4, 1.1 * len(head_names) + 1.6))
-    ax = fig.add_subplot()
-    _heatmap(ax, matrix, head_names, teacher_names, None, None, "crest")
+    rows, cols = len(head_names), len(teacher_names)
+    fig = Figure(figsize=(2.5 * cols + 5.2, 1.0 * rows + 1.9))
+    left, right = fig.subplots(1, 2)
+    digits = max(decimals(matrix[:, j]) for j in range(cols)) if rows > 1 else decimals(matrix)
+    low, high = data_range(matrix)
+    _heatmap(left, matrix, head_names, teacher_names, low, high, "crest", f"%.{digits}f", measure)
     for i, row in enumerate(matrix):
         for j in np.flatnonzero(row == row.max()):
-            ax.add_patch(patches.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=2.5))
-    ax.set_xlabel("teacher")
-    ax.set_ylabel("head")
-    ax.set_title(f"{title} ({measure}; box = closest teacher)" if title else f"{measure}; box = closest teacher")
+            left.add_patch(patches.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=2.5))
+    left.set_title("box: the teacher closest to each head", fontsize=9)
+    centred = (matrix - matrix.mean(axis=0)) * 1e3
+    bound = float(np.abs(centred).max()) or 1.0
+    _heatmap(right, centred, head_names, teacher_names, -bound, bound, "vlag", "%+.1f",
+             f"{measure} − the teacher's mean over heads (×10⁻³)")  # symmetric limits: 0 is the middle
+    for j, column in enumerate(matrix.T):
+        for i in np.flatnonzero(column == column.max()):
+            right.text(j + 0.93, i + 0.25, "★", ha="right", va="center", fontsize=10)
+    right.set_title("★: the head closest to each teacher", fontsize=9)
+    right.set_yticklabels([])
+    for ax in (left, right):
+        ax.set_xlabel("teacher")
+    left.set_ylabel("head (← the teacher it learned from)")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
 # --------------------------------------------------------------------------- training
 @_themed
-def plot_loss_curves(curve_rows: Sequence[Mapping[str, float]], window: int | None = None) -> Figure:
+def plot_loss_curves(curve_rows: Sequence[Mapping[str, float]], window: int | None = None,
+                     head_labels: Sequence[str] | None = None, title: str = "") -> Figure:
     """Per-head loss over steps, one panel per component (total, KD, CE), as a running mean over
-    `window` steps (default: about 1/40 of the run) because per-batch losses are noisy."""
+    `window` steps (default: about 1/40 of the run) because per-batch losses are noisy.
+    `head_labels` name the heads in the legend (e.g. "head0 ← teacher")."""
     if not curve_rows:
         raise ValueError("no curve rows to plot")
     columns = list(curve_rows[0])
     families = [f for f in ("loss", "kd", "ce") if any(c.startswith(f"{f}/") for c in columns)]
     heads = sorted({c.split("/")[1] for c in columns if "/" in c}, key=lambda h: int(h[4:]))
+    names = dict(zip(heads, head_labels)) if head_labels is not None else {}
     window = window or max(1, len(curve_rows) // 40)
     steps = np.array([r["step"] for r in curve_rows])
-    fig = Figure(figsize=(3.6 * len(families), 3.2))
+    fig = Figure(figsize=(3.6 * len(families), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(families), sharey=True))
     kernel = np.ones(window) / window
     for ax, family in zip(axes, families):
@@ -221,11 +303,13 @@ def plot_loss_curves(curve_rows: Sequence[Mapping[str, float]], window: int | No
             if key in columns:
                 values = np.array([r[key] for r in curve_rows])
                 smooth = np.convolve(values, kernel, mode="valid")
-                ax.plot(steps[window - 1:], smooth, color=c, label=head)
+                ax.plot(steps[window - 1:], smooth, color=c, label=names.get(head, head))
         ax.set_title({"loss": "per-head loss", "kd": "KD (teacher) term", "ce": "CE (gold) term"}[family])
-        ax.set_xlabel("step")
+        ax.set_xlabel("training step")
     axes[0].set_ylabel(f"loss (running mean of {window} steps)")
-    axes[-1].legend()
+    axes[-1].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -233,23 +317,50 @@ def _diversity_measures(rows: Sequence[Mapping[str, float]]) -> list[str]:
     return [k for k in rows[0] if k != "step"]
 
 
+DIVERSITY_LABELS = {"ambiguity": "ambiguity: variance of the heads'\nprobabilities around their mean",
+                    "top1_disagreement": "top-1 disagreement:\nshare of questions, mean over pairs"}
+
+
+def _diversity_label(measure: str) -> str:
+    if measure.startswith("mean_"):
+        return f"mean pairwise {measure[5:].capitalize()} r\nbetween the heads' margins"
+    return DIVERSITY_LABELS.get(measure, measure.replace("_", " "))
+
+
 @_themed
 def plot_diversity_over_steps(rows: Sequence[Mapping[str, float]] | Mapping[str, Sequence[Mapping[str, float]]],
-                              teacher_level: Mapping[str, float] | None = None) -> Figure:
+                              teacher_level: Mapping[str, float] | None = None, title: str = "") -> Figure:
     """Head diversity during training, one panel per measure, one line per run (e.g. CERBERUS vs
-    replicated); the teachers' own diversity is the dashed reference the heads may approach."""
+    replicated). The y axis follows the runs; the teachers' own diversity, the level the heads may
+    approach, is a dashed line when it falls inside it and an arrow with its value at the edge when
+    it does not (it is usually far away, and drawing it would flatten the runs' curves)."""
     runs = rows if isinstance(rows, Mapping) else {"heads": rows}
     measures = _diversity_measures(next(iter(runs.values())))
-    fig = Figure(figsize=(3.6 * len(measures), 3.2))
+    fig = Figure(figsize=(3.9 * len(measures), 3.5))
     axes = np.atleast_1d(fig.subplots(1, len(measures)))
     for ax, measure in zip(axes, measures):
+        values = []
         for (name, run), c in zip(runs.items(), colors(len(runs))):
-            ax.plot([r["step"] for r in run], [r[measure] for r in run], marker="o", ms=3, color=c, label=name)
-        if teacher_level and measure in teacher_level:
-            ax.axhline(teacher_level[measure], color="0.3", ls="--", lw=1, label="teachers")
+            ys = [r[measure] for r in run]
+            values += ys
+            ax.plot([r["step"] for r in run], ys, marker="o", ms=3, color=c, label=name)
+        low, high = data_range(values, pad=0.12)
+        ax.set_ylim(low, high)
+        level = (teacher_level or {}).get(measure)
+        if level is not None and low <= level <= high:
+            ax.axhline(level, color="0.3", ls="--", lw=1, label="teachers")
+        elif level is not None:
+            above = level > high
+            ax.annotate(f"teachers: {level:.{decimals([level, *values], 3, 4)}f} {'↑' if above else '↓'}",
+                        xy=(0.98, 0.97 if above else 0.03), xycoords="axes fraction", ha="right",
+                        va="top" if above else "bottom", fontsize=8, color="0.25",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "lw": 0.6})
+        ax.set_ylabel(_diversity_label(measure), fontsize=8.5)
         ax.set_title(measure.replace("_", " "))
-        ax.set_xlabel("step")
-    axes[-1].legend()
+        ax.set_xlabel("training step")
+    axes[-1].legend(fontsize=8, loc="center right")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -261,22 +372,37 @@ def _error(rows: Sequence[Mapping[str, Any]], metric: str) -> np.ndarray:
 
 
 @_themed
-def plot_metric_bars(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = METRICS, title: str = "") -> Figure:
-    """Horizontal bars with 95% CI whiskers, one panel per metric, coloured by each row's "role".
-    Rows: {"name", "role", "map", "map_ci", ...} as `analysis.metrics_frame` or metrics.json give."""
+def plot_metric_bars(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = METRICS, title: str = "",
+                     reference: str | None = None) -> Figure:
+    """Each row's value (dot, printed to 3 decimals) and 95% CI (whisker), one panel per metric,
+    coloured by the row's "role"; the x axis follows the data, not [0, 1], so differences of a
+    hundredth are visible. Rows: {"name", "role", "map", "map_ci", ...} as `analysis.metrics_frame`
+    or metrics.json give; a row's "label" (else its name) is shown. `reference` names the row whose
+    value is drawn as a dotted line across each panel."""
     roles = list(dict.fromkeys(r.get("role", "") for r in rows))
     palette = dict(zip(roles, colors(len(roles))))
-    fig = Figure(figsize=(3.3 * len(metrics) + 1.5, 0.32 * len(rows) + 1.4))
+    fig = Figure(figsize=(3.4 * len(metrics) + 2.6, 0.34 * len(rows) + 1.5))
     axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
     y = np.arange(len(rows))[::-1]
+    ref = next((r for r in rows if r["name"] == reference), None)
     for ax, metric in zip(axes, metrics):
-        ax.barh(y, [r[metric] for r in rows], xerr=_error(rows, metric), height=0.7,
-                color=[palette[r.get("role", "")] for r in rows], error_kw={"elinewidth": 1, "capsize": 2})
-        ax.set_xlabel(METRIC_LABELS.get(metric, metric))
-        ax.set_xlim(0, 1)
-    axes[0].set_yticks(y, [r["name"] for r in rows])
-    if len(roles) > 1:
-        handles = [patches.Patch(color=palette[r], label=r) for r in roles]
+        values = np.array([r[metric] for r in rows])
+        error = _error(rows, metric)
+        for yi, value, low, high, row in zip(y, values, *error, rows):
+            c = palette[row.get("role", "")]
+            ax.errorbar(value, yi, xerr=[[low], [high]], fmt="o", color=c, ms=5, elinewidth=1.2, capsize=2)
+            ax.annotate(f"{value:.3f}", (value, yi), xytext=(0, 4), textcoords="offset points", ha="center",
+                        va="bottom", fontsize=6.5, color="0.2")
+        if ref is not None:
+            ax.axvline(ref[metric], color="0.4", ls=":", lw=1)
+        ax.set_xlim(*data_range(np.concatenate([values - error[0], values + error[1]]), pad=0.04))
+        ax.set_xlabel(f"{METRIC_LABELS.get(metric, metric)} (95% CI)")
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+    axes[0].set_yticks(y, [r.get("label", r["name"]) for r in rows])
+    handles = [mpl.lines.Line2D([], [], color=palette[r], marker="o", ls="", label=r) for r in roles]
+    if ref is not None:
+        handles.append(mpl.lines.Line2D([], [], color="0.4", ls=":", label=ref.get("label", ref["name"])))
+    if len(handles) > 1:
         axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     if title:
         fig.suptitle(title)
@@ -290,31 +416,51 @@ def plot_head_metrics(metrics: Mapping[str, Mapping[str, Any]], teachers: Mappin
     `teachers` maps a name to its pooled metrics; `head_labels` renames the heads (e.g. by teacher)."""
     heads = sorted((k for k in metrics if k.startswith("head")), key=lambda k: int(k[4:]))
     labels = list(head_labels) if head_labels is not None else heads
-    rows = [{"name": "pooled", "role": "pooled", **metrics["pooled"]}]
-    rows += [{"name": label, "role": "head", **metrics[h]} for h, label in zip(heads, labels)]
-    rows += [{"name": n, "role": "teacher", **m} for n, m in (teachers or {}).items()]
-    return plot_metric_bars(rows, title=title)
+    rows = [{"name": "pooled", "label": "student, pooled", "role": "student (pooled)", **metrics["pooled"]}]
+    rows += [{"name": label, "role": "student head", **metrics[h]} for h, label in zip(heads, labels)]
+    rows += [{"name": n, "label": f"teacher {n}", "role": "teacher", **m} for n, m in (teachers or {}).items()]
+    return plot_metric_bars(rows, title=title, reference="pooled")
 
 
 @_themed
-def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map") -> Figure:
+def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
+                  xlabels: Mapping[str, str] | None = None, title: str = "") -> Figure:
     """Quality with 95% CIs of every ablation run, one panel per "panel" (e.g. number of heads,
-    body/head split), one tick per run ("name"), ordered and coloured by their setting "x"."""
+    body/head split), one tick per run ("name", "+" starts a new line), ordered by its setting "x"
+    and coloured by it; the row marked "main" (the main run, in every panel) has one colour and
+    marker everywhere and a dotted line at its value. `xlabels`: panel -> x-axis label."""
     panels = list(dict.fromkeys(r["panel"] for r in rows))
     sizes = [sum(r["panel"] == p for r in rows) for p in panels]
-    fig = Figure(figsize=(max(5.0, 0.75 * sum(sizes) + 2.0 * len(panels)), 4.2))
+    fig = Figure(figsize=(max(6.0, 0.95 * sum(sizes) + 2.2 * len(panels)), 4.6))
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, width_ratios=sizes))
+    settings = list(dict.fromkeys((p, r["x"]) for p in panels
+                                  for r in sorted(rows, key=lambda r: r["x"]) if r["panel"] == p and not r.get("main")))
+    palette = dict(zip(settings, colors(len(settings) + 1)[1:]))  # colour 0 is the main run's; none means two things
+    main_color = colors(1)[0]
+    main = next((r for r in rows if r.get("main")), None)
     for ax, panel in zip(axes, panels):
-        sub = sorted((r for r in rows if r["panel"] == panel), key=lambda r: r["x"])
-        xs = list(dict.fromkeys(r["x"] for r in sub))
-        for x, c in zip(xs, colors(len(xs))):
-            pos = [i for i, r in enumerate(sub) if r["x"] == x]
+        sub = sorted((r for r in rows if r["panel"] == panel), key=lambda r: (r["x"], bool(r.get("main"))))
+        for key in dict.fromkeys("main" if r.get("main") else r["x"] for r in sub):
+            pos = [i for i, r in enumerate(sub) if ("main" if r.get("main") else r["x"]) == key]
             runs = [sub[i] for i in pos]
-            ax.errorbar(pos, [r[metric] for r in runs], yerr=_error(runs, metric), fmt="o", color=c, capsize=3)
-        ax.set_xticks(range(len(sub)), [r["name"] for r in sub], rotation=35, ha="right", fontsize=7)
-        ax.set_xlim(-0.6, len(sub) - 0.4)
+            is_main = key == "main"
+            label = runs[0].get("legend", "main run" if is_main else f"{key}")
+            ax.errorbar(pos, [r[metric] for r in runs], yerr=_error(runs, metric), fmt="*" if is_main else "o",
+                        ms=11 if is_main else 6, color=main_color if is_main else palette[(panel, key)], capsize=3,
+                        label=label)
+            for p_, r in zip(pos, runs):
+                ax.annotate(f"{r[metric]:.3f}", (p_, r[metric]), xytext=(6, 0), textcoords="offset points",
+                            va="center", fontsize=7, color="0.2")
+        if main is not None:
+            ax.axhline(main[metric], color=main_color, ls=":", lw=1)
+        ax.set_xticks(range(len(sub)), [r["name"].replace("+", "\n+") for r in sub], fontsize=7.5)
+        ax.set_xlim(-0.6, len(sub) - 0.2)
         ax.set_title(panel)
-    axes[0].set_ylabel(f"test {METRIC_LABELS.get(metric, metric)}")
+        ax.set_xlabel((xlabels or {}).get(panel, ""))
+        ax.legend(fontsize=7.5, loc="lower right")
+    axes[0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (95% CI)")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -338,37 +484,47 @@ def label_groups(points: np.ndarray, tolerance: float = 0.02, axes: Sequence[int
 
 @_themed
 def plot_pareto(points: Sequence[tuple[float, float]], names: Sequence[str], front: Sequence[int],
-                xlabel: str = "latency per question (ms)", ylabel: str = "test MAP") -> Figure:
-    """Quality against cost, every model labelled; the Pareto front (`analysis.pareto_front`) joined.
-    Models of (nearly) one cost are tagged A, B, ... at their best point and listed, best first,
-    beside the plot: their labels would otherwise print over each other."""
+                spread: Sequence[tuple[float, float]] | None = None,
+                members: Sequence[Sequence[tuple[str, float]]] | None = None,
+                xlabel: str = "latency per question (ms, log scale)", ylabel: str = "test MAP",
+                title: str = "") -> Figure:
+    """Quality against cost, one labelled point per model or architecture, the Pareto front
+    (`analysis.pareto_front`, fastest first) joined. A point that stands for several models (one
+    architecture) gets `spread`, the range of their quality, as a vertical bar, and `members`,
+    (name, quality) pairs listed beside the plot. Labels of points that nearly coincide are stacked."""
     pts = np.asarray(points, dtype=float).reshape(len(names), 2)
     on_front = np.isin(np.arange(len(pts)), front)
     c = colors(2)
-    fig = Figure(figsize=(7.5, 3.8))
+    fig = Figure(figsize=(8.2, 4.0))
     ax = fig.add_subplot()
-    ax.scatter(pts[~on_front, 0], pts[~on_front, 1], color=c[0], alpha=0.6, label="dominated")
+    if spread is not None:
+        for (x, _), (low, high) in zip(pts, spread):
+            if high > low:
+                ax.vlines(x, low, high, color="0.55", lw=2.5, alpha=0.5, zorder=1)
+    ax.scatter(pts[~on_front, 0], pts[~on_front, 1], color=c[0], s=30, zorder=3, label="dominated")
     ax.scatter(pts[on_front, 0], pts[on_front, 1], color=c[1], s=60, zorder=3, label="Pareto front")
-    ax.plot(pts[list(front), 0], pts[list(front), 1], color=c[1], lw=1.2)
-    listing = []
-    for group in label_groups(pts, axes=(0,)):
-        best_first = sorted(group, key=lambda i: -pts[i, 1])
-        if len(group) == 1:  # labels of the rightmost points go to their left, clear of the listing
-            rightmost = pts[group[0], 0] > pts[:, 0].min() + 0.75 * np.ptp(pts[:, 0])
-            ax.annotate(names[group[0]], pts[group[0]], xytext=(-4 if rightmost else 4, 4), textcoords="offset points",
-                        fontsize=7, va="bottom", ha="right" if rightmost else "left")
-            continue
-        tag = chr(ord("A") + len(listing))
-        ax.annotate(tag, pts[best_first[0]], xytext=(4, 4), textcoords="offset points", fontsize=8,
-                    fontweight="bold", va="bottom")
-        listing.append(f"{tag} (x = {np.median(pts[group, 0]):.0f}):\n"
-                       + "\n".join(f"  {names[i]}  {pts[i, 1]:.3f}" for i in best_first))
+    ax.plot(pts[list(front), 0], pts[list(front), 1], color=c[1], lw=1.2, zorder=2)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    log_x = np.log(pts[:, 0])
+    right = log_x > log_x.min() + 0.75 * np.ptp(log_x)  # labelled below-left, clear of the listing
+    for group in label_groups(np.column_stack([log_x, pts[:, 1]]), tolerance=0.04):
+        for k, i in enumerate(sorted(group, key=lambda i: -pts[i, 1])):  # stacked, best on top
+            ax.annotate(f"{names[i]}  {pts[i, 1]:.3f}", pts[i], xytext=(-4, -7 - 11 * k) if right[i] else (6, 4 - 11 * k),
+                        textcoords="offset points", fontsize=7.5, va="top" if right[i] else "bottom",
+                        ha="right" if right[i] else "left")
+    listing = [f"{names[i]}:\n" + "\n".join(f"  {m}  {q:.3f}" for m, q in sorted(group, key=lambda mq: -mq[1]))
+               for i, group in enumerate(members or []) if len(group) > 1]
     if listing:
         ax.text(1.03, 1.0, "\n\n".join(listing), transform=ax.transAxes, va="top", ha="left", fontsize=7)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.margins(0.15)
-    ax.legend(loc="best")
+    ax.margins(x=0.12, y=0.12)
+    ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title)
     return fig
 
 

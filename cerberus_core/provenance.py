@@ -7,17 +7,24 @@ from pathlib import Path
 from . import __version__
 
 REPO = Path(__file__).resolve().parents[1]
+# What "the code" is. Outputs (artifacts/, figures/, notebooks/, README) are not: regenerating
+# them, or committing only them, leaves the version alone, so `make figures` never stamps the
+# figures it has just rewritten as "+dirty" and a rerun after committing them changes nothing.
+CODE_PATHS = ("cerberus_core", "pyproject.toml", "requirements.txt", "requirements-models.txt")
 
 
-def code_version() -> str:
-    """`<git short hash>[+dirty]`, or the package version outside a git checkout."""
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
+
+
+def code_version(repo: str | Path = REPO) -> str:
+    """`<short hash>[+dirty]` of the last commit that changed CODE_PATHS, "+dirty" when they hold
+    uncommitted changes (new untracked modules included); the package version outside a git checkout."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, timeout=10)
-        if head.returncode != 0:
+        last = _git(repo, "log", "-1", "--format=%h", "--", *CODE_PATHS)
+        if last.returncode != 0 or not last.stdout.strip():
             return __version__
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return head.stdout.strip() + ("+dirty" if dirty else "")
+        dirty = _git(repo, "status", "--porcelain", "--", *CODE_PATHS).stdout.strip()
+        return last.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return __version__

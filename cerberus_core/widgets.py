@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -40,12 +42,15 @@ class Panel(widgets.VBox):
     result = traitlets.Any(None, allow_none=True)  # a trait, so a notebook can observe it too
 
     def __init__(self, title: str, controls: Mapping[str, widgets.Widget], render: Callable[[], Any],
-                 extra: Sequence[widgets.Widget] = (), trigger: widgets.Button | None = None) -> None:
+                 extra: Sequence[widgets.Widget] = (), trigger: widgets.Button | None = None,
+                 footer: Sequence[widgets.Widget] = ()) -> None:
+        """`extra` widgets sit between the controls and the output, `footer` ones below the output
+        (a long legend there keeps the plot right under its control)."""
         self.controls = dict(controls)
         self.output = widgets.Output()
         self._render = render
         super().__init__([widgets.HTML(f"<b>{html.escape(title)}</b>"), *self.controls.values(), *extra,
-                          self.output])
+                          self.output, *footer])
         if trigger is None:
             for control in self.controls.values():
                 control.observe(lambda _: self.refresh(), names="value")
@@ -139,7 +144,8 @@ def build_temperature_panel(margins: Sequence[float], labels: Sequence[int], can
                             temperatures: Sequence[float] = (0.5, 1, 2, 4, 8)) -> Panel:
     """One question's teacher margins as KD targets at the chosen temperature: per-pair
     sigmoid(m/T) and the softmax over candidates. Both y axes are fixed to [0, 1] so moving the
-    slider moves the bars, not the axis."""
+    slider moves the bars, not the axis. The plot sits right under the slider; the candidates'
+    texts (the correct ones highlighted) come below it."""
     temperatures = [float(t) for t in temperatures]
     slider = widgets.SelectionSlider(options=[(f"{t:g}", t) for t in temperatures], description="temperature",
                                      value=1.0 if 1.0 in temperatures else temperatures[0])
@@ -149,9 +155,15 @@ def build_temperature_panel(margins: Sequence[float], labels: Sequence[int], can
         fig.axes[1].set_ylim(0, 1)
         return fig
 
-    key = [widgets.HTML("<br>".join(f"c{i}{' +' if y else ''}: {html.escape(c)}"
-                                    for i, (c, y) in enumerate(zip(candidates, labels))))] if candidates else []
-    return Panel("Teacher scores softened by temperature", {"temperature": slider}, render, extra=key)
+    key = [widgets.HTML(candidate_key_html(candidates, labels))] if candidates else []
+    return Panel("Teacher scores softened by temperature", {"temperature": slider}, render, footer=key)
+
+
+def candidate_key_html(candidates: Sequence[str], labels: Sequence[int]) -> str:
+    """"c0: text" per candidate, the correct ones marked ✓ and highlighted as in the plots."""
+    lines = [f'<span style="{POSITIVE_STYLE};font-weight:bold">c{i} ✓: {html.escape(c)}</span>' if y
+             else f"c{i}: {html.escape(c)}" for i, (c, y) in enumerate(zip(candidates, labels))]
+    return "<br>".join(lines)
 
 
 def build_question_browser(dataset: AS2Dataset) -> Panel:
@@ -167,7 +179,8 @@ def build_head_correlation_panel(tables: Mapping[str, ScoreTable],
                                  teacher_tables: Mapping[str, Mapping[str, ScoreTable]] | None = None) -> Panel:
     """How alike the heads (and optionally the teachers) score one split: a correlation of the
     margins or the fraction of questions whose top-1 differs. `tables`: split -> student table;
-    `teacher_tables`: split -> {teacher: table}. The colour scale is fixed to [0, 1]."""
+    `teacher_tables`: split -> {teacher: table}. The colour scale and the decimals follow the
+    values shown (heads correlate at 0.99 and more: a fixed [0, 1] scale would paint them alike)."""
     first = next(iter(tables.values()))
     c = {"split": widgets.Dropdown(options=list(tables), description="split"),
          "heads": widgets.SelectMultiple(options=first.head_columns(), value=tuple(first.head_columns()),
@@ -187,7 +200,9 @@ def build_head_correlation_panel(tables: Mapping[str, ScoreTable],
         values = (an.top1_disagreement(table.qids, matrix, table.cand_idx) if measure == "top1"
                   else an.pairwise_correlation(matrix, measure))
         label = dict((v, k) for k, v in MEASURES)[measure]
-        return pl.plot_correlation_heatmap(values, names, f"{c['split'].value}: {label}", vmin=0.0, vmax=1.0)
+        n = len(set(table.qids))
+        return pl.plot_correlation_heatmap(values, names, f"{c['split'].value} split, {n} questions: {label}",
+                                           label=label if measure == "top1" else f"{label} r of the margins")
 
     return Panel("Head diversity", c, render)
 
@@ -214,9 +229,36 @@ def build_question_explorer(student_table: ScoreTable, teacher_tables: Mapping[s
     return Panel(f"Teachers vs heads, question by question (sorted by {sort_by})", {"question": control}, render)
 
 
+BENCH_COLUMNS = (("params (M)", "parameters", 1e-6, "{:.1f}"), ("latency (ms)", "latency_ms", 1, "{:.1f}"),
+                 ("p90 (ms)", "latency_p90_ms", 1, "{:.1f}"), ("params x", "params_vs_ref", 1, "{:.2f}"),
+                 ("latency x", "latency_vs_ref", 1, "{:.2f}"), ("throughput x", "throughput_vs_ref", 1, "{:.2f}"))
+
+
+def bench_html(rows: Sequence[Mapping[str, Any]], conditions: Mapping[str, Any]) -> str:
+    """Benchmark rows as an HTML table that does not wrap (the plain-text table of
+    bench.format_table is wider than a notebook), under the conditions as a short list:
+    model, parameters, latency, throughput per batch size, and the ratios to the first row."""
+    if not rows:
+        return "<p><i>no rows</i></p>"
+    sizes = sorted(int(k.removeprefix("throughput_b")) for k in rows[0] if k.startswith("throughput_b"))
+    columns = [*BENCH_COLUMNS[:3], *((f"pairs/s b{s}", f"throughput_b{s}", 1, "{:.0f}") for s in sizes),
+               *BENCH_COLUMNS[3:]]
+    columns = [col for col in columns if all(col[1] in r for r in rows)]
+    body = [f'<tr><td style="text-align:left">{html.escape(str(r["name"]))}</td>'
+            + "".join(f"<td>{fmt.format(r[key] * scale)}</td>" for _, key, scale, fmt in columns) + "</tr>"
+            for r in rows]
+    head = '<th style="text-align:left">model</th>' + "".join(f"<th>{html.escape(h)}</th>" for h, *_ in columns)
+    reference = html.escape(str(rows[0].get("reference", rows[0]["name"])))
+    conds = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>" for k, v in conditions.items())
+    return (f'<div style="overflow-x:auto"><table class="cerberus bench"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>'
+            f"<p>Ratios (x) are relative to <code>{reference}</code>, measured in the same run.</p>"
+            f'<details><summary>conditions</summary><ul style="font-size:smaller">{conds}</ul></details>')
+
+
 def build_bench_panel(models: Mapping[str, Any], pairs: Sequence[tuple[str, str]], warmup: int = 1) -> Panel:
     """Time the models live on this machine (bench.benchmark, all models interleaved in one run)
-    when "measure" is clicked; the result is bench.format_table's text, conditions included.
+    when "measure" is clicked; the result is the `bench_html` table, conditions included.
     `pairs` are one question's candidates (bench.question_pairs gives a typical one)."""
     from . import bench  # torch is imported only by the panel that needs it
 
@@ -233,6 +275,37 @@ def build_bench_panel(models: Mapping[str, Any], pairs: Sequence[tuple[str, str]
                                threads=threads, max_length=seq)
         device = str(bench._members(next(iter(models.values())))[0].device)
         conds = bench.conditions(threads, (size,), seq, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device)
-        return bench.format_table(rows, conds)
+        return bench_html(rows, conds)
 
     return Panel("Cost, measured live", c, render, trigger=c["measure"])
+
+
+def models_to_time(root: str | Path) -> tuple[dict[str, Any], dict[str, list[str]], str]:
+    """What notebook 08 times, as `bench.models_from_artifacts` (models, stands_for), plus a note.
+
+    Trained weights are never committed, so without them each run's *architecture* is built from
+    its pretrained backbone instead (same B_b kH_h, untrained scorers): a forward pass costs the
+    same whatever the weights' values, so the timings hold, only the scores would not. The note
+    says which it is, in one line."""
+    from . import bench
+
+    root = Path(root)
+    stands_for = bench.student_architectures(root)
+    teachers = sorted(p.parent.name for p in (root / "teachers").glob("*/metrics.json"))
+    runs = {label: root / "students" / group[0] for label, group in stands_for.items()}
+    runs |= {t: root / "teachers" / t for t in teachers}
+    if all((run / "best" / "config.json").is_file() for run in runs.values()):
+        return (*bench.models_from_artifacts(root), "timing the trained models")
+
+    def architecture(run: Path) -> Any:
+        backbone = json.loads((run / "config.json").read_text())["backbone"]
+        model = json.loads((run / "metrics.json").read_text())["model"]  # "B5 3H1"
+        return bench.load_model(f"{backbone}:{model.replace(' ', '-')}")
+
+    models = {label: architecture(run) for label, run in runs.items()}
+    stands_for |= {t: [t] for t in teachers}
+    if len(teachers) > 1:
+        models[an.TEACHER_ENSEMBLE], stands_for[an.TEACHER_ENSEMBLE] = [models[t] for t in teachers], [an.TEACHER_ENSEMBLE]
+    note = (f"no trained weights under {root.name}/ (best/ is never committed): timing each run's architecture "
+            "built from its pretrained backbone, which costs the same to run")
+    return models, stands_for, note

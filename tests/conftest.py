@@ -56,3 +56,12 @@ def synthetic_dataset_meta(folder: Path, qids, cand_idx, labels) -> dict:
                           tuple(ys[c] for c in sorted(ys))) for q, ys in by_qid.items()]
     path = write_as2(AS2Dataset("synthetic", None, questions, "memory"), Path(folder) / "data.tsv")
     return dataset_meta(load_as2(str(path)))
+
+
+def numbers(tree, prefix=""):
+    """Flatten a metrics.json into {path: value}, so two runs compare key by key."""
+    if isinstance(tree, dict):
+        return {k: v for key, value in tree.items() for k, v in numbers(value, f"{prefix}/{key}").items()}
+    if isinstance(tree, list):
+        return {k: v for i, value in enumerate(tree) for k, v in numbers(value, f"{prefix}[{i}]").items()}
+    return {prefix: tree}

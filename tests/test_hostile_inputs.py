@@ -29,6 +29,7 @@ import pytest
 from cerberus_core.cli import main
 from cerberus_core.errors import InputError
 from cerberus_core.runlock import LOCK_NAME, run_lock
+from conftest import numbers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,14 +84,6 @@ def ok(result: Result) -> None:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its bytes, to show nothing of the user's changed."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def numbers(tree, prefix=""):
-    if isinstance(tree, dict):
-        return {k: v for key, value in tree.items() for k, v in numbers(value, f"{prefix}/{key}").items()}
-    if isinstance(tree, list):
-        return {k: v for i, value in enumerate(tree) for k, v in numbers(value, f"{prefix}[{i}]").items()}
-    return {prefix: tree}
 
 
 def same_metrics(a: Path, b: Path) -> None:

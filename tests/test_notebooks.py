@@ -1,11 +1,14 @@
 """The notebooks: committed without outputs, one papermill `parameters` cell each, and every one
-runs top to bottom in its `quick` preset.
+runs top to bottom in both presets: `quick` (the small chain, trained once into the notebook cache)
+and `full` (the committed artifacts/full alone: no weights are committed, so a section that needs
+them must say so instead of failing). Running a notebook never changes a tracked file.
 
-Execution works on an in-memory copy (nbclient never writes back), so the committed files stay
-output-free; the executed copy is saved under pytest's tmp_path for inspection when a test fails.
+Execution works on a copy under pytest's tmp_path (nbclient never writes back), so the committed
+files stay output-free; the executed copy is kept there for inspection when a test fails.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -26,6 +29,7 @@ CELL_TIMEOUT = 600  # seconds per cell
 NOTEBOOK_TIMEOUT = 240  # seconds per notebook attempt; the slowest takes ~1.5 min on 2 busy cores
 ATTEMPTS = 3
 PRESET_LINE = re.compile(r'^PRESET\s*=\s*"quick"', re.MULTILINE)
+PRESETS = ("quick", "full")
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -110,15 +114,48 @@ def _execute_in_subprocess(path: Path) -> tuple[int, str]:
     return -1, f"stalled {ATTEMPTS} times for {NOTEBOOK_TIMEOUT} s"
 
 
+def tracked_state() -> tuple[str, dict[str, str]]:
+    """`git status` (untracked files included, ignored ones not) and the content hash of every file
+    it lists, so a change to an already-modified file is seen too."""
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout
+    hashes = {}
+    for line in status.splitlines():
+        path = REPO / line[3:].split(" -> ")[-1]
+        hashes[line[3:]] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "gone"
+    return status, hashes
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path: Path, quick_artifacts: Path, tmp_path: Path):
+def test_notebook_runs(path: Path, preset: str, quick_artifacts: Path, tmp_path: Path):
     nb = _read(path)
     params = _parameter_cells(nb)
     # papermill's convention: parameters are overridden by a cell injected right after the tagged one
-    injected = new_code_cell('PRESET = "quick"', metadata={"tags": ["injected-parameters"]})
+    injected = new_code_cell(f'PRESET = "{preset}"', metadata={"tags": ["injected-parameters"]})
     nb.cells.insert(params[0] + 1 if params else 0, injected)
     executed = tmp_path / path.name  # kept for inspection when the test fails
     nbformat.write(nb, executed)
+    before = tracked_state()
     code, err = _execute_in_subprocess(executed)
-    assert code == 0, f"{path.name} failed (executed copy: {executed}):\n{err[-3000:]}"
+    assert code == 0, f"{path.name} ({preset}) failed (executed copy: {executed}):\n{err[-3000:]}"
+    assert tracked_state() == before, f"running {path.name} ({preset}) changed files in the checkout"
+    outputs = [o for c in _read(executed).cells if c.cell_type == "code" for o in c.outputs]
+    loading_bars = [o.text[:80] for o in outputs if o.get("name") == "stderr" and "Loading weights" in o.text]
+    assert not loading_bars, f"per-file loading bars in the outputs: {loading_bars}"
+
+
+@pytest.mark.slow
+def test_notebook_cache_holds_only_the_current_chain(quick_artifacts: Path):
+    """The bound of .cache/notebooks: a chain made by other training code is deleted, and the
+    finished runs keep their scores and best weights but not their resumable checkpoints."""
+    from cerberus_core.pipeline import NOTEBOOK_CACHE, notebook_artifacts
+
+    stale = NOTEBOOK_CACHE / "quick-0000000000"
+    (stale / "students" / "cerberus" / "checkpoint").mkdir(parents=True, exist_ok=True)
+    assert notebook_artifacts("quick", progress=False) == quick_artifacts
+    assert not stale.exists()
+    assert [p.name for p in NOTEBOOK_CACHE.glob("quick-*")] == [quick_artifacts.name]
+    assert not list(quick_artifacts.glob("*/*/checkpoint"))
+    assert (quick_artifacts / "students" / "cerberus" / "best" / "config.json").is_file()

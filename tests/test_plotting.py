@@ -3,6 +3,7 @@ on a tiny synthetic artifacts tree written directly (no training)."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import matplotlib
 
@@ -41,9 +42,19 @@ def test_soft_targets_bars_per_candidate_and_temperature():
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     for ax in fig.axes:
         assert len(ax.patches) == 3 * 4
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["c0 +", "c1", "c2"]
+    ticks = fig.axes[0].get_xticklabels()
+    assert [t.get_text() for t in ticks] == ["c0 ✓", "c1", "c2"]
+    assert ticks[0].get_color() == pl.POSITIVE_COLOR and ticks[1].get_color() != pl.POSITIVE_COLOR
     heights = [p.get_height() for p in fig.axes[0].patches[:3]]  # T=1
     np.testing.assert_allclose(heights, an.to_probability(np.array([2.0, -1.0, 0.5])))
+
+
+def test_soft_targets_never_overprint_many_candidates():
+    labels = np.zeros(30, dtype=int)
+    labels[17] = 1
+    fig = pl.plot_soft_targets(np.linspace(-2, 2, 30), labels, temperatures=(1,))
+    shown = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert shown == ["c0", "c5", "c10", "c15", "c17 ✓", "c20", "c25"]
 
 
 def test_architecture_shows_every_part_and_its_count():
@@ -72,73 +83,142 @@ def test_dataset_stats_panels():
     assert len(fig.axes[0].patches) == 3 * 3 and "12.0% pos." in texts(fig)
 
 
-def test_correlation_heatmap_annotations_equal_the_matrix():
-    m = np.array([[1.0, 0.8312, 0.5], [0.8312, 1.0, 0.25], [0.5, 0.25, 1.0]])
-    fig = pl.plot_correlation_heatmap(m, ["a", "b", "c"], "teachers")
-    annotations = [t.get_text() for t in fig.axes[0].texts]
-    assert annotations == [f"{v:.2f}" for v in m.ravel()]
-    assert fig.axes[0].get_title() == "teachers"
+def annotations(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
 
 
-def test_agreement_matrix_outlines_each_heads_closest_teacher():
-    m = np.array([[0.9, 0.5, 0.4], [0.6, 0.8, 0.8]])  # head1 ties between two teachers
-    fig = pl.plot_agreement_matrix(m, ["h0", "h1"], ["t0", "t1", "t2"], "cerberus")
-    ax = fig.axes[0]
-    assert [t.get_text() for t in ax.texts] == [f"{v:.2f}" for v in m.ravel()]
-    boxes = sorted(p.get_xy() for p in ax.patches if isinstance(p, patches.Rectangle) and not p.get_fill())
-    assert boxes == [(0, 0), (1, 1), (2, 1)]
+def test_decimals_tell_the_values_apart():
+    assert pl.decimals([0.81, 0.79]) == 2
+    assert pl.decimals([0.9966, 0.9918, 0.9957]) == 3  # 2 decimals print 1.00, 0.99, 1.00
+    assert pl.decimals([0.9664, 0.9666]) == 3  # 0.966 vs 0.967
+    assert pl.decimals([0.96641, 0.96644]) == 4
+    assert pl.decimals([0.99991, 0.99992]) == 4  # capped
+    assert pl.decimals([0.5, 0.5]) == 2
+
+
+def test_correlation_heatmap_scale_follows_the_off_diagonal():
+    m = np.array([[1.0, 0.9966, 0.9918], [0.9966, 1.0, 0.9957], [0.9918, 0.9957, 1.0]])
+    fig = pl.plot_correlation_heatmap(m, ["a", "b", "c"], "heads", label="Pearson r")
+    ax, bar = fig.axes
+    assert annotations(ax) == [f"{v:.3f}" for v in m.ravel()]  # 3 decimals: distinct values stay distinct
+    low, high = ax.collections[0].get_clim()
+    assert 0.99 < low < 0.9918 and 0.9966 < high < 0.9975  # not [0, 1]: the heads' differences get colour
+    assert bar.get_ylabel() == "Pearson r" and ax.get_title() == "heads"
+    grey = sorted(p.get_xy() for p in ax.patches if p.get_label() == "masked")
+    assert grey == [(0, 0), (1, 1), (2, 2)]  # the diagonal (a head with itself) is grey, off the scale
+
+
+def test_correlation_heatmaps_can_share_one_scale():
+    m = np.array([[1.0, 0.99991], [0.99991, 1.0]])
+    fig = pl.plot_correlation_heatmap(m, ["a", "b"], vmin=0.99, vmax=1.0, digits=4)
+    assert fig.axes[0].collections[0].get_clim() == (0.99, 1.0)
+    assert annotations(fig.axes[0])[1] == "0.9999"
+
+
+def test_agreement_matrix_boxes_each_heads_closest_teacher_and_stars_each_teachers_closest_head():
+    m = np.array([[0.9, 0.9664, 0.4], [0.6, 0.9666, 0.8], [0.5, 0.9665, 0.8]])  # t1 prefers h1 by 1e-4; t2 ties
+    fig = pl.plot_agreement_matrix(m, ["h0", "h1", "h2"], ["t0", "t1", "t2"], "cerberus")
+    values, centred = fig.axes[0], fig.axes[1]
+    assert annotations(values) == [f"{v:.4f}" for v in m.ravel()]  # 4 decimals tell t1's heads apart
+    boxes = sorted(p.get_xy() for p in values.patches if isinstance(p, patches.Rectangle) and not p.get_fill())
+    assert boxes == [(1, 0), (1, 1), (1, 2)]  # each head's closest teacher
+    stars = sorted((int(t.get_position()[0]), int(t.get_position()[1])) for t in centred.texts if t.get_text() == "★")
+    assert stars == [(0, 0), (1, 1), (2, 1), (2, 2)]  # t0 <- h0, t1 <- h1, t2 <- h1 and h2 (a tie)
+    assert annotations(centred)[:9][1::3] == ["-0.1", "+0.1", "+0.0"]  # t1's column minus its mean, x 1e3
+    assert fig.axes[2].get_ylabel() == "Pearson r" and fig._suptitle.get_text() == "cerberus"
 
 
 def test_loss_curves_one_panel_per_term_one_line_per_head():
     terms = [f"{f}/head{h}" for f in ("loss", "kd", "ce") for h in range(3)]
     rows = [{"step": s, "epoch": 0, "loss": 1.0, **{t: 1 / s + int(t[-1]) for t in terms}} for s in range(1, 81)]
-    fig = pl.plot_loss_curves(rows, window=4)
-    assert len(fig.axes) == 3
+    fig = pl.plot_loss_curves(rows, window=4, head_labels=["head0 ← a", "head1 ← b", "head2 ← c"], title="wikiqa")
+    assert len(fig.axes) == 3 and fig._suptitle.get_text() == "wikiqa"
     for ax in fig.axes:
-        assert [line.get_label() for line in ax.get_lines()] == ["head0", "head1", "head2"]
+        assert [line.get_label() for line in ax.get_lines()] == ["head0 ← a", "head1 ← b", "head2 ← c"]
         assert len(ax.get_lines()[0].get_xdata()) == 80 - 3  # running mean of 4
     gold_only = [{"step": s, "epoch": 0, "ce/head0": 0.5, "loss/head0": 0.5, "loss": 0.5} for s in range(1, 5)]
     assert len(pl.plot_loss_curves(gold_only).axes) == 2
 
 
-def test_head_metrics_bars_with_ci():
+def errorbar_x(ax) -> list[float]:
+    return [round(float(c.lines[0].get_xdata()[0]), 2) for c in ax.containers
+            if isinstance(c, matplotlib.container.ErrorbarContainer)]
+
+
+def test_head_metrics_dots_with_ci_on_a_scale_that_follows_the_data():
     metrics = {"pooled": metric_row(0.7), "head0": metric_row(0.6), "head1": metric_row(0.65)}
     fig = pl.plot_head_metrics(metrics, {"t0": metric_row(0.75)}, head_labels=["head0 <- t0", "head1 <- t1"])
     assert len(fig.axes) == 3
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["pooled", "head0 <- t0", "head1 <- t1", "t0"]
-    widths = [round(p.get_width(), 2) for p in ax.patches if isinstance(p, patches.Rectangle)]
-    assert widths[:4] == [0.7, 0.6, 0.65, 0.75]
-    assert any(c.has_xerr for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["student, pooled", "head0 <- t0", "head1 <- t1", "teacher t0"]
+    assert errorbar_x(ax) == [0.7, 0.6, 0.65, 0.75]
+    assert "0.650" in annotations(ax)  # every value printed
+    low, high = ax.get_xlim()
+    assert 0.45 < low < 0.5 and 0.85 < high < 0.9  # the CIs' span, not [0, 1]
+    assert ax.get_lines()[-1].get_xdata()[0] == 0.7  # dotted reference: the pooled student
 
 
-def test_diversity_over_steps_lines_and_teacher_reference():
-    rows = [{"step": s, "ambiguity": s / 100, "mean_pearson": 1 - s / 100, "top1_disagreement": s / 50}
+def test_metric_rows_show_their_label_and_every_role_in_the_legend():
+    rows = [{"name": "ensemble", "label": "KD from the teachers' mean", "role": "student", **metric_row(0.6)},
+            {"name": "teacher ensemble", "role": "teacher ensemble", **metric_row(0.61)}]
+    fig = pl.plot_metric_bars(rows)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["KD from the teachers' mean", "teacher ensemble"]
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["student", "teacher ensemble"]
+
+
+def test_diversity_over_steps_follows_the_runs_and_points_at_teachers_off_scale():
+    rows = [{"step": s, "ambiguity": s / 1000, "mean_pearson": 1 - s / 1000, "top1_disagreement": s / 500}
             for s in (0, 10, 20)]
-    fig = pl.plot_diversity_over_steps({"cerberus": rows, "replicated": rows}, teacher_level={"ambiguity": 0.3})
+    fig = pl.plot_diversity_over_steps({"cerberus": rows, "replicated": rows},
+                                       teacher_level={"ambiguity": 0.3, "top1_disagreement": 0.02}, title="t")
     assert [ax.get_title() for ax in fig.axes] == ["ambiguity", "mean pearson", "top1 disagreement"]
-    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["cerberus", "replicated", "teachers"]
-    assert len(fig.axes[1].get_lines()) == 2
+    assert all(ax.get_ylabel() for ax in fig.axes)
+    ambiguity, _, top1 = fig.axes
+    assert ambiguity.get_ylim()[1] < 0.03  # the teachers' 0.3 does not squash the runs' 0..0.02
+    assert [line.get_label() for line in ambiguity.get_lines()] == ["cerberus", "replicated"]
+    assert "teachers: 0.300 ↑" in annotations(ambiguity)
+    assert [line.get_label() for line in top1.get_lines()] == ["cerberus", "replicated", "teachers"]  # in range
     assert len(pl.plot_diversity_over_steps(rows).axes[0].get_lines()) == 1
 
 
-def test_ablation_one_panel_per_family_one_tick_per_run():
+def test_ablation_one_panel_per_family_one_tick_per_run_main_run_alike_everywhere():
+    main = {"x": 3, "name": "a+b+c", "main": True, **metric_row(0.8)}
     rows = [{"panel": "heads", "x": k, "name": n, **metric_row(0.5 + k / 10)}
-            for k, n in ((3, "a+b+c"), (1, "a"), (2, "a+b"), (1, "b"), (2, "b+c"))]
-    rows += [{"panel": "split", "x": h, "name": f"B{4 - h} 3H{h}", **metric_row(0.6)} for h in (1, 2)]
-    fig = pl.plot_ablation(rows)
+            for k, n in ((1, "a"), (2, "a+b"), (1, "b"), (2, "b+c"))]
+    rows += [{"panel": "heads", **main}, {"panel": "split", **{**main, "name": "B3 3H1", "x": 1}}]
+    rows += [{"panel": "split", "x": 2, "name": "B2 3H2", **metric_row(0.6)}]
+    fig = pl.plot_ablation(rows, xlabels={"heads": "teachers", "split": "split"})
     heads, split = fig.axes[:2]
     assert [heads.get_title(), split.get_title()] == ["heads", "split"]
-    assert [t.get_text() for t in heads.get_xticklabels()] == ["a", "b", "a+b", "b+c", "a+b+c"]  # sorted by x
-    assert len(heads.containers) == 3 and len(split.containers) == 2  # one colour per setting
+    assert [heads.get_xlabel(), split.get_xlabel()] == ["teachers", "split"]
+    assert [t.get_text() for t in heads.get_xticklabels()] == ["a", "b", "a\n+b", "b\n+c", "a\n+b\n+c"]
+    assert [t.get_text() for t in split.get_xticklabels()] == ["B3 3H1", "B2 3H2"]
+    assert len(heads.containers) == 3 and len(split.containers) == 2  # one per setting, the main run apart
+    main_colors = [c.lines[0].get_color() for ax in (heads, split) for c in ax.containers
+                   if c.lines[0].get_marker() == "*"]
+    assert len(main_colors) == 2 and main_colors[0] == main_colors[1]
+    others = [c.lines[0].get_color() for ax in (heads, split) for c in ax.containers if c.lines[0].get_marker() != "*"]
+    assert len(set(others)) == 3 and main_colors[0] not in others  # no colour means two things
+    assert all(ax.get_legend() is not None for ax in (heads, split))
 
 
 def test_pareto_labels_every_point_and_joins_the_front():
     points, names = [(10, 0.6), (30, 0.7), (25, 0.5)], ["small", "large", "bad"]
     front = an.pareto_front(points)
     ax = pl.plot_pareto(points, names, front).axes[0]
-    assert [t.get_text() for t in ax.texts] == names
+    assert [t.get_text() for t in ax.texts] == ["small  0.600", "large  0.700", "bad  0.500"]
     np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [10, 30])
+    assert ax.get_xscale() == "log"
+
+
+def test_pareto_lists_the_members_of_an_architecture_and_draws_their_range():
+    points, names = [(10, 0.62), (30, 0.7)], ["B2 1H1 students", "teacher"]
+    members = [[("a", 0.6), ("b", 0.65), ("c", 0.62)], [("teacher", 0.7)]]
+    ax = pl.plot_pareto(points, names, an.pareto_front(points), spread=[(0.6, 0.65), (0.7, 0.7)],
+                        members=members).axes[0]
+    assert ax.texts[-1].get_text() == "B2 1H1 students:\n  b  0.650\n  c  0.620\n  a  0.600"
+    (bar,) = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
+    np.testing.assert_allclose(bar.get_segments()[0], [[10, 0.6], [10, 0.65]])
 
 
 def test_label_groups_join_points_that_nearly_coincide():
@@ -152,15 +232,6 @@ def test_label_groups_on_one_axis_join_models_of_one_cost():
     points = [(10, 0.60), (10.1, 0.70), (30, 0.70)]
     assert pl.label_groups(points, axes=(0,)) == [[0, 1], [2]]
     assert pl.label_groups(points) == [[0], [1], [2]]
-
-
-def test_pareto_tags_models_of_one_cost_and_lists_them_best_first():
-    points, names = [(10, 0.6), (10, 0.65), (30, 0.7)], ["replicated", "cerberus", "teacher"]
-    ax = pl.plot_pareto(points, names, an.pareto_front(points)).axes[0]
-    tag, teacher, listing = ax.texts
-    assert (tag.get_text(), teacher.get_text()) == ("A", "teacher")
-    assert tag.xy == (10, 0.65)  # at the group's best point
-    assert listing.get_text() == "A (x = 10):\n  cerberus  0.650\n  replicated  0.600"
 
 
 def test_plots_leave_global_rcparams_alone():
@@ -197,6 +268,7 @@ TEACHERS = ("t-a", "t-b", "t-c")
 
 def write_run(run_dir, config: dict, tables: dict[str, ScoreTable], curve: bool = True) -> None:
     run_dir.mkdir(parents=True)
+    config = {"dataset": "synthetic", **config}
     (run_dir / "config.json").write_text(json.dumps(config))
     metrics = {"name": run_dir.name, "model": config.get("model", "B2 1H1"), "parameters": 1000}
     for split, t in tables.items():
@@ -233,11 +305,11 @@ def artifacts(tmp_path_factory):
         table = ScoreTable(qids, cand, labels, {"score": m}, meta)
         for split in ("dev", "test"):
             table.save(root / "teacher_scores" / t / f"{split}.tsv")
-        write_run(root / "teachers" / t, {"strategy": "gold", "num_heads": 1},
+        write_run(root / "teachers" / t, {"strategy": "gold", "num_heads": 1, "backbone": f"enc-{t}", "model": "B4 1H1"},
                   {"test": ScoreTable(qids, cand, labels, {"pooled": an.to_probability(m), "head0": m}, meta)}, curve=False)
     folders = [str(root / "teacher_scores" / t) for t in TEACHERS]
-    runs = {"cerberus": ({"strategy": "cerberus", "teachers": folders, "num_heads": 3, "head_layers": 1,
-                          "model": "B2 3H1"}, list(TEACHERS)),
+    runs = {"cerberus": ({"strategy": "cerberus", "teachers": folders, "num_heads": 3, "body_layers": 2,
+                          "head_layers": 1, "model": "B2 3H1"}, list(TEACHERS)),
             "replicated-t-a": ({"strategy": "replicated", "teachers": folders, "teacher_index": 0, "num_heads": 3},
                                ["t-a"] * 3),
             "single-t-b": ({"strategy": "single", "teachers": folders, "teacher_index": 1, "num_heads": 1}, ["t-b"]),
@@ -256,6 +328,8 @@ def artifacts(tmp_path_factory):
     bench = [{"name": "artifacts/x/students/cerberus/best", "latency_ms": 10.0, "parameters": 5},
              {"name": "t-c", "latency_ms": 30.0, "parameters": 9},
              {"name": "not-a-run", "latency_ms": 1.0, "parameters": 1},
+             {"name": "artifacts/x/students/gold/best", "latency_ms": 5.0, "parameters": 3},
+             {"name": "single-t-b", "latency_ms": 7.0, "parameters": 3},  # gold's architecture: timing noise
              {"name": "+".join(f"artifacts/x/teachers/{t}/best" for t in TEACHERS), "latency_ms": 60.0,
               "parameters": 27}]  # the teacher ensemble, as `bench --out` names it
     (root / "bench.json").write_text(json.dumps(bench))
@@ -273,16 +347,25 @@ def test_figures_cli_draws_every_figure_from_artifacts(artifacts, tmp_path, caps
     assert [r["ambiguity"] for r in diversity["runs"]["cerberus"]][0] == 0.0
     assert diversity["runs"]["cerberus"][-1]["ambiguity"] > diversity["runs"]["replicated-t-a"][-1]["ambiguity"]
     results = sidecar("results")
-    students = ["cerberus", "gold", "replicated-t-a", "single-t-b"]
+    students = ["gold", "single-t-b", "replicated-t-a", "cerberus"]  # the README table's order
     assert [r["name"] for r in results["rows"]] == [*TEACHERS, "teacher ensemble", *students]
-    ensemble = next(r for r in results["rows"] if r["role"] == "ensemble")
+    ensemble = next(r for r in results["rows"] if r["role"] == "teacher ensemble")
     scored = [ScoreTable.load(artifacts / "teacher_scores" / t / "test.tsv") for t in TEACHERS]
     mean_prob = an.to_probability(np.column_stack([t.columns["score"] for t in scored])).mean(1)
     assert ensemble["map"] == ranking_metrics(scored[0].qids, scored[0].labels, mean_prob)["map"]
     assert set(results["paired_vs_cerberus_map"]) == {*TEACHERS, "gold", "replicated-t-a", "single-t-b"}
     pareto = sidecar("pareto")
-    assert pareto["names"] == ["cerberus", "t-c", "teacher ensemble"] and pareto["unmatched"] == ["not-a-run"]
-    assert pareto["map"][2] == ensemble["map"] and pareto["latency_ms"][2] == 60.0
+    points = {p["name"]: p for p in pareto["points"]}  # one per teacher, ensemble and student architecture
+    assert list(points) == ["teacher t-c", "teacher ensemble (mean prob.)", "CERBERUS: 3 heads ← 3 teachers (B2 3H1)",
+                            "B2 1H1 students"] and pareto["unmatched"] == ["not-a-run"]
+    assert points["teacher ensemble (mean prob.)"]["map"] == ensemble["map"]
+    assert points["teacher ensemble (mean prob.)"]["latency_ms"] == 60.0
+    one_head = points["B2 1H1 students"]
+    maps = {n: Artifacts(artifacts).quality(n) for n in ("gold", "replicated-t-a", "single-t-b")}
+    assert one_head["latency_ms"] == 6.0  # the median of gold's 5 ms and single-t-b's 7 ms
+    assert one_head["map"] == np.median(list(maps.values())) and one_head["range"] == [min(maps.values()), max(maps.values())]
+    assert sorted(m for m, _ in one_head["members"]) == sorted(maps)
+    assert pareto["front"][0] == "B2 1H1 students"
     assert [(r["panel"][:4], r["x"], r["name"]) for r in sidecar("ablation")["rows"]] == [
         ("numb", 1, "t-b"), ("body", 2, "B1 3H2"), ("numb", 2, "t-a+t-b"), ("numb", 3, "t-a+t-b+t-c"),
         ("body", 1, "B2 3H1")]
@@ -300,9 +383,57 @@ def test_artifacts_quality_and_teachers_in_words(artifacts):
         "t-a+t-b+t-c", "t-a", "t-b", "gold labels only"]
 
 
+def test_example_question_is_short_and_ranked_right_by_every_teacher(artifacts):
+    art = Artifacts(artifacts)
+    example = art.example_question("dev")
+    tables = art.teacher_tables("dev")
+    qids = np.asarray(tables["t-a"].qids)
+    assert tables["t-a"].labels[qids == example["qid"]].sum() == 1
+    best = max(sum(art.correct_rank(t, q) == 1 for t in tables.values())
+               for q in dict.fromkeys(qids) if tables["t-a"].labels[qids == q].sum() == 1)
+    assert sum(r == 1 for r in example["ranks"].values()) == best
+    assert example["ranks"] == {t: art.correct_rank(table, example["qid"]) for t, table in tables.items()}
+
+
+def test_figure_titles_name_the_dataset_and_split(artifacts):
+    fig, _, _ = FIGURES["head_correlation_cerberus"](Artifacts(artifacts))
+    assert "synthetic test, 12 questions" in fig.axes[0].get_title()
+    assert Artifacts(artifacts).where("test") == "synthetic test, 12 questions"
+
+
 def test_make_figures_skips_what_is_missing(tmp_path, capsys):
     assert make_figures(tmp_path / "empty", tmp_path / "out") == []
     notes = capsys.readouterr().out.splitlines()
     assert len(notes) == len(FIGURES) and all(n.startswith("skip ") for n in notes)
     assert not (tmp_path / "out").exists()
 
+
+
+# ----------------------------------------------------------------- provenance
+def test_code_version_counts_code_changes_only(tmp_path):
+    """Sidecars are stamped with the last commit that changed the code, "+dirty" only while the code
+    has uncommitted changes: rewriting figures (or committing them) does not change the stamp."""
+    from cerberus_core.provenance import code_version
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "cerberus_core").mkdir()
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "cerberus_core" / "m.py").write_text("x = 1\n")
+    (tmp_path / "figures" / "f.json").write_text("{}\n")
+    git("add", ".")
+    git("commit", "-qm", "code")
+    code_commit = git("rev-parse", "--short", "HEAD")
+    assert code_version(tmp_path) == code_commit
+    (tmp_path / "figures" / "f.json").write_text('{"redrawn": 1}\n')
+    assert code_version(tmp_path) == code_commit  # an output changed: still clean
+    git("commit", "-qam", "figures")
+    assert code_version(tmp_path) == code_commit  # committing outputs keeps the code's commit
+    (tmp_path / "cerberus_core" / "m.py").write_text("x = 2\n")
+    assert code_version(tmp_path) == code_commit + "+dirty"
+    (tmp_path / "cerberus_core" / "m.py").write_text("x = 1\n")
+    (tmp_path / "cerberus_core" / "new.py").write_text("y = 1\n")  # a new module is code too
+    assert code_version(tmp_path) == code_commit + "+dirty"

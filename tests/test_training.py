@@ -43,6 +43,7 @@ from cerberus_core.training import (
     score_dataset,
     train,
 )
+from conftest import numbers
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -140,15 +141,6 @@ def curve_diff(a: Path, b: Path) -> float:
     assert [r["step"] for r in ra] == [r["step"] for r in rb]
     assert [sorted(r) for r in ra] == [sorted(r) for r in rb]
     return max(abs(x[k] - y[k]) for x, y in zip(ra, rb) for k in x)
-
-
-def numbers(tree, prefix=""):
-    """Flatten a metrics.json into {path: number}; strings must match exactly."""
-    if isinstance(tree, dict):
-        return {k: v for key, value in tree.items() for k, v in numbers(value, f"{prefix}/{key}").items()}
-    if isinstance(tree, list):
-        return {k: v for i, value in enumerate(tree) for k, v in numbers(value, f"{prefix}[{i}]").items()}
-    return {prefix: tree}
 
 
 def metrics_diff(a: Path, b: Path) -> float:

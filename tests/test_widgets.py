@@ -99,7 +99,9 @@ def test_temperature_reshapes_the_plotted_targets():
         np.testing.assert_allclose(listwise, an.candidate_distribution(margins, t))
         assert panel.result.axes[1].get_ylim() == (0.0, 1.0)
     assert listwise.max() < 0.5  # T=8 flattens the softmax: no candidate keeps most of the mass
-    assert "c0 +: paris" in children(panel)[2].value
+    title, slider, output, key = children(panel)  # the plot right under its slider, the texts below
+    assert slider is panel.controls["temperature"] and output is panel.output
+    assert "c0 ✓: paris" in key.value and "c1: nile" in key.value
 
 
 # ----------------------------------------------------------------- question browser
@@ -158,6 +160,12 @@ def test_head_correlation_follows_heads_measure_split_and_teachers(student_table
     assert np.allclose(np.diag(values), 0.0)
 
     panel.controls["measure"].value = "pearson"
+    panel.controls["heads"].value = ("head0", "head1", "head2")
+    _, values = heatmap(panel.result)
+    low, high = panel.result.axes[0].collections[0].get_clim()
+    off = values[~np.eye(3, dtype=bool)]
+    assert low <= off.min() and off.max() <= high and high - low < 1.5 * np.ptp(off)  # follows the values
+    panel.controls["heads"].value = ("head0", "head2")
     panel.controls["with teachers"].value = True
     names, values = heatmap(panel.result)
     assert names == ["head0", "head2", "ta", "tb"]
@@ -223,10 +231,27 @@ def test_bench_measures_on_click_with_the_chosen_conditions(tiny_tokenizer):
         panel.controls[name].value = value
     assert panel.result is None
     panel.controls["measure"].click()
-    text = panel.result
-    assert "threads: 1;" in text and "batch sizes: 5;" in text and "seq len: 16 (padded)" in text
-    assert "pairs/s b5" in text and "repeats: 1;" in text
-    assert re.search(r"^tiny\s", text, re.M)
+    page = panel.result
+    assert "<b>threads</b>: 1<" in page and "<b>batch sizes</b>: 5<" in page and "<b>seq len</b>: 16 (padded)<" in page
+    assert "<th>pairs/s b5</th>" in page and "<b>repeats</b>: 1<" in page
+    assert re.search(r'<tr><td style="text-align:left">tiny</td>', page)
+
+
+def test_bench_html_is_one_row_per_model_with_its_ratios():
+    rows = [{"name": "cerberus", "reference": "cerberus", "parameters": 26.6e6, "latency_ms": 107.0,
+             "latency_p90_ms": 109.0, "throughput_b32": 86.2, "params_vs_ref": 1.0, "latency_vs_ref": 1.0,
+             "throughput_vs_ref": 1.0},
+            {"name": "mpnet-base", "reference": "cerberus", "parameters": 109.5e6, "latency_ms": 532.0,
+             "latency_p90_ms": 533.0, "throughput_b32": 15.5, "params_vs_ref": 4.12, "latency_vs_ref": 4.97,
+             "throughput_vs_ref": 0.2}]
+    page = w.bench_html(rows, {"threads": 2})
+    header = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", page)
+    assert header == ["model", "params (M)", "latency (ms)", "p90 (ms)", "pairs/s b32", "params x", "latency x",
+                      "throughput x"]
+    cells = re.findall(r"<tr>(.*?)</tr>", page)[2]  # after the header and the reference
+    assert re.findall(r"<td[^>]*>(.*?)</td>", cells) == ["mpnet-base", "109.5", "532.0", "533.0", "16", "4.12",
+                                                         "4.97", "0.20"]
+    assert "overflow-x:auto" in page and "<b>threads</b>: 2" in page
 
 
 def test_outputs_are_shown_as_png_or_html():
