@@ -16,13 +16,15 @@ from typing import Any
 from .errors import InputError
 from .metrics import with_interval
 from .pipeline import REPO, ensure_trained
+from .precision import supports
 from .training import TrainConfig
 
 FULL = REPO / "artifacts" / "full"
 TEACHERS = ("minilm-l3", "minilm-l6", "mpnet-base")
 STUDENT = dict(backbone="minilm-l6", body_layers=5, head_layers=1, epochs=1, batch_size=32, lr=5e-5,
-               max_length=128, evals_per_epoch=1, length_grouping=50)
-MINUTES = {"gold": 3.5, "cerberus": 4.5}  # measured on 2 idle AMD EPYC cores with bf16 (README)
+               max_length=128, evals_per_epoch=1, length_grouping=50,
+               mixed_precision="bf16" if supports("bf16") else "auto")  # a demo takes the faster recipe
+MINUTES = {"gold": 3.5, "cerberus": 3.5}  # measured on 2 idle cores with bf16 (README, "Two commands")
 
 
 def demo_configs(out: Path) -> dict[str, TrainConfig]:
@@ -43,7 +45,9 @@ def results_table(trained: dict[str, dict[str, Any]]) -> str:
     lines += [f"| {name} | {with_interval(m['test']['pooled'], 'p@1')} | {with_interval(m['test']['pooled'], 'map')} | "
               f"{with_interval(m['test']['pooled'], 'mrr')} |" for name, m in rows]
     n = trained["cerberus"]["test"]["pooled"]["n_questions"]
-    return "\n".join([f"WikiQA clean test, {n} questions, 95% bootstrap intervals over questions.", "", *lines])
+    return "\n".join([f"WikiQA clean test, {n} questions, 95% bootstrap intervals over questions.", "", *lines, "",
+                      "One seed and one epoch: where the intervals overlap, the gap may be run-to-run noise "
+                      "(a rerun of one config moved test MAP by 0.011); the claims command tests differences."])
 
 
 def run_demo(out: str | Path = REPO / ".cache" / "demo") -> str:
