@@ -634,6 +634,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
 
     out_dir = Path(out_dir)
     validate_against_model(cfg, out_dir)  # nothing is written before the config is known to fit
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()  # accelerate keeps one precision per process; runs in turn may differ
     acc = Accelerator(mixed_precision=resolved_precision(cfg), cpu=not torch.cuda.is_available())
     set_seed(cfg.seed)
     main = acc.is_main_process

@@ -502,3 +502,13 @@ def test_two_processes_match_one(distilled, tmp_path, batch_size):
     assert loss_diff <= 1e-4
     assert score_diff <= 1e-4
     assert metric_diff <= (1e-9 if batch_size == 10 else 1e-2)
+
+
+def test_runs_of_different_precisions_train_in_turn_in_one_process(base_cfg, tmp_path):
+    """accelerate keeps one precision per process; a notebook or `reproduce` may train an fp32 run,
+    then a bf16 one (and the length-grouped batches on the way)."""
+    fp32 = dataclasses.replace(base_cfg, epochs=1, evals_per_epoch=1)
+    bf16 = dataclasses.replace(fp32, mixed_precision="bf16", length_grouping=3)
+    first, second = train(fp32, tmp_path / "fp32", progress=False), train(bf16, tmp_path / "bf16", progress=False)
+    assert (first["mixed_precision"], second["mixed_precision"]) == ("no", "bf16")
+    assert 0 < second["test"]["pooled"]["map"] <= 1
