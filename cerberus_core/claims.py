@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import own_teacher_is_closest, score_matrix, specialization
+from .analysis import MAIN_SCORES, own_teacher_is_closest, score_matrix, specialization
 from .errors import InputError
 from .metrics import bootstrap_ci, paired_test, ranking_metrics
 from .scores import ScoreTable
@@ -70,13 +70,11 @@ def find_systems(root: str | Path) -> dict[str, System]:
     return systems
 
 
-def _per_question_ap(table: ScoreTable, column: str) -> tuple[np.ndarray, np.ndarray]:
+def _per_question_ap(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
+    """AP per question of the column that ranks (a student's "pooled", a teacher's "score")."""
+    column = next(c for c in MAIN_SCORES if c in table.columns)
     m = ranking_metrics(table.qids, table.labels, table.columns[column], cand_idx=table.cand_idx)
     return m["per_question"]["qid"], m["per_question"]["ap"]
-
-
-def _main_column(table: ScoreTable) -> str:
-    return "pooled" if "pooled" in table.columns else "score"
 
 
 def _seeds(a: System, b: System) -> list[tuple[int, int]]:
@@ -93,8 +91,8 @@ def compare_map(a: System, b: System, seed: int = 0) -> dict[str, Any]:
         raise InputError(None, f"{a.name!r} and {b.name!r} share no seed")
     diffs, maps_a, maps_b, qids = [], [], [], None
     for sa, sb in pairs:
-        qa, ap_a = _per_question_ap(a.table(sa), _main_column(a.table(sa)))
-        qb, ap_b = _per_question_ap(b.table(sb), _main_column(b.table(sb)))
+        qa, ap_a = _per_question_ap(a.table(sa))
+        qb, ap_b = _per_question_ap(b.table(sb))
         if not np.array_equal(qa, qb) or (qids is not None and not np.array_equal(qids, qa)):
             raise InputError(a.runs[sa], f"{a.name!r} and {b.name!r} were tested on different questions")
         qids = qa
