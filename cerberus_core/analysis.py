@@ -151,12 +151,6 @@ def teacher_ensemble(tables: Mapping[str, ScoreTable]) -> tuple[ScoreTable, np.n
     return next(iter(tables.values())), to_probability(margins).mean(axis=1)
 
 
-def soft_targets(margins: np.ndarray, temperature: float) -> np.ndarray:
-    """The Hinton KD target of each pair, (negative, positive) = (1 - s, s), s = sigmoid(m / T): (n, 2)."""
-    s = to_probability(margins, temperature)
-    return np.stack([1 - s, s], axis=-1)
-
-
 def candidate_distribution(margins: np.ndarray, temperature: float = 1.0,
                            qids: Sequence | np.ndarray | None = None) -> np.ndarray:
     """Softmax of m / T over each question's candidates (all margins one question if `qids` is None).
@@ -407,7 +401,7 @@ def run_of(spec: str, root: str | Path) -> str | None:
     teachers/ run under `root`, TEACHER_ENSEMBLE for an ensemble of exactly the finished teachers,
     or None when the row names none of them (an ablation run, an architecture spec like NAME:B5-3H1).
 
-    A row is named by its `bench.load_model` spec: a run folder (`.../students/cerberus/best`), a bare
+    A row is named by its `building.load_model` spec: a run folder (`.../students/cerberus/best`), a bare
     run name (students first), or members joined by "+". Kept in one place so the notebook and the
     Pareto figure read bench.json the same way.
     """

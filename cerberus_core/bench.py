@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import statistics
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,14 +27,10 @@ from .analysis import TEACHER_ENSEMBLE
 from .atomic import output_file, write_text_atomic
 from .errors import InputError
 from .batched_heads import can_batch
+from .building import Ranker, load_model, members
 from .model import CerberusForRanking
 
-Ranker = Union[CerberusForRanking, Sequence[CerberusForRanking]]
 PEAK_SIZE = 1024  # side of the fp32 matmul that sets the peak: big enough to run at full speed
-
-
-def _members(model_or_models: Ranker) -> list[CerberusForRanking]:
-    return [model_or_models] if isinstance(model_or_models, CerberusForRanking) else list(model_or_models)
 
 
 @contextmanager
@@ -76,6 +71,8 @@ def _interleaved(
 
 
 # --------------------------------------------------------------------------- hardware peak
+# An fp32 matmul's GFLOP/s is the yardstick for "share of peak": measured beside the models
+# rather than taken from a spec sheet that ignores clocks and neighbours.
 def _matmul(size: int, device: torch.device) -> Callable[[], Any]:
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     out = torch.empty(size, size, device=device)
@@ -84,15 +81,6 @@ def _matmul(size: int, device: torch.device) -> Callable[[], Any]:
 
 def _gflops(size: int, times: list[float]) -> float:
     return 2 * size**3 / statistics.median(times) / 1e9
-
-
-def matmul_peak_gflops(threads: int, size: int = PEAK_SIZE, repeats: int = 10, device: str = "cpu") -> float:
-    """Median fp32 GFLOP/s of a size x size matmul: the yardstick for "share of peak",
-    measured here rather than taken from a spec sheet that ignores clocks and neighbours."""
-    dev = torch.device(device)
-    with _threads(threads):
-        times = _interleaved({"mm": _matmul(size, dev)}, repeats, warmup=3, device=dev)
-    return _gflops(size, times["mm"])
 
 
 # --------------------------------------------------------------------------- analytic FLOPs
@@ -125,7 +113,7 @@ def flops_per_pair(model_or_models: Ranker, seq_len: int) -> float:
     are computed. An ensemble is the sum of its members.
     """
     total = 0.0
-    for model in _members(model_or_models):
+    for model in members(model_or_models):
         cfg = model.config
         hidden, intermediate = cfg.backbone["hidden_size"], cfg.backbone["intermediate_size"]
         layer = layer_flops(hidden, intermediate, seq_len)
@@ -140,7 +128,7 @@ def flops_per_pair(model_or_models: Ranker, seq_len: int) -> float:
 
 def parameter_count(model_or_models: Ranker) -> int:
     """Total parameters; an ensemble stores every member, so it is the sum."""
-    return sum(m.parameter_counts()["total"] for m in _members(model_or_models))
+    return sum(m.parameter_counts()["total"] for m in members(model_or_models))
 
 
 # --------------------------------------------------------------------------- timing
@@ -188,28 +176,6 @@ def _summary(times: Mapping[Hashable, list[float]], batch_sizes: Sequence[int]) 
     return result
 
 
-def time_model(
-    model_or_models: Ranker,
-    pairs: Sequence[tuple[str, str]],
-    batch_sizes: Sequence[int] = (32, 128),
-    repeats: int = 10,
-    warmup: int = 2,
-    threads: int = 2,
-    max_length: int = 64,
-) -> dict[str, float]:
-    """Latency and throughput of a model or an ensemble.
-
-    `pairs` are one question's candidates. Latency: scoring all of them in one batch
-    (what a QA system pays per question), median and p90 over repeats. Throughput:
-    pairs/s at each batch size (median time per batch).
-    """
-    models = _members(model_or_models)
-    jobs = _jobs(models, pairs, batch_sizes, max_length)
-    with _threads(threads):
-        times = _interleaved(jobs, repeats, warmup, models[0].device)
-    return _summary(times, batch_sizes)
-
-
 # --------------------------------------------------------------------------- benchmark table
 def benchmark(
     models: Mapping[str, Ranker],
@@ -225,7 +191,9 @@ def benchmark(
     """One row per model: size, latency, throughput, FLOPs, share of the matmul peak, and
     ratios to the `reference` row (default: the first).
 
-    All models and the peak matmul take turns in the same timing rounds, so they meet
+    Latency: scoring one question's candidates (`pairs_per_question`) in one batch, what a QA
+    system pays per question, median and p90 over repeats; throughput: pairs/s at each batch
+    size (median time per batch). All models and the peak matmul take turns in the same timing rounds, so they meet
     the same machine load. Achieved GFLOP/s uses the throughput at the largest batch
     size (the most efficient). Pass `peak_gflops` to use a peak measured elsewhere.
     """
@@ -234,11 +202,11 @@ def benchmark(
     reference = reference or next(iter(models))
     if reference not in models:
         raise InputError(None, f"reference {reference!r} is not one of {list(models)}")
-    members = {name: _members(model) for name, model in models.items()}
+    by_name = {name: members(model) for name, model in models.items()}
     jobs: dict[Hashable, Callable[[], Any]] = {
-        (name, key): fn for name, ms in members.items() for key, fn in _jobs(ms, pairs_per_question, batch_sizes, max_length).items()
+        (name, key): fn for name, ms in by_name.items() for key, fn in _jobs(ms, pairs_per_question, batch_sizes, max_length).items()
     }
-    device = next(iter(members.values()))[0].device
+    device = next(iter(by_name.values()))[0].device
     if peak_gflops is None:
         jobs[("peak", "mm")] = _matmul(PEAK_SIZE, device)
     with _threads(threads):
@@ -246,7 +214,7 @@ def benchmark(
     peak = peak_gflops or _gflops(PEAK_SIZE, times[("peak", "mm")])
     top = f"throughput_b{max(batch_sizes)}"
     rows = []
-    for name, ms in members.items():
+    for name, ms in by_name.items():
         timing = _summary({key: t for (owner, key), t in times.items() if owner == name}, batch_sizes)
         flops = flops_per_pair(ms, max_length)
         achieved = flops * timing[top] / 1e9
@@ -346,60 +314,7 @@ def format_table(rows: Sequence[dict[str, Any]], conditions: Mapping[str, Any]) 
 
 
 # --------------------------------------------------------------------------- CLI entry
-SPEC = re.compile(r"^(?P<source>.+?)(?::B(?P<b>\d+)[-_ ]?(?P<k>\d+)H(?P<h>\d+))?$")
-
-
 BENCH_OUT = "bench.json"  # what `bench --out FOLDER` writes into FOLDER
-
-
-def _is_saved_cerberus(path: str) -> bool:
-    """A folder whose config.json says model_type cerberus (a garbage config.json is an InputError)."""
-    from .modelfiles import read_json
-
-    config = Path(path, "config.json")
-    return config.is_file() and read_json(config, "a model config").get("model_type") == "cerberus"
-
-
-def load_model(spec: str) -> Ranker:
-    """A model from a command-line spec.
-
-    `minilm-l6` (zoo name, folder or hub id): the backbone as a 1-head ranker, B(d-1) 1H1;
-    `minilm-l6:B5-3H1`: a CERBERUS built on it; a folder saved by `save_pretrained`: that
-    model; `a+b+c`: an ensemble of the three.
-    """
-    if "+" in spec:
-        return [m for part in spec.split("+") for m in _members(load_model(part))]
-    match = SPEC.match(spec)
-    if match is None:
-        raise InputError(None, f"bad model spec {spec!r}; expected NAME, NAME:B5-3H1, FOLDER or A+B")
-    source = match["source"]
-    if match["b"] is None and _is_saved_cerberus(source):
-        return CerberusForRanking.from_pretrained(source)  # strict: weights must fit config.json
-    if Path(source).is_dir():  # a backbone folder: safetensors weights that load, never pickle
-        from .modelfiles import weight_shapes
-
-        if not Path(source, "config.json").is_file():
-            raise InputError(source, "has no config.json; expected a saved model or a Hugging Face model folder")
-        weight_shapes(source)
-    split = {} if match["b"] is None else {"body_layers": int(match["b"]), "num_heads": int(match["k"]),
-                                           "head_layers": int(match["h"])}
-    if split:  # the split must fit the backbone: checked from its config, before loading weights
-        from .modelfiles import read_json
-        from .zoo import is_embedded, resolve_model
-
-        folder = Path(resolve_model(source)) if is_embedded(source) else Path(source)
-        depth = (read_json(folder / "config.json", "a model config").get("num_hidden_layers")
-                 if (folder / "config.json").is_file() else None)
-        if split["num_heads"] < 1 or (isinstance(depth, int) and split["body_layers"] + split["head_layers"] > depth):
-            raise InputError(None, f"bad model spec {spec!r}: B{split['body_layers']} {split['num_heads']}H"
-                                   f"{split['head_layers']} needs at least one head and at most the backbone's "
-                                   f"{depth} layers in body + head")
-    try:
-        return CerberusForRanking.from_backbone(source, **{"num_heads": 1, "head_layers": 1, **split})
-    except (ValueError, OSError) as err:  # InputError is a ValueError: keep its own message
-        if isinstance(err, InputError):
-            raise
-        raise InputError(source, f"cannot build {spec!r}: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}") from None
 
 
 def student_architectures(root: str | Path) -> dict[str, list[str]]:
@@ -462,16 +377,16 @@ def dataset_map(model_or_models: Ranker, data: str, split: str = "test", max_len
 
     ds = load_as2(data, split=split)
     pairs = ds.pairs()
-    scores = np.mean([m.predict(pairs, max_length=max_length) for m in _members(model_or_models)], axis=0)
-    qids, _, labels = ds.flat()
+    scores = np.mean([m.predict(pairs, max_length=max_length) for m in members(model_or_models)], axis=0)
+    qids, _, labels = ds.pair_arrays()
     return ranking_metrics(qids, labels, scores, policy="none")["map"]
 
 
 def _on(model_or_models: Ranker, device: str, precision: str) -> Ranker:
     from .precision import with_precision
 
-    members = [with_precision(m.to(device), precision) for m in _members(model_or_models)]
-    return members[0] if isinstance(model_or_models, CerberusForRanking) else members
+    moved = [with_precision(m.to(device), precision) for m in members(model_or_models)]
+    return moved[0] if isinstance(model_or_models, CerberusForRanking) else moved
 
 
 def run_benchmark(

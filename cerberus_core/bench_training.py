@@ -25,7 +25,9 @@ from .atomic import write_text_atomic
 from .batching import epoch_batches, padding_share, pair_lengths
 from .bench import _threads, conditions
 from .losses import DistillationLoss
-from .training import TrainConfig, _optimizer, build_model, load_splits, load_teacher_margins, train_step
+from .config import TrainConfig
+from .teacher_targets import load_teacher_margins
+from .training import _optimizer, build_model, load_splits, train_step
 
 TEACHERS = ["../../teacher_scores/minilm-l3", "../../teacher_scores/minilm-l6", "../../teacher_scores/mpnet-base"]
 VARIANTS = {  # name -> (strategy, mixed precision, batches per length-sorted pool)
@@ -61,7 +63,7 @@ def measure(root: str, steps: int, warmup: int, threads: int, batch_size: int = 
                        batch_size=batch_size, max_length=max_length, mixed_precision="no")
     train_ds = load_splits(base)["train"]
     pairs = train_ds.pairs()
-    labels = torch.tensor(train_ds.flat()[2], dtype=torch.long)
+    labels = torch.tensor(train_ds.pair_arrays()[2], dtype=torch.long)
     run_dir = Path(root) / "students" / "bench"  # teacher paths are relative to a run folder
     teacher = load_teacher_margins(TrainConfig(**{**base.__dict__, "strategy": "cerberus", "teachers": TEACHERS}),
                                    train_ds, run_dir)

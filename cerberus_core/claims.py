@@ -272,7 +272,7 @@ def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
 
 
 def _teacher_table(system: System, folder: str) -> Path:
-    from .training import teacher_folder  # lazily: training imports torch
+    from .teacher_targets import teacher_folder  # lazily: it imports torch
 
     run = system.runs[min(system.runs)]
     return teacher_folder(run, folder) / f"{system.config.get('test_split', 'test')}.tsv"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .atomic import check_output_file, output_file, output_folder
 from .errors import CerberusWarning, InputError, one_line
+from .filters import RULES
 from .precision import PRECISIONS
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], None]]] = {}
@@ -105,24 +106,24 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 @command("train-teacher", "fine-tune an encoder as a one-head AS2 cross-encoder on gold labels", _train_args)
 def _train_teacher(args: argparse.Namespace) -> None:
-    from .pipeline import config_with_overrides, train_one
+    from .pipeline import config_with_overrides, ensure_trained
 
     cfg = config_with_overrides(args.config, args.set, strategy="gold", num_heads=1)
-    _print_metrics(train_one(cfg, _run_folder(args.out)))
+    _print_metrics(ensure_trained(cfg, _run_folder(args.out)))
 
 
 @command("distill", "train a student (CERBERUS or a baseline strategy) from cached teacher scores", _train_args)
 def _distill(args: argparse.Namespace) -> None:
-    from .pipeline import config_with_overrides, train_one
+    from .pipeline import config_with_overrides, ensure_trained
 
     cfg = config_with_overrides(args.config, args.set)
-    _print_metrics(train_one(cfg, _run_folder(args.out)))
+    _print_metrics(ensure_trained(cfg, _run_folder(args.out)))
 
 
 def _run_folder(out: str) -> Path:
     """--out of a training command: a new or empty folder, or a run folder of this tool (checked
     before anything in it is read, resumed or cleaned)."""
-    from .training import check_run_folder
+    from .config import check_run_folder
 
     folder = output_folder(out)
     check_run_folder(folder)
@@ -132,7 +133,7 @@ def _run_folder(out: str) -> Path:
 def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="a saved teacher or student folder")
     _data_args(p, flag=True)
-    p.add_argument("--filter", choices=["clean", "answerable", "none"], help="which questions count (default: clean for dev/test)")
+    p.add_argument("--filter", choices=list(RULES), help="which questions count (default: clean for dev/test)")
     p.add_argument("--out", help="evaluate: the per-pair scores table (TSV + .json sidecar), a file or a folder "
                                  "(then FOLDER/scores.tsv); score: the folder for <split>.tsv")
     p.add_argument("--max-length", type=_positive, default=128, help="tokens per pair (at most the model's positions)")
@@ -147,7 +148,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .model import CerberusForRanking
     from .precision import with_precision
     from .scores import model_fingerprint
-    from .training import evaluate_table, score_dataset
+    from .scores import evaluate_table, score_dataset
 
     out = output_file(args.out, EVALUATE_OUT, companions=[".json"]) if args.out is not None else None
     folder = _model_dir(args.model)
@@ -168,7 +169,7 @@ def _score(args: argparse.Namespace) -> None:
     from .model import CerberusForRanking
     from .precision import with_precision
     from .scores import model_fingerprint
-    from .training import teacher_table
+    from .scores import teacher_table
 
     if not args.out:
         raise InputError(None, "score needs --out FOLDER (one <split>.tsv per split)")
@@ -177,8 +178,7 @@ def _score(args: argparse.Namespace) -> None:
     _check_max_length(folder, args.max_length)
     splits = {}
     for split in [args.split] if args.split else ["train", "dev", "test"]:
-        filt = args.filter or ("none" if split == "train" else "clean")
-        splits[split] = _nonempty(load_as2(args.data, split=split, filter=filt, data_root=args.data_root), args.data)
+        splits[split] = _nonempty(load_as2(args.data, split=split, filter=args.filter, data_root=args.data_root), args.data)
         check_output_file(out / f"{split}.tsv", companions=[".json"])
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
     for split, ds in splits.items():
@@ -271,7 +271,7 @@ def _model_dir(path: str) -> Path:
 def _check_max_length(folder: Path, max_length: int) -> None:
     """--max-length must fit the model's position embeddings (checked before loading it)."""
     from .modelfiles import saved_model_config
-    from .training import max_positions
+    from .config import max_positions
 
     limit = max_positions(saved_model_config(folder)["backbone"])
     if limit is not None and max_length > limit:
@@ -281,9 +281,9 @@ def _check_max_length(folder: Path, max_length: int) -> None:
 
 def _check_seq_len(specs: Sequence[str], seq_len: int) -> None:
     """bench --seq-len must fit every local model's position embeddings (checked before loading)."""
-    from .bench import SPEC
+    from .building import SPEC
     from .modelfiles import read_json
-    from .training import max_positions
+    from .config import max_positions
     from .zoo import is_embedded, resolve_model
 
     for spec in specs:

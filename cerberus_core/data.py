@@ -27,6 +27,7 @@ import numpy as np
 from .atomic import atomic_path
 from .download import Unreachable, fetch
 from .errors import InputError
+from .filters import RULES, default_filter
 
 WIKIQA_URL = (
     "https://download.microsoft.com/download/E/5/F/"
@@ -71,11 +72,11 @@ class Question:
         return self.n_positive < len(self.labels)
 
 
-# Which questions count (docs/method.md): a registry of predicates, so a policy is a name.
+# Which questions count: the rules of filters.RULES as predicates on one question, loosest first
+# (the order of the stats columns), so a policy is a name.
 FILTERS: dict[str, Callable[[Question], bool]] = {
-    "none": lambda q: True,
-    "answerable": lambda q: q.has_positive,
-    "clean": lambda q: q.has_positive and q.has_negative,
+    name: (lambda q, keeps=keeps: bool(keeps(q.n_positive, len(q.labels))))
+    for name, keeps in reversed(RULES.items())
 }
 
 
@@ -121,7 +122,7 @@ class AS2Dataset:
         """(qid, candidate index) per pair: the stable address of each candidate."""
         return [(q.qid, i) for q in self.questions for i in range(len(q.candidates))]
 
-    def flat(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def pair_arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(qids, candidate indices, labels) per pair, ready for metrics."""
         qids = [q.qid for q in self.questions for _ in q.candidates]
         idx = np.array([i for _, i in self.keys()], dtype=np.int64)
@@ -605,9 +606,9 @@ def load_as2(name_or_path: str, split: str | None = None, filter: str | None = N
              data_root: str | Path | None = None) -> AS2Dataset:
     """Load a registered dataset split (wikiqa, wikiqa-tsv, trecqa) or a file/folder path.
 
-    Default filter: 'clean' for dev/test (the CERBERUS authors' convention), 'none' otherwise.
+    The filter defaults to `default_filter(split)`.
     """
-    policy = check_filter(filter or ("clean" if split in ("dev", "test") else "none"))
+    policy = check_filter(filter or default_filter(split))
     if name_or_path in DATASETS:
         if split is None:
             raise InputError(name_or_path, f"a registered dataset needs split= one of "

@@ -17,7 +17,7 @@ from .errors import InputError
 from .metrics import with_interval
 from .pipeline import REPO, ensure_trained
 from .precision import supports
-from .training import TrainConfig
+from .config import TrainConfig
 
 FULL = REPO / "artifacts" / "full"
 TEACHERS = ("minilm-l3", "minilm-l6", "mpnet-base")

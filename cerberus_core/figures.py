@@ -22,7 +22,7 @@ import numpy as np
 from . import analysis as an
 from . import plotting as pl
 from .metrics import ranking_metrics
-from .scores import ScoreTable
+from .scores import ScoreTable, head_names
 
 REPO = Path(__file__).resolve().parents[1]
 SPLIT = "test"  # figures describe the held-out split; dev is used only for the training traces
@@ -222,11 +222,11 @@ class Artifacts:
         return {"points": points, "front": [points[i]["name"] for i in front], "front_index": front}
 
 
-Drawn = tuple[Any, dict[str, Any], dict[str, Any]]  # (matplotlib Figure, data shown, parameters)
+FigureAndData = tuple[Any, dict[str, Any], dict[str, Any]]  # (matplotlib Figure, data shown, parameters)
 
 
 # --------------------------------------------------------------------------- figures
-def teacher_correlation(art: Artifacts) -> Drawn:
+def teacher_correlation(art: Artifacts) -> FigureAndData:
     tables = art.teacher_tables()
     if len(tables) < 2:
         raise Missing("fewer than two teachers scored")
@@ -242,11 +242,11 @@ def teacher_correlation(art: Artifacts) -> Drawn:
     return fig, data, {"split": SPLIT, "method": CORRELATION, "scores": "teacher logit margins"}
 
 
-def loss_curves(art: Artifacts) -> Drawn:
+def loss_curves(art: Artifacts) -> FigureAndData:
     run = art.run("students", "cerberus")
     if not run["curve"]:
         raise Missing("students/cerberus has no curve.tsv")
-    heads = sorted({c.split("/")[1] for c in run["curve"][0] if "/" in c}, key=lambda h: int(h[4:]))
+    heads = head_names({c.split("/")[1] for c in run["curve"][0] if "/" in c})
     cfg = run["config"]
     dataset = DATASET_NAMES.get(cfg.get("dataset"), cfg.get("dataset"))
     title = (f"CERBERUS {run['metrics']['model']}: training loss per head ({dataset} {cfg.get('train_split', 'train')}"
@@ -255,11 +255,11 @@ def loss_curves(art: Artifacts) -> Drawn:
     return fig, {"curve": run["curve"]}, {"run": "students/cerberus", "smoothing": "running mean, ~1/40 of the steps"}
 
 
-def head_metrics(art: Artifacts) -> Drawn:
+def head_metrics(art: Artifacts) -> FigureAndData:
     run = art.run("students", "cerberus")
     metrics = run["metrics"][SPLIT]
     teacher_metrics = {t: art.run("teachers", t)["metrics"][SPLIT]["pooled"] for t in art.names("teachers")}
-    labels = art.head_labels(run, sorted((k for k in metrics if k.startswith("head")), key=lambda k: int(k[4:])))
+    labels = art.head_labels(run, head_names(metrics))
     title = f"CERBERUS {run['metrics']['model']}: pooled vs its heads vs the teachers ({art.where()})"
     fig = pl.plot_head_metrics(metrics, teacher_metrics, [f"student {h}" for h in labels], title=title)
     data = {"student": metrics, "teachers": teacher_metrics, "head_labels": labels}
@@ -276,7 +276,7 @@ def _head_correlations(art: Artifacts) -> dict[str, tuple[list[str], np.ndarray]
     return found
 
 
-def _head_correlation(art: Artifacts, name: str) -> Drawn:
+def _head_correlation(art: Artifacts, name: str) -> FigureAndData:
     """One student's head correlation on the colour scale and decimals shared with the other
     student's, so CERBERUS (r ~0.99) and the replicated control (r ~0.9999) can be told apart."""
     found = _head_correlations(art)
@@ -295,15 +295,15 @@ def _head_correlation(art: Artifacts, name: str) -> Drawn:
     return fig, {"names": heads, "correlation": corr}, params
 
 
-def head_correlation_cerberus(art: Artifacts) -> Drawn:
+def head_correlation_cerberus(art: Artifacts) -> FigureAndData:
     return _head_correlation(art, "cerberus")
 
 
-def head_correlation_replicated(art: Artifacts) -> Drawn:
+def head_correlation_replicated(art: Artifacts) -> FigureAndData:
     return _head_correlation(art, art.replicated())
 
 
-def diversity(art: Artifacts) -> Drawn:
+def diversity(art: Artifacts) -> FigureAndData:
     runs = {}
     for name in ("cerberus", art.replicated()):
         rows = an.diversity_over_steps(art.root / "students" / name, CORRELATION)
@@ -320,7 +320,7 @@ def diversity(art: Artifacts) -> Drawn:
         "split": "dev", "probabilities": "sigmoid(head margin), T=1", "correlation": CORRELATION}
 
 
-def _agreement(art: Artifacts, name: str) -> Drawn:
+def _agreement(art: Artifacts, name: str) -> FigureAndData:
     run = art.run("students", name)
     table = art.table(run)
     heads, head_margins = an.score_matrix(table)
@@ -336,11 +336,11 @@ def _agreement(art: Artifacts, name: str) -> Drawn:
     return fig, data, {"run": f"students/{name}", "split": SPLIT, "method": CORRELATION}
 
 
-def agreement_cerberus(art: Artifacts) -> Drawn:
+def agreement_cerberus(art: Artifacts) -> FigureAndData:
     return _agreement(art, "cerberus")
 
 
-def agreement_replicated(art: Artifacts) -> Drawn:
+def agreement_replicated(art: Artifacts) -> FigureAndData:
     return _agreement(art, art.replicated())
 
 
@@ -357,7 +357,7 @@ def _teacher_ensemble(art: Artifacts) -> list[dict[str, Any]]:
 STUDENT_ORDER = ("gold", "single", "ensemble", "replicated", "cerberus")  # the README table's order
 
 
-def results(art: Artifacts) -> Drawn:
+def results(art: Artifacts) -> FigureAndData:
     """Every teacher, the teacher ensemble and every student, with CIs; paired tests vs CERBERUS in the sidecar."""
     rows, tables = [], {}
     for kind, role in (("teachers", "teacher"), ("students", "student (one model)")):
@@ -385,7 +385,7 @@ def results(art: Artifacts) -> Drawn:
     return fig, data, params
 
 
-def ablation(art: Artifacts) -> Drawn:
+def ablation(art: Artifacts) -> FigureAndData:
     """The runs of `reproduce --ablation` (ROOT/ablation/) beside the main ones: quality against the
     number of heads (single-<t> is 1 head, students/cerberus all k) and against the body/head split.
     The main CERBERUS run is in both panels, marked "main"."""
@@ -438,7 +438,7 @@ def bench_latency(art: Artifacts, rows: list[dict[str, Any]],
     return latency, unmatched
 
 
-def draw_pareto(art: Artifacts, latency: dict[str, float], title: str = "") -> Drawn:
+def draw_pareto(art: Artifacts, latency: dict[str, float], title: str = "") -> FigureAndData:
     """The quality-cost plot of `Artifacts.architecture_points` (one point per architecture)."""
     data = art.architecture_points(latency)
     points = data["points"]
@@ -450,7 +450,7 @@ def draw_pareto(art: Artifacts, latency: dict[str, float], title: str = "") -> D
     return fig, data, {}
 
 
-def pareto(art: Artifacts) -> Drawn:
+def pareto(art: Artifacts) -> FigureAndData:
     """Test MAP against the latency in bench.json: one point per teacher, for the teacher ensemble
     and per student architecture (median over its students)."""
     path = art.root / "bench.json"
@@ -472,7 +472,7 @@ def pareto(art: Artifacts) -> Drawn:
     return fig, data, params
 
 
-FIGURES: dict[str, Callable[[Artifacts], Drawn]] = {
+FIGURES: dict[str, Callable[[Artifacts], FigureAndData]] = {
     "teacher_correlation": teacher_correlation,
     "loss_curves": loss_curves,
     "head_metrics": head_metrics,

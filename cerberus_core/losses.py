@@ -107,7 +107,9 @@ HEAD_LOSSES = ("sum", "mean")  # how the per-head losses make the total
 class DistillationLoss(nn.Module):
     """Sum (or mean) over heads of alpha * KD(head, its target) + (1 - alpha) * CE(head, gold).
 
-    Returns a breakdown: {"loss", "loss/head0", "kd/head0", "ce/head0", ...}.
+    Returns a breakdown: {"loss", "loss/head0", "kd/head0", "ce/head0", ...}; "loss" is what
+    is minimised. Given `pooled_logits` (a learned pooler), it adds "ce/pooler", the pooler's
+    cross-entropy on gold labels, to "loss" (the pooler reads detached head states).
     """
 
     def __init__(
@@ -134,9 +136,11 @@ class DistillationLoss(nn.Module):
         self.head_loss = head_loss
 
     def forward(
-        self, head_logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None = None
+        self, head_logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None = None,
+        pooled_logits: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """head_logits (n, k, 2); labels (n,); teacher margins (n, n_teachers) or None."""
+        """head_logits (n, k, 2); labels (n,); teacher margins (n, n_teachers) or None;
+        pooled_logits (n, 2) of a learned pooler, else None."""
         k = head_logits.shape[1]
         targets = head_targets(self.strategy, teacher, k, self.teacher_index) if self.alpha > 0 else None
         parts: dict[str, torch.Tensor] = {}
@@ -153,4 +157,8 @@ class DistillationLoss(nn.Module):
             parts[f"loss/head{i}"] = loss.detach()
             total = total + loss
         parts["loss"] = total / k if self.head_loss == "mean" else total
+        if pooled_logits is not None:
+            pooler = F.cross_entropy(pooled_logits, labels)
+            parts["ce/pooler"] = pooler.detach()
+            parts["loss"] = parts["loss"] + pooler
         return parts

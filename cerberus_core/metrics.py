@@ -4,7 +4,7 @@ Every (question, candidate) pair is one entry of flat arrays; candidates are ran
 descending score. Two conventions change the numbers and are therefore parameters, echoed in the
 result:
 
-* ``policy`` -- which questions count (see ``POLICIES``): "clean" drops questions with no positive
+* ``policy`` -- which questions count (see ``filters.RULES``): "clean" drops questions with no positive
   and questions with only positives, "answerable" drops only no-positive questions, "none" keeps
   all, a no-positive question scoring 0 on P@1, AP and RR.
 * ``ties`` -- how equal scores are ordered (see ``TIES``): "index" (default) ranks tied candidates
@@ -31,12 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-# policy name -> keep-mask from per-question (number of positives, number of candidates)
-POLICIES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "clean": lambda n_pos, n_cand: (n_pos > 0) & (n_pos < n_cand),
-    "answerable": lambda n_pos, n_cand: n_pos > 0,
-    "none": lambda n_pos, n_cand: np.ones(len(n_pos), dtype=bool),
-}
+from .filters import RULES
 
 # ties name -> sort key applied after descending score and before candidate index (lower first)
 TIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -109,7 +104,7 @@ def ranking_metrics(
     order of first appearance, so two systems scored on the same data give aligned arrays for
     ``paired_test``.
     """
-    keep_rule = _lookup(POLICIES, policy, "policy")
+    keep_rule = _lookup(RULES, policy, "policy")
     tie_key = _lookup(TIES, ties, "ties")
     q, y, s, cand = _validate(qids, labels, scores, cand_idx)
     group, unique_qids = _group(q)

@@ -97,7 +97,6 @@ class CerberusConfig(PretrainedConfig):
 class CerberusOutput(ModelOutput):
     """`scores`: pooled positive-class probability per pair; `head_logits`: (batch, k, 2)."""
 
-    loss: torch.Tensor | None = None
     scores: torch.Tensor | None = None
     pooled_logits: torch.Tensor | None = None
     head_logits: torch.Tensor | None = None
@@ -196,12 +195,12 @@ class CerberusForRanking(PreTrainedModel):
         head_init: str = "copy",
         classifier_dropout: float = 0.1,
         tokenizer: PreTrainedTokenizerBase | str | None = None,
-        seed: int = 0,
     ) -> CerberusForRanking:
         """Build B_b kH_h from a pretrained encoder: an embedded name (`minilm-l6`), a
         local folder, a hub id, or an already loaded model.
 
-        body_layers defaults to depth - head_layers, as in the released code.
+        body_layers defaults to depth - head_layers, as in the released code. The new weights
+        (scorers, independent heads) come from torch's global RNG: seed it first to reproduce them.
         """
         name = backbone if isinstance(backbone, str) else getattr(backbone, "name_or_path", None)
         if isinstance(backbone, str):
@@ -228,7 +227,6 @@ class CerberusForRanking(PreTrainedModel):
             classifier_dropout=classifier_dropout,
             backbone_name=name,
         )
-        torch.manual_seed(seed)
         model = cls(config)
         model._load_backbone(backbone.state_dict())
         if isinstance(tokenizer, str):

@@ -24,7 +24,10 @@ from .metrics import metrics_with_ci, with_interval
 from .model import CerberusForRanking
 from .provenance import code_version
 from .scores import ScoreTable, meta_path, model_fingerprint
-from .training import TrainConfig, load_splits, teacher_folder, teacher_table, train
+from .config import TrainConfig
+from .scores import teacher_table
+from .teacher_targets import teacher_folder
+from .training import load_splits, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -247,11 +250,6 @@ def results_markdown(rows: list[tuple], preset: Preset, best_teacher: str) -> st
     return "\n".join(lines) + "\n"
 
 
-def train_one(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Train one experiment (used by the train-teacher and distill commands)."""
-    return ensure_trained(cfg, Path(out_dir), progress)
-
-
 def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) -> TrainConfig:
     """A TrainConfig from an optional JSON file, then KEY=VALUE overrides (VALUE parsed as JSON)."""
     cfg = TrainConfig.from_file(path) if path else TrainConfig()
@@ -270,7 +268,9 @@ def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) 
     return dataclasses.replace(cfg, **values, **fixed)
 
 
-TRAINING_CODE = ("curves.py", "data.py", "losses.py", "model.py", "pipeline.py", "scores.py", "training.py", "zoo.py")
+TRAINING_CODE = ("batched_heads.py", "batching.py", "building.py", "checkpoint.py", "config.py", "curves.py", "data.py",
+                 "filters.py", "losses.py", "model.py", "pipeline.py", "scores.py", "teacher_targets.py", "training.py",
+                 "zoo.py")
 
 
 def training_code_hash() -> str:

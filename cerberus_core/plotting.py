@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from .analysis import METRICS, candidate_distribution, to_probability
 from .atomic import atomic_path
 from .provenance import code_version
+from .scores import head_names
 
 PALETTE = "colorblind"
 METRIC_LABELS = {"p@1": "P@1", "map": "MAP", "mrr": "MRR"}
@@ -118,7 +119,7 @@ def plot_soft_targets(margins: Sequence[float], labels: Sequence[int],
 @_themed
 def plot_architecture(parameter_counts: Mapping[str, int], config_name: str) -> Figure:
     """The B_b kH_h model as boxes: embeddings -> shared body -> k heads -> pooler, with parameters per part."""
-    heads = sorted((k for k in parameter_counts if re.fullmatch(r"head\d+", k)), key=lambda k: int(k[4:]))
+    heads = head_names(parameter_counts)
     match = re.fullmatch(r"B(\d+) (\d+)H(\d+)", config_name)
     body_layers, head_layers = (match.group(1), match.group(3)) if match else ("?", "?")
     c = colors(4)
@@ -290,7 +291,7 @@ def plot_loss_curves(curve_rows: Sequence[Mapping[str, float]], window: int | No
         raise ValueError("no curve rows to plot")
     columns = list(curve_rows[0])
     families = [f for f in ("loss", "kd", "ce") if any(c.startswith(f"{f}/") for c in columns)]
-    heads = sorted({c.split("/")[1] for c in columns if "/" in c}, key=lambda h: int(h[4:]))
+    heads = head_names({c.split("/")[1] for c in columns if "/" in c})
     names = dict(zip(heads, head_labels)) if head_labels is not None else {}
     window = window or max(1, len(curve_rows) // 40)
     steps = np.array([r["step"] for r in curve_rows])
@@ -414,7 +415,7 @@ def plot_head_metrics(metrics: Mapping[str, Mapping[str, Any]], teachers: Mappin
     """The pooled student, each head, and (optionally) the teachers, with 95% CIs.
     `metrics` is one split of a student's metrics.json ({"pooled": {...}, "head0": {...}});
     `teachers` maps a name to its pooled metrics; `head_labels` renames the heads (e.g. by teacher)."""
-    heads = sorted((k for k in metrics if k.startswith("head")), key=lambda k: int(k[4:]))
+    heads = head_names(metrics)
     labels = list(head_labels) if head_labels is not None else heads
     rows = [{"name": "pooled", "label": "student, pooled", "role": "student (pooled)", **metrics["pooled"]}]
     rows += [{"name": label, "role": "student head", **metrics[h]} for h, label in zip(heads, labels)]

@@ -15,19 +15,29 @@ import functools
 import hashlib
 import json
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .atomic import atomic_path
 from .data import DATASETS, AS2Dataset, find_data, is_registered_source, load_as2
 from .errors import InputError
+from .metrics import metrics_with_ci
+
+if TYPE_CHECKING:
+    from .model import CerberusForRanking
 
 KEY_COLUMNS = ("qid", "cand_idx")
-LEGACY_KEY_COLUMNS = ("qid", "cand_idx", "label")  # tables saved before labels were dropped
 DATASET_META = ("dataset", "split", "filter")  # what a saved table needs to get its labels back
+
+
+def head_names(names: Iterable[str]) -> list[str]:
+    """The "head<i>" names among `names` in head order: head10 after head9, not after head1."""
+    return sorted((n for n in names if re.fullmatch(r"head\d+", n)), key=lambda n: int(n[4:]))
 
 
 @dataclass
@@ -55,11 +65,11 @@ class ScoreTable:
 
     @classmethod
     def for_dataset(cls, ds: AS2Dataset, columns: dict[str, np.ndarray], meta: dict[str, Any]) -> ScoreTable:
-        qids, cand_idx, labels = ds.flat()
+        qids, cand_idx, labels = ds.pair_arrays()
         return cls(list(qids), np.asarray(cand_idx), np.asarray(labels), dict(columns), {**dataset_meta(ds), **meta})
 
     def head_columns(self) -> list[str]:
-        return sorted((c for c in self.columns if c.startswith("head")), key=lambda c: int(c[4:]))
+        return head_names(self.columns)
 
     def key_index(self) -> dict[tuple[str, int], int]:
         """Row of each (qid, cand_idx): tables are joined by key, never by position."""
@@ -95,10 +105,7 @@ class ScoreTable:
         """Read a table; `expect` lists meta values that must match (fingerprints, settings).
 
         Labels come from the dataset named in the sidecar (`load_as2(dataset, split,
-        filter="none", data_root=data_root)`), looked up by (qid, cand_idx). Tables saved
-        before labels were dropped (a `label` column after cand_idx) still load: their label
-        column must agree with the data, else the table is refused as stale; with no dataset
-        named in their sidecar, the column itself gives the labels.
+        filter="none", data_root=data_root)`), looked up by (qid, cand_idx).
         """
         path = Path(path)
         if not path.is_file():
@@ -108,29 +115,19 @@ class ScoreTable:
         if stale:
             key, (found, wanted) = next(iter(stale.items()))
             raise InputError(path, f"stale score table: {key} is {found!r}, expected {wanted!r}; recompute it")
-        qids, cand_idx, file_labels, names, rows, lines = _read_rows(path)
+        qids, cand_idx, names, rows, lines = _read_rows(path)
         matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names))
         columns = {name: matrix[:, j] for j, name in enumerate(names)}
-        if isinstance(meta.get("dataset"), str) and meta["dataset"]:
-            labels = _join_labels(path, meta, qids, cand_idx, lines, data_root)
-            if file_labels is not None:
-                bad = np.flatnonzero(labels != np.asarray(file_labels))
-                if len(bad):
-                    i = int(bad[0])
-                    raise InputError(path, f"stale score table: its label column gives pair ({qids[i]!r}, {cand_idx[i]}) "
-                                           f"label {file_labels[i]}, but {meta['dataset']}/{meta.get('split')} "
-                                           f"says {labels[i]}; recompute it", lines[i])
-        elif file_labels is not None:
-            labels = np.asarray(file_labels, dtype=np.int64)
-        else:
+        if not (isinstance(meta.get("dataset"), str) and meta["dataset"]):
             raise InputError(meta_path(path), "score table has no labels and its .json sidecar names no dataset "
                                               "to take them from (expected keys: " + ", ".join(DATASET_META) + ")")
+        labels = _join_labels(path, meta, qids, cand_idx, lines, data_root)
         return cls(qids, np.asarray(cand_idx, dtype=np.int64), labels, columns, meta, path)
 
     def aligned(self, ds: AS2Dataset, column: str = "score") -> np.ndarray:
         """The column's values in the dataset's pair order; every pair must be present."""
         index = self.key_index()
-        qids, cand_idx, _ = ds.flat()
+        qids, cand_idx, _ = ds.pair_arrays()
         try:
             rows = [index[(q, int(c))] for q, c in zip(qids, cand_idx)]
         except KeyError as err:
@@ -173,15 +170,14 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[int], list[int] | None, list[str], list[list[float]], list[int]]:
-    """(qids, cand_idx, labels (legacy files) or None, score column names, score rows, line numbers)."""
-    qids, cand_idx, labels, rows, lines = [], [], [], [], []
+def _read_rows(path: Path) -> tuple[list[str], list[int], list[str], list[list[float]], list[int]]:
+    """(qids, cand_idx, score column names, score rows, line numbers)."""
+    qids, cand_idx, rows, lines = [], [], [], []
+    n_keys = len(KEY_COLUMNS)
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.reader(f, delimiter="\t")
         header = next(reader, None)
-        legacy = header is not None and tuple(header[:3]) == LEGACY_KEY_COLUMNS
-        n_keys = len(LEGACY_KEY_COLUMNS) if legacy else len(KEY_COLUMNS)
-        if header is None or tuple(header[:2]) != KEY_COLUMNS or len(header) <= n_keys:
+        if header is None or tuple(header[:n_keys]) != KEY_COLUMNS or len(header) <= n_keys:
             raise InputError(path, f"expected a header {' '.join(KEY_COLUMNS)} <score columns> (tab-separated)", 1)
         names = header[n_keys:]
         if len(set(names)) != len(names) or not all(names):
@@ -193,10 +189,8 @@ def _read_rows(path: Path) -> tuple[list[str], list[int], list[int] | None, list
             try:
                 values = [float(v) for v in row[n_keys:]]
                 idx = int(row[1])
-                label = int(row[2]) if legacy else 0
             except ValueError:
-                what = "an integer cand_idx and label" if legacy else "an integer cand_idx"
-                raise InputError(path, f"expected {what} and numeric scores", line) from None
+                raise InputError(path, "expected an integer cand_idx and numeric scores", line) from None
             if not all(math.isfinite(v) for v in values):
                 raise InputError(path, "NaN or infinite score", line)
             if (row[0], idx) in seen:
@@ -204,10 +198,9 @@ def _read_rows(path: Path) -> tuple[list[str], list[int], list[int] | None, list
             seen[row[0], idx] = line
             qids.append(row[0])
             cand_idx.append(idx)
-            labels.append(label)
             rows.append(values)
             lines.append(line)
-    return qids, cand_idx, labels if legacy else None, names, rows, lines
+    return qids, cand_idx, names, rows, lines
 
 
 def _join_labels(path: Path, meta: dict[str, Any], qids: list[str], cand_idx: list[int], lines: list[int],
@@ -245,7 +238,7 @@ def _dataset_labels(name: str, split: str | None, data_root: str | None, stamp: 
     """(qid, cand_idx) -> gold label of a whole split (filter none); cached, as many tables share one."""
     del stamp  # part of the cache key only
     ds = load_as2(name, split=split, filter="none", data_root=data_root)
-    qids, cand_idx, labels = ds.flat()
+    qids, cand_idx, labels = ds.pair_arrays()
     return dict(zip(zip(qids, cand_idx.tolist()), labels.tolist()))
 
 
@@ -268,3 +261,42 @@ def model_fingerprint(model_dir: str | Path) -> str:
     parts = [file_fingerprint(p) for p in sorted(model_dir.glob("*.safetensors"))]
     parts.append(hashlib.sha256((model_dir / "config.json").read_bytes()).hexdigest())
     return hashlib.sha256("".join(parts).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------- scoring a model
+# Only `model.predict` is needed, so anything that ranks (a student, a teacher, an ensemble
+# of either) makes a table; the metrics come from the table, never from the model.
+def score_dataset(
+    model: CerberusForRanking, ds: AS2Dataset, batch_size: int = 64, max_length: int = 128,
+    meta: dict[str, Any] | None = None, progress: bool = False,
+) -> ScoreTable:
+    """Pooled probability and every head's margin for every pair of `ds`."""
+    pooled, heads = model.predict(ds.pairs(), batch_size=batch_size, max_length=max_length,
+                                  return_heads=True, show_progress_bar=progress)
+    columns = {"pooled": pooled.astype(np.float64)}
+    columns.update({f"head{i}": heads[:, i].astype(np.float64) for i in range(heads.shape[1])})
+    return ScoreTable.for_dataset(ds, columns, {"max_length": max_length, **(meta or {})})
+
+
+def teacher_table(
+    model: CerberusForRanking, ds: AS2Dataset, batch_size: int = 64, max_length: int = 128,
+    meta: dict[str, Any] | None = None, progress: bool = False,
+) -> ScoreTable:
+    """A teacher's KD targets for `ds`: one "score" column holding a logit margin, the head's
+    own for a one-head model, else log p/(1-p) of the pooled probability p."""
+    table = score_dataset(model, ds, batch_size, max_length, meta, progress)
+    if model.config.num_heads == 1:
+        margin = table.columns["head0"]
+    else:
+        p = np.clip(table.columns["pooled"], 1e-12, 1 - 1e-12)
+        margin = np.log(p) - np.log1p(-p)
+    return ScoreTable(table.qids, table.cand_idx, table.labels, {"score": margin}, table.meta)
+
+
+def evaluate_table(table: ScoreTable, policy: str = "none", seed: int = 0) -> dict[str, dict[str, Any]]:
+    """P@1 / MAP / MRR with 95% bootstrap intervals for the pooled score and each head."""
+    results = {}
+    for column in ["pooled", *table.head_columns()] if "pooled" in table.columns else list(table.columns):
+        m = metrics_with_ci(table.qids, table.labels, table.columns[column], policy=policy, seed=seed)
+        results[column] = {k: v for k, v in m.items() if k != "per_question"}
+    return results

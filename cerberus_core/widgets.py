@@ -260,7 +260,7 @@ def build_bench_panel(models: Mapping[str, Any], pairs: Sequence[tuple[str, str]
     """Time the models live on this machine (bench.benchmark, all models interleaved in one run)
     when "measure" is clicked; the result is the `bench_html` table, conditions included.
     `pairs` are one question's candidates (bench.question_pairs gives a typical one)."""
-    from . import bench  # torch is imported only by the panel that needs it
+    from . import bench, building  # torch is imported only by the panel that needs it
 
     c = {"batch_size": widgets.BoundedIntText(32, min=1, max=4096, description="batch size"),
          "seq_len": widgets.BoundedIntText(64, min=8, max=512, description="seq len"),
@@ -273,7 +273,7 @@ def build_bench_panel(models: Mapping[str, Any], pairs: Sequence[tuple[str, str]
         size, seq, threads, repeats = (c[k].value for k in ("batch_size", "seq_len", "threads", "repeats"))
         rows = bench.benchmark(models, pairs, batch_sizes=(size,), repeats=repeats, warmup=warmup,
                                threads=threads, max_length=seq)
-        device = str(bench._members(next(iter(models.values())))[0].device)
+        device = str(building.members(next(iter(models.values())))[0].device)
         conds = bench.conditions(threads, (size,), seq, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device)
         return bench_html(rows, conds)
 
@@ -287,7 +287,7 @@ def models_to_time(root: str | Path) -> tuple[dict[str, Any], dict[str, list[str
     its pretrained backbone instead (same B_b kH_h, untrained scorers): a forward pass costs the
     same whatever the weights' values, so the timings hold, only the scores would not. The note
     says which it is, in one line."""
-    from . import bench
+    from . import bench, building
 
     root = Path(root)
     stands_for = bench.student_architectures(root)
@@ -300,7 +300,7 @@ def models_to_time(root: str | Path) -> tuple[dict[str, Any], dict[str, list[str
     def architecture(run: Path) -> Any:
         backbone = json.loads((run / "config.json").read_text())["backbone"]
         model = json.loads((run / "metrics.json").read_text())["model"]  # "B5 3H1"
-        return bench.load_model(f"{backbone}:{model.replace(' ', '-')}")
+        return building.load_model(f"{backbone}:{model.replace(' ', '-')}")
 
     models = {label: architecture(run) for label, run in runs.items()}
     stands_for |= {t: [t] for t in teachers}

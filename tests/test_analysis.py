@@ -90,9 +90,9 @@ def test_unknown_correlation_is_refused():
 
 # ----------------------------------------------------------------- probabilities
 def test_soft_targets_and_candidate_distribution():
-    np.testing.assert_allclose(an.soft_targets(np.array([0.0]), 2.0), [[0.5, 0.5]])
-    sharp, soft = an.soft_targets(np.array([2.0]), 1.0), an.soft_targets(np.array([2.0]), 4.0)
-    assert sharp[0, 1] > soft[0, 1] > 0.5  # a higher temperature flattens the target
+    np.testing.assert_allclose(an.to_probability(np.array([0.0]), 2.0), [0.5])
+    sharp, soft = an.to_probability(np.array([2.0]), 1.0), an.to_probability(np.array([2.0]), 4.0)
+    assert sharp[0] > soft[0] > 0.5  # a higher temperature flattens the target
     dist = an.candidate_distribution(np.array([1.0, 2.0, 0.0, 5.0, 5.0]), 2.0, QIDS)
     np.testing.assert_allclose([dist[:3].sum(), dist[3:].sum()], [1, 1])
     np.testing.assert_allclose(dist[3:], [0.5, 0.5])

@@ -14,15 +14,13 @@ from cerberus_core.bench import (
     conditions,
     flops_per_pair,
     format_table,
-    load_model,
-    matmul_peak_gflops,
     models_from_artifacts,
     parameter_count,
     question_pairs,
     student_architectures,
-    time_model,
 )
 from cerberus_core.analysis import TEACHER_ENSEMBLE
+from cerberus_core.building import load_model
 from cerberus_core.model import CerberusForRanking
 
 from conftest import tiny_backbone
@@ -73,17 +71,15 @@ def test_two_extra_heads_cost_exactly_two_heads(tiny_tokenizer):
     assert flops_per_pair(three, SEQ) - flops_per_pair(one, SEQ) == 2 * head
 
 
-def test_time_model_reports_latency_and_each_batch_size(tiny_tokenizer):
+def test_benchmark_reports_latency_and_each_batch_size(tiny_tokenizer):
     model = cerberus(tiny_tokenizer)
     before = torch.get_num_threads()
-    result = time_model([model, model], PAIRS, batch_sizes=(2, 5), repeats=3, warmup=1, threads=1, max_length=SEQ)
-    assert set(result) == {"latency_ms", "latency_p90_ms", "throughput_b2", "throughput_b5"}
-    assert 0 < result["latency_ms"] <= result["latency_p90_ms"]
+    (row,) = benchmark({"ensemble": [model, model]}, PAIRS, batch_sizes=(2, 5), repeats=3, warmup=1, threads=1,
+                       max_length=SEQ, peak_gflops=1.0)
+    timing = {k for k in row if k.startswith(("latency", "throughput")) and not k.endswith("_vs_ref")}
+    assert timing == {"latency_ms", "latency_p90_ms", "throughput_b2", "throughput_b5"}
+    assert 0 < row["latency_ms"] <= row["latency_p90_ms"]
     assert torch.get_num_threads() == before  # the caller's thread setting is restored
-
-
-def test_matmul_peak_is_positive():
-    assert matmul_peak_gflops(threads=1, size=64, repeats=2) > 0
 
 
 def test_benchmark_measures_the_peak_in_the_same_rounds(tiny_tokenizer):

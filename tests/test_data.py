@@ -90,7 +90,7 @@ def test_exact_counts(name, split, policy, n_q, n_pairs, n_pos):
     if n_pos is not None:
         assert ds.n_positives == n_pos
     assert ds.filter == policy and all(FILTERS[policy](q) for q in ds)
-    qids, idx, labels = ds.flat()
+    qids, idx, labels = ds.pair_arrays()
     assert len(qids) == len(idx) == len(labels) == len(ds.pairs()) == len(ds.keys()) == n_pairs
     assert int(labels.sum()) == ds.n_positives
 

@@ -600,6 +600,6 @@ def test_every_config_field_has_a_type_rule():
     """A field added to TrainConfig without a rule in TYPES would escape validation."""
     import dataclasses
 
-    from cerberus_core.training import TYPES, TrainConfig
+    from cerberus_core.config import TYPES, TrainConfig
 
     assert {f.name for f in dataclasses.fields(TrainConfig)} == set(TYPES)

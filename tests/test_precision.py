@@ -30,7 +30,7 @@ def test_lower_precision_ranks_like_fp32(model_and_data, precision):
     model, ds = model_and_data
     if not supports(precision):
         pytest.skip(f"{precision} is not supported on this CPU")
-    qids, cand_idx, _ = ds.flat()
+    qids, cand_idx, _ = ds.pair_arrays()
     reference, reference_heads = model.predict(ds.pairs(), return_heads=True)
     converted = with_precision(model, precision)
     scores, heads = converted.predict(ds.pairs(), return_heads=True)

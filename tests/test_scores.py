@@ -54,7 +54,7 @@ def test_round_trip_rejoins_labels_from_wikiqa(dev, saved):
                              data_root=DATA)
     assert loaded.qids == table.qids
     np.testing.assert_array_equal(loaded.cand_idx, table.cand_idx)
-    np.testing.assert_array_equal(loaded.labels, dev.flat()[2])
+    np.testing.assert_array_equal(loaded.labels, dev.pair_arrays()[2])
     for name in ("score", "head0"):
         np.testing.assert_array_equal(loaded.columns[name], table.columns[name])  # bit for bit
     assert loaded.meta == table.meta and loaded.path == path
@@ -145,50 +145,17 @@ def test_aligned_names_the_loaded_file(dev, saved):
     assert err.value.path == str(path)
 
 
-# ----------------------------------------------------------------- old files with a label column
-def _legacy(path: Path, dest: Path, flip: int | None = None) -> Path:
-    """`path` rewritten in the old format (qid cand_idx label <scores>), labels from WikiQA dev."""
-    by_key = {(q, int(c)): int(y) for q, c, y in zip(*load_as2("wikiqa", "dev", "none", DATA).flat())}
-    lines = path.read_text().splitlines()
-    out = ["\t".join(["qid", "cand_idx", "label", *lines[0].split("\t")[2:]])]
-    for i, line in enumerate(lines[1:]):
-        q, c, *rest = line.split("\t")
-        y = by_key[q, int(c)]
-        out.append("\t".join([q, c, str(1 - y if i == flip else y), *rest]))
-    dest.write_text("\n".join(out) + "\n")
-    return dest
-
-
-def test_old_format_with_a_label_column_still_loads(dev, saved, tmp_path):
+# ----------------------------------------------------------------- sidecars written by older code
+def test_a_path_key_in_an_old_sidecar_is_dropped(dev, saved, tmp_path):
     table, path = saved
-    old = _legacy(path, tmp_path / "old.tsv")
+    old = tmp_path / "old.tsv"
+    old.write_text(path.read_text())
     meta = json.loads(meta_path(path).read_text())
     meta_path(old).write_text(json.dumps({**meta, "path": "/somewhere/old.tsv"}))  # old code's hack, dropped
     loaded = ScoreTable.load(old)
-    np.testing.assert_array_equal(loaded.labels, dev.flat()[2])
+    np.testing.assert_array_equal(loaded.labels, dev.pair_arrays()[2])
     np.testing.assert_array_equal(loaded.columns["head0"], table.columns["head0"])
     assert list(loaded.columns) == ["score", "head0"] and "path" not in loaded.meta
-    # re-saving drops the labels: the way to clean an old file
-    loaded.save(old)
-    assert old.read_text().splitlines()[0] == "qid\tcand_idx\tscore\thead0"
-    np.testing.assert_array_equal(ScoreTable.load(old).labels, dev.flat()[2])
-
-
-def test_old_format_label_column_must_agree_with_the_data(saved, tmp_path):
-    _, path = saved
-    old = _legacy(path, tmp_path / "old.tsv", flip=4)
-    meta_path(old).write_text(meta_path(path).read_text())
-    with pytest.raises(InputError, match=r"old\.tsv:6: stale score table: its label column"):
-        ScoreTable.load(old)
-
-
-def test_old_format_without_a_dataset_uses_its_label_column(tmp_path):
-    old = tmp_path / "old.tsv"
-    old.write_text("qid\tcand_idx\tlabel\tscore\na\t0\t1\t0.5\na\t1\t0\t-0.5\n")
-    loaded = ScoreTable.load(old)
-    np.testing.assert_array_equal(loaded.labels, [1, 0])
-    with pytest.raises(InputError, match="dataset"):
-        loaded.save(tmp_path / "new.tsv")  # no dataset to re-join labels from later: refused
 
 
 # ----------------------------------------------------------------- users' own data files

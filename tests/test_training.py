@@ -28,21 +28,17 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, BertTokenizerFast
 
-from cerberus_core import training
+from cerberus_core import checkpoint, training
 from cerberus_core.data import AS2Dataset, Question, load_as2
 from cerberus_core.errors import InputError
 from cerberus_core.losses import DistillationLoss
 from cerberus_core.model import CerberusForRanking
 from cerberus_core.scores import ScoreTable
-from cerberus_core.training import (
-    TrainConfig,
-    evaluate_table,
-    load_splits,
-    load_teacher_margins,
-    read_curve,
-    score_dataset,
-    train,
-)
+from cerberus_core.config import TrainConfig
+from cerberus_core.curves import read_curve
+from cerberus_core.scores import evaluate_table, score_dataset
+from cerberus_core.teacher_targets import load_teacher_margins
+from cerberus_core.training import load_splits, train
 from conftest import numbers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,6 +169,7 @@ import json, sys
 import torch
 torch.set_num_threads(1)
 from cerberus_core import training
+from cerberus_core.config import TrainConfig
 if sys.argv[3] == "no-dropout":
     real = training.build_model
     def build(cfg):
@@ -182,7 +179,7 @@ if sys.argv[3] == "no-dropout":
                 m.p = 0.0
         return model
     training.build_model = build
-cfg = training.TrainConfig(**json.loads(open(sys.argv[1]).read()))
+cfg = TrainConfig(**json.loads(open(sys.argv[1]).read()))
 training.train(cfg, sys.argv[2], progress=False)
 """
 
@@ -306,8 +303,8 @@ def _crash_in(monkeypatch, where: str, at_call: int) -> None:
         return wrapped
 
     if where == "optimizer":  # after the weights of a checkpoint are written, before the rest
-        monkeypatch.setattr(training, "save_file", fault(
-            training.save_file, lambda tensors, path, *a: Path(path).name.startswith("optimizer")))
+        monkeypatch.setattr(checkpoint, "save_file", fault(
+            checkpoint.save_file, lambda tensors, path, *a: Path(path).name.startswith("optimizer")))
     else:  # the curve of a checkpoint
         monkeypatch.setattr(training, "write_curve", fault(training.write_curve, lambda *a: True))
 
@@ -340,7 +337,7 @@ def teachers(base_cfg, tmp_path_factory) -> list[str]:
     one (margin +-4 by the gold label, plus noise) and a noisy one."""
     root = tmp_path_factory.mktemp("teachers")
     full = load_as2("wikiqa", split="train", filter=base_cfg.train_filter, data_root=DATA)
-    labels = full.flat()[2]
+    labels = full.pair_arrays()[2]
     rng = np.random.default_rng(0)
     margins = {"good": 4.0 * (2 * labels - 1) + rng.normal(0, 1, len(labels)),
                "noisy": rng.normal(0, 2, len(labels))}

@@ -37,7 +37,7 @@ def dataset() -> AS2Dataset:
 def table(dataset: AS2Dataset, columns: dict[str, np.ndarray], reverse: bool = False) -> ScoreTable:
     """A score table over the dataset's pairs; `reverse` stores the rows backwards, so only a
     lookup by (qid, cand_idx) finds the right score."""
-    qids, cand, labels = dataset.flat()
+    qids, cand, labels = dataset.pair_arrays()
     order = np.arange(len(qids))[::-1] if reverse else np.arange(len(qids))
     return ScoreTable([qids[i] for i in order], cand[order], labels[order], {k: np.asarray(v, float)[order]
                                                                              for k, v in columns.items()})
@@ -95,7 +95,7 @@ def test_temperature_reshapes_the_plotted_targets():
         panel.controls["temperature"].value = t
         assert panel.result is not first
         pair, listwise = (np.array([p.get_height() for p in ax.patches]) for ax in panel.result.axes[:2])
-        np.testing.assert_allclose(pair, an.soft_targets(margins, t)[:, 1])
+        np.testing.assert_allclose(pair, an.to_probability(margins, t))
         np.testing.assert_allclose(listwise, an.candidate_distribution(margins, t))
         assert panel.result.axes[1].get_ylim() == (0.0, 1.0)
     assert listwise.max() < 0.5  # T=8 flattens the softmax: no candidate keeps most of the mass

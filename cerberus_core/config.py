@@ -1,0 +1,314 @@
+"""What a run is: `TrainConfig`, saved as config.json in its run folder, and every check of it.
+
+A field is checked on its own when the config is made (type, range, choices); the rules between
+fields and those that need the backbone's files are checked by `validate_against_model` before a
+run writes anything.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data import AS2Dataset
+from .errors import InputError
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; defaults train a gold-label teacher."""
+
+    name: str = "run"
+    # model: an embedded name, a folder or a hub id; or continue from a saved model
+    backbone: str = "minilm-l6"
+    init_from: str | None = None
+    body_layers: int | None = None  # default: depth - head_layers
+    num_heads: int = 1
+    head_layers: int = 1
+    pooler: str = "mean_prob"
+    head_init: str = "copy"
+    # distillation
+    strategy: str = "gold"
+    # folders holding <train_split>.tsv score tables; relative paths are relative to the run
+    # folder (where config.json lives), so a results folder can move as a whole
+    teachers: list[str] = field(default_factory=list)
+    teacher_index: int | None = None
+    kd: str = "kl"
+    temperature: float = 2.0
+    alpha: float = 0.5
+    head_loss: str = "sum"  # sum or mean of the per-head losses (losses.py)
+    # data
+    dataset: str = "wikiqa"
+    data_root: str | None = None
+    train_split: str = "train"
+    dev_split: str = "dev"
+    test_split: str | None = "test"
+    train_filter: str = "none"
+    eval_filter: str = "clean"
+    train_questions: int | None = None  # a random subset, for quick presets
+    eval_questions: int | None = None
+    # optimisation
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 5e-5
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 128
+    eval_batch_size: int = 64
+    evals_per_epoch: int = 1
+    checkpoint_every: int = 50
+    seed: int = 0  # initialisation, data order, dropout
+    data_seed: int = 0  # which questions a subset keeps: shared by teachers and students across seeds
+    mixed_precision: str = "auto"  # auto: bf16 autocast on a GPU that has it, else fp32; "bf16" also on a CPU
+    length_grouping: int = 0  # batches per pool sorted by length (batching.py); 0: plain random batches
+
+    def __post_init__(self) -> None:
+        """Refuse a bad value at once: every field against its type, range or choices. The
+        rules between fields (`check_consistent`) wait for the finished config (a config may be
+        built in steps, e.g. a file completed by --set overrides); `train` checks them, and those
+        that need the backbone or teachers (`validate_against_model`), before writing anything."""
+        for name, value in dataclasses.asdict(self).items():
+            _check_field(name, value)
+        if self.strategy == "cerberus" and self.teachers and len(self.teachers) != self.num_heads:
+            raise InputError(None, f"cerberus needs one head per teacher: num_heads={self.num_heads}, "
+                                   f"{len(self.teachers)} teachers")
+
+    def check_consistent(self) -> None:
+        """The rules between fields that need no files: heads, strategy, teachers."""
+        n, strategy = len(self.teachers), self.strategy
+        if strategy in ("single", "ensemble") and self.num_heads != 1:
+            raise InputError(None, f"strategy {strategy!r} distils into one head, but num_heads={self.num_heads}; "
+                                   "set num_heads=1 (or use strategy 'replicated' or 'cerberus' for several heads)")
+        if strategy != "gold" and n == 0:
+            raise InputError(None, f"strategy {strategy!r} needs teacher score tables (config field 'teachers', "
+                                   "a list of folders holding <train_split>.tsv)")
+        if strategy == "cerberus" and n != self.num_heads:
+            raise InputError(None, f"cerberus needs one head per teacher: num_heads={self.num_heads}, {n} teachers")
+        if strategy in ("single", "replicated"):
+            if self.teacher_index is None and n > 1:
+                raise InputError(None, f"strategy {strategy!r} with {n} teachers needs teacher_index "
+                                       f"(0 to {n - 1}): which teacher to distil")
+            if self.teacher_index is not None and self.teacher_index >= n:
+                raise InputError(None, f"config field 'teacher_index' is {self.teacher_index}, but there "
+                                       f"{'is' if n == 1 else 'are'} {n} teacher{'' if n == 1 else 's'} "
+                                       f"(valid: 0 to {n - 1})")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """A config from JSON; a field's error names the file and the line the field is on."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+            values = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(path, f"expected a JSON experiment config ({err.msg})", line=err.lineno) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(path, f"expected a readable JSON experiment config ({err})") from None
+        if not isinstance(values, dict):
+            raise InputError(path, "expected a JSON object of TrainConfig fields")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(path, f"unknown config field {unknown[0]!r}; known: {', '.join(sorted(known))}",
+                             line=_line_of(text, unknown[0]))
+        try:
+            return cls(**values)
+        except InputError as err:
+            raise InputError(path, err.message, line=_line_of(text, getattr(err, "field", None))) from None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1) + "\n"
+
+
+def _field_types() -> dict[str, tuple[tuple[type, ...], bool]]:
+    """Each field's accepted types and whether it may be null, read from the annotations
+    (a field added to TrainConfig is checked with no table to update). A float field takes
+    an int too; `list[str]` is checked as a list (its items by `_check_field`)."""
+    found = {}
+    for name, hint in typing.get_type_hints(TrainConfig).items():
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        kinds = tuple(typing.get_origin(a) or a for a in args if a is not type(None))
+        found[name] = ((int, float) if kinds == (float,) else kinds, type(None) in args)
+    return found
+
+
+TYPES = _field_types()  # name -> (types, nullable); a bool is never a number
+MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
+SEED_MAX = 2**32 - 1  # numpy's seed range
+# name -> (lowest, highest, lowest included): numeric ranges (None: unbounded)
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    **{k: (1, None, True) for k in ("epochs", "batch_size", "num_heads", "max_length", "eval_batch_size",
+                                    "evals_per_epoch", "checkpoint_every", "train_questions", "eval_questions")},
+    "body_layers": (0, None, True), "head_layers": (0, None, True), "teacher_index": (0, None, True),
+    "length_grouping": (0, None, True),
+    "seed": (0, SEED_MAX, True), "data_seed": (0, SEED_MAX, True),
+    "lr": (0, None, False), "temperature": (0, None, False), "alpha": (0, 1, True), "warmup": (0, 1, True),
+    "weight_decay": (0, None, True),
+}
+
+
+def _field_error(name: str, message: str) -> InputError:
+    err = InputError(None, f"config field {name!r} {message}")
+    err.field = name  # type: ignore[attr-defined]  # from_file finds its line
+    return err
+
+
+def _check_field(name: str, value: Any) -> None:
+    """One field against its type, range or choices."""
+    from .data import FILTERS, SPLITS
+    from .losses import HEAD_LOSSES, KD_LOSSES, STRATEGIES
+    from .model import HEAD_INITS, POOLERS
+
+    kind, nullable = TYPES[name]
+    if value is None:
+        if nullable:
+            return
+        raise _field_error(name, f"must not be null (expects {_type_names(kind)})")
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise _field_error(name, f"expects {_type_names(kind)}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _field_error(name, f"must be a finite number, got {value!r}")
+    if name in RANGES:
+        low, high, closed = RANGES[name]
+        if (value < low if closed else value <= low) or (high is not None and value > high):
+            bound = f">= {low}" if closed else f"> {low}"
+            wanted = f"between {low} and {high}" if high is not None else bound
+            raise _field_error(name, f"must be {wanted}, got {value!r}")
+    choices = {"strategy": STRATEGIES, "kd": KD_LOSSES, "pooler": POOLERS, "head_init": HEAD_INITS,
+               "train_filter": FILTERS, "eval_filter": FILTERS, "mixed_precision": MIXED_PRECISION,
+               "train_split": SPLITS, "dev_split": SPLITS, "test_split": SPLITS, "head_loss": HEAD_LOSSES}
+    if name in choices and value not in choices[name]:
+        raise _field_error(name, f"must be one of {sorted(choices[name])}, got {value!r}")
+    if isinstance(value, str) and not value.strip() and name not in ("data_root", "init_from"):
+        raise _field_error(name, "must not be empty")
+    if name == "teachers":
+        bad = [t for t in value if not isinstance(t, str) or not t.strip()]
+        if bad:
+            raise _field_error(name, f"expects a list of folder paths (strings), got {bad[0]!r} in {value!r}")
+
+
+def _type_names(kinds: tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in kinds)
+
+
+def _line_of(text: str, key: str | None) -> int | None:
+    """The line of a JSON text where `"key":` first appears (for error messages)."""
+    if not key:
+        return None
+    match = re.search(rf'"{re.escape(key)}"\s*:', text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+POSITION_OFFSET_TYPES = ("roberta", "xlm-roberta", "camembert", "mpnet", "longformer")  # positions start after padding
+
+
+def max_positions(backbone_config: dict[str, Any]) -> int | None:
+    """How many tokens a backbone's position embeddings can take (None: no limit known)."""
+    n = backbone_config.get("max_position_embeddings")
+    if not isinstance(n, int):
+        return None
+    if backbone_config.get("model_type") in POSITION_OFFSET_TYPES:
+        n -= (backbone_config.get("pad_token_id") or 0) + 1
+    return n
+
+
+def _backbone_config(cfg: TrainConfig) -> tuple[Path | None, dict[str, Any]] | None:
+    """The config.json a run's model will come from (init_from or the backbone), read without
+    loading weights; None for a hub id that is not on this machine (its checks happen on load)."""
+    from .modelfiles import read_json, weight_shapes
+
+    if cfg.init_from:
+        folder = Path(cfg.init_from)
+        hint = f"; {folder} is a run folder: use {folder / 'best'}" if (folder / "best" / "config.json").is_file() else ""
+        if not (folder / "config.json").is_file():
+            raise InputError(folder, "init_from: expected a saved model folder (config.json + model.safetensors)")
+        saved = read_json(folder / "config.json", "a saved model config")
+        if saved.get("model_type") != "cerberus" or not isinstance(saved.get("backbone"), dict):
+            raise InputError(folder / "config.json", "init_from: not a CERBERUS model saved by save_pretrained "
+                                                     f"(model_type {saved.get('model_type')!r}){hint}")
+        return folder / "config.json", saved
+    from .zoo import resolve_model
+
+    folder = Path(resolve_model(cfg.backbone))
+    if not folder.is_dir():
+        if folder.exists():
+            raise InputError(folder, "backbone: expected an embedded model name, a model folder or a hub id, got a file")
+        if folder.is_absolute() or cfg.backbone.startswith((".", "~")) or cfg.backbone.count("/") > 1:
+            raise InputError(folder, "backbone: no such model folder; expected an embedded model name "
+                                     "(minilm-l3, minilm-l6, mpnet-base), a model folder or a hub id")
+        return None  # a hub id: transformers fetches and checks it
+    if not (folder / "config.json").is_file():
+        raise InputError(folder, "backbone: this folder has no config.json; expected a Hugging Face model folder")
+    weight_shapes(folder)  # safetensors that can be read (never pickle), checked from their headers
+    return folder / "config.json", read_json(folder / "config.json", "a model config")
+
+
+def validate_against_model(cfg: TrainConfig, out_dir: str | Path | None = None) -> None:
+    """The checks that need files, made before a run writes anything: the rules between fields,
+    the layer split and max_length against the backbone (or init_from model), mixed precision
+    against this machine, and (with `out_dir`) that the output folder can hold a run."""
+    import torch
+
+    cfg.check_consistent()
+    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise InputError(None, "config field 'mixed_precision' is 'fp16', which needs a GPU; use 'no' or 'bf16' on a CPU")
+    if cfg.mixed_precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        raise InputError(None, "config field 'mixed_precision' is 'bf16', which this GPU does not support; use 'fp16' or 'no'")
+    if out_dir is not None:
+        check_run_folder(Path(out_dir))
+    found = _backbone_config(cfg)
+    if found is None:
+        return
+    path, values = found
+    backbone = values["backbone"] if cfg.init_from else values
+    depth = backbone.get("num_hidden_layers")
+    if isinstance(depth, int) and not cfg.init_from:
+        body = cfg.body_layers if cfg.body_layers is not None else depth - cfg.head_layers
+        if body < 0 or body + cfg.head_layers > depth:
+            raise InputError(None, f"config fields body_layers={body} + head_layers={cfg.head_layers} must fit the "
+                                   f"backbone's {depth} layers ({cfg.backbone})")
+    limit = max_positions(backbone)
+    if limit is not None and cfg.max_length > limit:
+        raise InputError(None, f"config field 'max_length' is {cfg.max_length}, but the model ({path.parent}) "
+                               f"takes at most {limit} tokens")
+
+
+def resolved_precision(cfg: TrainConfig) -> str:
+    """What `mixed_precision` means on this machine: "auto" is bf16 autocast on a GPU that has
+    it, else fp32 ("no"). On a CPU, bf16 must be asked for ("bf16"): it trains a step about 1.5x
+    faster on AVX512-BF16/AMX CPUs, but equal dev MAP is not yet shown over seeds (artifacts/PLAN.md)."""
+    import torch
+
+    if cfg.mixed_precision != "auto":
+        return cfg.mixed_precision
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def check_splits(cfg: TrainConfig, data: dict[str, AS2Dataset]) -> None:
+    """Every split a run reads must keep at least one question under its filter."""
+    for role, ds in data.items():
+        if len(ds) == 0:
+            policy = cfg.train_filter if role == "train" else cfg.eval_filter
+            raise InputError(ds.source, f"the {role} split ({cfg.dataset}, split {ds.split}) has no question "
+                                        f"under filter {policy!r}; choose another filter or dataset")
+
+
+RUN_ENTRIES = ("checkpoint", "best", "trace", "scores", "curve.tsv", "metrics.json")  # what train() writes
+
+
+def check_run_folder(out_dir: Path) -> None:
+    """A run writes into a new or empty folder, or into its own run folder (config.json there):
+    never over a file, nor over files of the same names that are not a run's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "is a file; expected a run folder (created if missing)")
+    if out_dir.is_dir() and not (out_dir / "config.json").is_file():
+        clash = [name for name in RUN_ENTRIES if (out_dir / name).exists()]
+        if clash:
+            raise InputError(out_dir, f"holds {clash[0]} but no config.json, so it is not a run folder of "
+                                      "this tool and a run would overwrite it; choose a new or empty folder")
