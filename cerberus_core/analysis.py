@@ -1,53 +1,25 @@
 """Analysis of saved scores: head diversity, head-teacher agreement, ensemble gain, cost-quality front.
 
-Everything here is a pure function of arrays or `ScoreTable`s except the two loaders, so the
-paper figures and the notebooks compute the same numbers from the same artifacts. Nothing imports
-torch: a run's outputs are read as data, never by loading a model.
+Everything here is a pure function of arrays or `ScoreTable`s (artifacts.py reads them from a
+results folder), so the paper figures and the notebooks compute the same numbers from the same
+artifacts. Nothing imports torch: a run's outputs are read as data, never by loading a model.
 
 A score matrix has one row per (question, candidate) pair and one column per scorer (a head, a
 teacher). Margins (logit differences) become probabilities with `to_probability`.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import special, stats
 
 from .metrics import PER_QUESTION_KEY, _group, _lookup, metrics_with_ci, paired_test, ranking_metrics
-from .curves import read_curve
 from .scores import ScoreTable
 
 METRICS = tuple(PER_QUESTION_KEY)  # ("p@1", "map", "mrr")
 MAIN_SCORES = ("score", "pooled")  # the column that ranks: a teacher's margin, a student's pooled probability
-
-
-# --------------------------------------------------------------------------- loaders
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def load_run(run_dir: str | Path) -> dict[str, Any]:
-    """What a training run left behind; a missing part is None (or [] for the curve).
-
-    Keys: name, dir, config, metrics, curve, dev, test (the best model's ScoreTables).
-    """
-    run_dir = Path(run_dir)
-    tables = {role: ScoreTable.load(run_dir / "scores" / f"{role}.tsv")
-              if (run_dir / "scores" / f"{role}.tsv").is_file() else None for role in ("dev", "test")}
-    return {"name": run_dir.name, "dir": run_dir, "config": _read_json(run_dir / "config.json"),
-            "metrics": _read_json(run_dir / "metrics.json"), "curve": read_curve(run_dir),
-            **tables}
-
-
-def load_teacher_tables(root: str | Path, split: str) -> dict[str, ScoreTable]:
-    """Every teacher's score table for `split` under ROOT/teacher_scores, by teacher name (sorted)."""
-    folder = Path(root) / "teacher_scores"
-    paths = sorted(folder.glob(f"*/{split}.tsv")) if folder.is_dir() else []
-    return {p.parent.name: ScoreTable.load(p) for p in paths}
 
 
 # --------------------------------------------------------------------------- score matrices
@@ -198,14 +170,13 @@ def diversity(qids: Sequence | np.ndarray, margins: np.ndarray, cand_idx: Sequen
     }
 
 
-def diversity_over_steps(run_dir: str | Path, correlation: str = "pearson",
+def diversity_over_steps(traces: Sequence[tuple[int, ScoreTable]], correlation: str = "pearson",
                          temperature: float = 1.0) -> list[dict[str, float]]:
-    """`diversity` of the heads' dev margins at every evaluation in run_dir/trace (step 0 included)."""
+    """`diversity` of the heads' dev margins at every evaluation: `traces` is (step, dev table)
+    as `artifacts.read_traces` gives them (step 0 included)."""
     rows = []
-    for path in sorted(Path(run_dir, "trace").glob("dev_step*.tsv")):
-        table = ScoreTable.load(path)
+    for step, table in traces:
         _, margins = score_matrix(table, table.head_columns())
-        step = int(path.stem.removeprefix("dev_step"))
         rows.append({"step": step, **diversity(table.qids, margins, table.cand_idx, correlation, temperature)})
     return rows
 
@@ -370,60 +341,8 @@ def format_claims(rows: Sequence[Mapping[str, Any]], metric: str) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- teachers' architectures
-def teacher_architecture(run: Mapping[str, Any]) -> str:
-    """The `model_type` of a teacher run's encoder (`load_run` output): what claim 4 calls its architecture.
-
-    The saved model's config (best/config.json, `backbone.model_type`) answers without touching the
-    model zoo; only a run without one falls back to the backbone named in its config.json.
-    """
-    saved = _read_json(Path(run["dir"]) / "best" / "config.json")
-    if saved and isinstance(saved.get("backbone"), dict) and "model_type" in saved["backbone"]:
-        return saved["backbone"]["model_type"]
-    from .zoo import resolve_model  # may unpack an embedded model: only when the saved config says nothing
-
-    backbone = _read_json(Path(resolve_model(run["config"]["backbone"])) / "config.json")
-    if backbone is None:
-        raise ValueError(f"cannot tell the architecture of {run['dir']}: no best/config.json and no backbone config")
-    return backbone["model_type"]
-
-
 # --------------------------------------------------------------------------- benchmark rows
 TEACHER_ENSEMBLE = "teacher ensemble"
-
-
-def _finished(root: Path, kind: str) -> set[str]:
-    return {p.parent.name for p in (root / kind).glob("*/metrics.json")}
-
-
-def run_of(spec: str, root: str | Path) -> str | None:
-    """The model a benchmark row measured, by the name figures and notebooks give it: a students/ or
-    teachers/ run under `root`, TEACHER_ENSEMBLE for an ensemble of exactly the finished teachers,
-    or None when the row names none of them (an ablation run, an architecture spec like NAME:B5-3H1).
-
-    A row is named by its `building.load_model` spec: a run folder (`.../students/cerberus/best`), a bare
-    run name (students first), or members joined by "+". Kept in one place so the notebook and the
-    Pareto figure read bench.json the same way.
-    """
-    root = Path(root)
-    if spec == TEACHER_ENSEMBLE:
-        return spec
-    if "+" in spec:
-        members = [run_of(part, root) for part in spec.split("+")]
-        teachers = _finished(root, "teachers")
-        return TEACHER_ENSEMBLE if len(members) > 1 and set(members) == teachers else None
-    parts = list(Path(spec).parts)
-    if not parts:
-        return None
-    if len(parts) > 1 and parts[-1] == "best":
-        parts.pop()
-    kinds = [i for i, part in enumerate(parts[:-1]) if part in ("students", "teachers")]
-    candidates = ([(parts[kinds[-1]], parts[kinds[-1] + 1])] if kinds
-                  else [(kind, parts[-1]) for kind in ("students", "teachers")])
-    for kind, name in candidates:
-        if name in _finished(root, kind):
-            return name
-    return None
 
 
 def latency_by_model(rows: Sequence[Mapping[str, Any]], stands_for: Mapping[str, Sequence[str]]) -> dict[str, float]:

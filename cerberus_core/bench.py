@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import artifacts
 from .analysis import TEACHER_ENSEMBLE
 from .atomic import output_file, write_text_atomic
 from .errors import InputError
@@ -314,7 +315,6 @@ def format_table(rows: Sequence[dict[str, Any]], conditions: Mapping[str, Any]) 
 
 
 # --------------------------------------------------------------------------- CLI entry
-BENCH_OUT = "bench.json"  # what `bench --out FOLDER` writes into FOLDER
 
 
 def student_architectures(root: str | Path) -> dict[str, list[str]]:
@@ -324,12 +324,9 @@ def student_architectures(root: str | Path) -> dict[str, list[str]]:
     Students of one architecture cost the same, so one of each is timed and stands for the rest.
     """
     groups: dict[tuple[str, str], list[str]] = {}
-    folders = sorted(Path(root, "students").glob("*/metrics.json"), key=lambda p: (p.parent.name != "cerberus", p))
-    for metrics_path in folders:
-        run = metrics_path.parent
-        backbone = json.loads((run / "config.json").read_text())["backbone"]
-        model = json.loads(metrics_path.read_text())["model"]
-        groups.setdefault((backbone, model), []).append(run.name)
+    for name in sorted(artifacts.finished_runs(root, "students"), key=lambda n: (n != "cerberus", n)):
+        run = artifacts.load_run(artifacts.run_dir(root, "students", name))
+        groups.setdefault((run["config"]["backbone"], run["metrics"]["model"]), []).append(name)
     labels: dict[str, list[str]] = {}
     for (backbone, model), students in groups.items():
         label = "cerberus" if "cerberus" in students else f"{model} student"
@@ -342,15 +339,14 @@ def models_from_artifacts(root: str | Path) -> tuple[dict[str, Ranker], dict[str
     ratios), every finished teacher and, with two or more, the teacher ensemble (analysis.TEACHER_ENSEMBLE).
 
     Also returns `stands_for`: model name -> the models its timing covers (a student group, or the
-    teacher or ensemble itself), the names `analysis.run_of` gives bench.json rows.
+    teacher or ensemble itself), the names `artifacts.run_of` gives bench.json rows.
     """
-    root = Path(root)
     stands_for = student_architectures(root)
-    models: dict[str, Ranker] = {label: load_model(str(root / "students" / group[0] / "best"))
+    models: dict[str, Ranker] = {label: load_model(str(artifacts.best_dir(artifacts.run_dir(root, "students", group[0]))))
                                  for label, group in stands_for.items()}
-    teachers = sorted(p.parent.name for p in (root / "teachers").glob("*/metrics.json"))
+    teachers = artifacts.finished_runs(root, "teachers")
     for t in teachers:
-        models[t], stands_for[t] = load_model(str(root / "teachers" / t / "best")), [t]
+        models[t], stands_for[t] = load_model(str(artifacts.best_dir(artifacts.run_dir(root, "teachers", t)))), [t]
     if len(teachers) > 1:
         models[TEACHER_ENSEMBLE], stands_for[TEACHER_ENSEMBLE] = [models[t] for t in teachers], [TEACHER_ENSEMBLE]
     return models, stands_for
@@ -412,7 +408,7 @@ def run_benchmark(
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError(None, "--device cuda: no CUDA device is visible to torch here")
     if out is not None:  # refused before measuring, never written over a folder
-        out = output_file(out, BENCH_OUT)
+        out = output_file(out, artifacts.BENCH)
     loaded = {spec: load_model(spec) for spec in specs}
     models, precision_of = {}, {}
     for spec, model in loaded.items():

@@ -17,11 +17,12 @@ import json
 import statistics
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 
 from .atomic import write_text_atomic
+from . import artifacts
+from .artifacts import teacher_scores_ref
 from .batching import epoch_batches, padding_share, pair_lengths
 from .bench import _threads, conditions
 from .losses import DistillationLoss
@@ -29,7 +30,7 @@ from .config import TrainConfig
 from .teacher_targets import load_teacher_margins
 from .training import _optimizer, build_model, load_splits, train_step
 
-TEACHERS = ["../../teacher_scores/minilm-l3", "../../teacher_scores/minilm-l6", "../../teacher_scores/mpnet-base"]
+TEACHERS = [teacher_scores_ref(t, seed_folders=False) for t in ("minilm-l3", "minilm-l6", "mpnet-base")]
 VARIANTS = {  # name -> (strategy, mixed precision, batches per length-sorted pool)
     "cerberus fp32 random": ("cerberus", "no", 0),
     "cerberus fp32 grouped": ("cerberus", "no", 50),
@@ -64,7 +65,7 @@ def measure(root: str, steps: int, warmup: int, threads: int, batch_size: int = 
     train_ds = load_splits(base)["train"]
     pairs = train_ds.pairs()
     labels = torch.tensor(train_ds.pair_arrays()[2], dtype=torch.long)
-    run_dir = Path(root) / "students" / "bench"  # teacher paths are relative to a run folder
+    run_dir = artifacts.run_dir(root, "students", "bench")  # teacher paths are relative to a run folder
     teacher = load_teacher_margins(TrainConfig(**{**base.__dict__, "strategy": "cerberus", "teachers": TEACHERS}),
                                    train_ds, run_dir)
     runs = {}

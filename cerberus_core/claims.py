@@ -2,7 +2,7 @@
 
     python -m cerberus_core claims --root artifacts/full      # prints, writes ROOT/claims.json
 
-A run is a folder with config.json, metrics.json and scores/test.tsv; runs of one name
+A run is a finished run folder with test scores (artifacts.py); runs of one name
 (config field `name`) are the seeds of one system, and must share every other config field.
 A comparison pairs the seeds the two systems share (a teacher, trained once, pairs with
 every seed). Per question, the test AP difference is averaged over those seeds; the mean of
@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from . import artifacts
 from .analysis import MAIN_SCORES, own_teacher_is_closest, score_matrix, specialization
 from .errors import InputError
 from .metrics import bootstrap_ci, paired_test, ranking_metrics
@@ -48,24 +49,21 @@ class System:
     config: dict[str, Any]
 
     def table(self, seed: int) -> ScoreTable:
-        return ScoreTable.load(self.runs[seed] / "scores" / "test.tsv")
+        return ScoreTable.load(artifacts.scores_path(self.runs[seed], "test"))
 
 
 def find_systems(root: str | Path) -> dict[str, System]:
     """Every finished run under `root`, grouped by name; one name must be one experiment."""
     systems: dict[str, System] = {}
-    for scores in sorted(Path(root).rglob("scores/test.tsv")):
-        run = scores.parent.parent
-        if not (run / "config.json").is_file() or not (run / "metrics.json").is_file():
-            continue
-        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    for run in artifacts.finished_run_folders(root):
+        config = artifacts.read_json(artifacts.config_path(run))
         seed, rest = config.get("seed", 0), {k: v for k, v in config.items() if k not in ("seed",)}
         system = systems.setdefault(config["name"], System(config["name"], {}, rest))
         if rest != system.config:
-            raise InputError(run / "config.json", f"run {config['name']!r} differs from {system.runs[min(system.runs)]} "
+            raise InputError(artifacts.config_path(run), f"run {config['name']!r} differs from {system.runs[min(system.runs)]} "
                                                   "in more than its seed; give different experiments different names")
         if seed in system.runs:
-            raise InputError(run / "config.json", f"seed {seed} of {config['name']!r} is also in {system.runs[seed]}")
+            raise InputError(artifacts.config_path(run), f"seed {seed} of {config['name']!r} is also in {system.runs[seed]}")
         system.runs[seed] = run
     return systems
 
@@ -175,7 +173,7 @@ def _best_teacher(systems: dict[str, System]) -> str | None:
     teachers = {n: s for n, s in systems.items() if n.startswith("teacher-")}
     if not teachers:
         return None
-    dev = {n: json.loads((s.runs[min(s.runs)] / "metrics.json").read_text())["dev"]["pooled"]["map"]
+    dev = {n: artifacts.read_metrics(s.runs[min(s.runs)])["dev"]["pooled"]["map"]
            for n, s in teachers.items()}
     return max(dev, key=dev.get)
 
@@ -183,7 +181,7 @@ def _best_teacher(systems: dict[str, System]) -> str | None:
 def _cost(root: Path, best: str) -> dict[str, Any] | None:
     """CERBERUS's parameters and latency as fractions of the best teacher's, from the fp32 rows
     of bench.json (rows are named by the model folder they timed)."""
-    bench = root / "bench.json"
+    bench = root / artifacts.BENCH
     if not bench.is_file():
         return None
     rows = [r for r in json.loads(bench.read_text())["rows"] if r.get("precision", "fp32") == "fp32"]
@@ -210,7 +208,7 @@ def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
     root = Path(root)
     systems = find_systems(root)
     if "cerberus" not in systems:
-        raise InputError(root, "no finished 'cerberus' run (config.json, metrics.json, scores/test.tsv) under it")
+        raise InputError(root, "no finished 'cerberus' run (its config, metrics and test scores) under it")
     teacher_names = [Path(t).name for t in systems["cerberus"].config["teachers"]]
     best = (_best_teacher(systems) or "").removeprefix("teacher-")
     dataset = systems["cerberus"].config.get("dataset", "wikiqa")
@@ -272,10 +270,8 @@ def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
 
 
 def _teacher_table(system: System, folder: str) -> Path:
-    from .teacher_targets import teacher_folder  # lazily: it imports torch
-
     run = system.runs[min(system.runs)]
-    return teacher_folder(run, folder) / f"{system.config.get('test_split', 'test')}.tsv"
+    return artifacts.teacher_folder(run, folder) / f"{system.config.get('test_split', 'test')}.tsv"
 
 
 def format_claims_table(result: dict[str, Any]) -> str:

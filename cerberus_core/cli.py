@@ -123,7 +123,7 @@ def _distill(args: argparse.Namespace) -> None:
 def _run_folder(out: str) -> Path:
     """--out of a training command: a new or empty folder, or a run folder of this tool (checked
     before anything in it is read, resumed or cleaned)."""
-    from .config import check_run_folder
+    from .artifacts import check_run_folder
 
     folder = output_folder(out)
     check_run_folder(folder)
@@ -144,14 +144,14 @@ def _score_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "P@1 / MAP / MRR with 95%% intervals of a saved model on any dataset or file", _score_args)
 def _evaluate(args: argparse.Namespace) -> None:
+    from .artifacts import saved_model
     from .data import load_as2
     from .model import CerberusForRanking
     from .precision import with_precision
-    from .scores import model_fingerprint
-    from .scores import evaluate_table, score_dataset
+    from .scores import evaluate_table, model_fingerprint, score_dataset
 
     out = output_file(args.out, EVALUATE_OUT, companions=[".json"]) if args.out is not None else None
-    folder = _model_dir(args.model)
+    folder = saved_model(args.model)
     _check_max_length(folder, args.max_length)
     ds = _nonempty(load_as2(args.data, split=args.split, filter=args.filter, data_root=args.data_root), args.data)
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
@@ -165,16 +165,16 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 @command("score", "score a dataset's splits with a teacher and store the score tables", _score_args)
 def _score(args: argparse.Namespace) -> None:
+    from .artifacts import saved_model
     from .data import load_as2
     from .model import CerberusForRanking
     from .precision import with_precision
-    from .scores import model_fingerprint
-    from .scores import teacher_table
+    from .scores import model_fingerprint, teacher_table
 
     if not args.out:
         raise InputError(None, "score needs --out FOLDER (one <split>.tsv per split)")
     out = output_folder(args.out)
-    folder = _model_dir(args.model)
+    folder = saved_model(args.model)
     _check_max_length(folder, args.max_length)
     splits = {}
     for split in [args.split] if args.split else ["train", "dev", "test"]:
@@ -210,11 +210,12 @@ def _reproduce(args: argparse.Namespace) -> None:
 def _claims(args: argparse.Namespace) -> None:
     import json
 
+    from .artifacts import CLAIMS
     from .atomic import write_text_atomic
     from .claims import build_claims, format_claims_table
 
     result = build_claims(args.root)
-    write_text_atomic(Path(args.root) / "claims.json", json.dumps(result, indent=1) + "\n")
+    write_text_atomic(Path(args.root) / CLAIMS, json.dumps(result, indent=1) + "\n")
     print(format_claims_table(result))
 
 
@@ -246,9 +247,10 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 
 @command("bench", "parameters, latency, throughput and FLOPs of models, with the conditions measured", _bench_args)
 def _bench(args: argparse.Namespace) -> None:
-    from .bench import BENCH_OUT, run_benchmark
+    from .artifacts import BENCH
+    from .bench import run_benchmark
 
-    out = output_file(args.out, BENCH_OUT) if args.out is not None else None
+    out = output_file(args.out, BENCH) if args.out is not None else None
     _check_seq_len(args.models, args.seq_len)
     print(run_benchmark(args.models, threads=args.threads, seq_len=args.seq_len, batch_sizes=args.batch_sizes,
                         repeats=args.repeats, warmup=args.warmup, reference=args.reference, data=args.data,
@@ -256,16 +258,6 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 EVALUATE_OUT = "scores.tsv"  # what `evaluate --out FOLDER` writes into FOLDER
-
-
-def _model_dir(path: str) -> Path:
-    """Accept a run folder (uses its best/ model) or a saved model folder."""
-    folder = Path(path)
-    if (folder / "best" / "config.json").is_file():
-        folder = folder / "best"
-    if not (folder / "config.json").is_file():
-        raise InputError(path, "expected a saved model folder (config.json + model.safetensors) or a run folder with best/")
-    return folder
 
 
 def _check_max_length(folder: Path, max_length: int) -> None:

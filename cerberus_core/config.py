@@ -225,7 +225,9 @@ def _backbone_config(cfg: TrainConfig) -> tuple[Path | None, dict[str, Any]] | N
 
     if cfg.init_from:
         folder = Path(cfg.init_from)
-        hint = f"; {folder} is a run folder: use {folder / 'best'}" if (folder / "best" / "config.json").is_file() else ""
+        from .artifacts import best_dir, has_model
+
+        hint = f"; {folder} is a run folder: use {best_dir(folder)}" if has_model(folder) else ""
         if not (folder / "config.json").is_file():
             raise InputError(folder, "init_from: expected a saved model folder (config.json + model.safetensors)")
         saved = read_json(folder / "config.json", "a saved model config")
@@ -261,6 +263,8 @@ def validate_against_model(cfg: TrainConfig, out_dir: str | Path | None = None) 
     if cfg.mixed_precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
         raise InputError(None, "config field 'mixed_precision' is 'bf16', which this GPU does not support; use 'fp16' or 'no'")
     if out_dir is not None:
+        from .artifacts import check_run_folder
+
         check_run_folder(Path(out_dir))
     found = _backbone_config(cfg)
     if found is None:
@@ -297,18 +301,3 @@ def check_splits(cfg: TrainConfig, data: dict[str, AS2Dataset]) -> None:
             policy = cfg.train_filter if role == "train" else cfg.eval_filter
             raise InputError(ds.source, f"the {role} split ({cfg.dataset}, split {ds.split}) has no question "
                                         f"under filter {policy!r}; choose another filter or dataset")
-
-
-RUN_ENTRIES = ("checkpoint", "best", "trace", "scores", "curve.tsv", "metrics.json")  # what train() writes
-
-
-def check_run_folder(out_dir: Path) -> None:
-    """A run writes into a new or empty folder, or into its own run folder (config.json there):
-    never over a file, nor over files of the same names that are not a run's."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(out_dir, "is a file; expected a run folder (created if missing)")
-    if out_dir.is_dir() and not (out_dir / "config.json").is_file():
-        clash = [name for name in RUN_ENTRIES if (out_dir / name).exists()]
-        if clash:
-            raise InputError(out_dir, f"holds {clash[0]} but no config.json, so it is not a run folder of "
-                                      "this tool and a run would overwrite it; choose a new or empty folder")

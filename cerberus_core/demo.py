@@ -7,17 +7,17 @@ a second run reuses them (load-or-train).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+from . import artifacts
+from .config import TrainConfig
 from .errors import InputError
 from .metrics import with_interval
 from .pipeline import REPO, ensure_trained
 from .precision import supports
-from .config import TrainConfig
 
 FULL = REPO / "artifacts" / "full"
 TEACHERS = ("minilm-l3", "minilm-l6", "mpnet-base")
@@ -29,16 +29,16 @@ MINUTES = {"gold": 3.5, "cerberus": 3.5}  # measured on 2 idle cores with bf16 (
 
 def demo_configs(out: Path) -> dict[str, TrainConfig]:
     """The two students; teacher paths are relative to each run folder, like every run's."""
-    tables = [os.path.relpath(FULL / "teacher_scores" / t, out / "cerberus") for t in TEACHERS]
+    tables = [os.path.relpath(artifacts.teacher_scores_dir(FULL, t), out / "cerberus") for t in TEACHERS]
     return {"gold": TrainConfig(name="demo-gold", strategy="gold", num_heads=1, **STUDENT),
             "cerberus": TrainConfig(name="demo-cerberus", strategy="cerberus", num_heads=3, teachers=tables, **STUDENT)}
 
 
 def results_table(trained: dict[str, dict[str, Any]]) -> str:
     """Markdown: the committed teachers and full-run students, then this demo's students."""
-    rows = [(f"teacher {t} (committed)", json.loads((FULL / "teachers" / t / "metrics.json").read_text()))
+    rows = [(f"teacher {t} (committed)", artifacts.read_metrics(artifacts.run_dir(FULL, "teachers", t)))
             for t in TEACHERS]
-    rows += [(f"full run: {n} (2 epochs, committed)", json.loads((FULL / "students" / n / "metrics.json").read_text()))
+    rows += [(f"full run: {n} (2 epochs, committed)", artifacts.read_metrics(artifacts.run_dir(FULL, "students", n)))
              for n in ("gold", "cerberus")]
     rows += [(f"this demo: {n} (1 epoch)", m) for n, m in trained.items()]
     lines = ["| model | test P@1 | test MAP | test MRR |", "|---|---|---|---|"]
@@ -52,8 +52,8 @@ def results_table(trained: dict[str, dict[str, Any]]) -> str:
 
 def run_demo(out: str | Path = REPO / ".cache" / "demo") -> str:
     out = Path(out)
-    if not (FULL / "teacher_scores").is_dir():
-        raise InputError(FULL / "teacher_scores", "the committed teacher score tables are missing; the demo reads them")
+    if not (FULL / artifacts.TEACHER_SCORES).is_dir():
+        raise InputError(FULL / artifacts.TEACHER_SCORES, "the committed teacher score tables are missing; the demo reads them")
     configs = demo_configs(out)
     print(f"CERBERUS demo: two students on WikiQA train (8,672 pairs, 1 epoch each), about "
           f"{sum(MINUTES.values()):.0f} min on 2 CPU cores with bf16 (much less on a GPU). Outputs: {out}", flush=True)

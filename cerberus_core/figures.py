@@ -2,9 +2,9 @@
 
     python -m cerberus_core.figures [--artifacts artifacts/full] [--out figures]
 
-Reads the layout `pipeline.reproduce` writes (teachers/, teacher_scores/, students/) plus the
-optional ablation/ (one run folder per variant) and bench.json (rows with name, latency_ms,
-parameters; a row's name is its model spec, matched to a run by `analysis.run_of`). A figure whose
+Reads a results folder through `artifacts.Artifacts` (teachers/, teacher_scores/, students/, the
+optional ablation/, and bench.json: rows with name, latency_ms, parameters; a row's name is its
+model spec, matched to a run by `artifacts.run_of`). A figure whose
 inputs are missing is skipped with a note, so a partial run still gives the figures it can. Each
 figure is saved as PDF + PNG + JSON sidecar (`plotting.save_figure`).
 """
@@ -21,205 +21,11 @@ import numpy as np
 
 from . import analysis as an
 from . import plotting as pl
-from .metrics import ranking_metrics
-from .scores import ScoreTable, head_names
+from .artifacts import BENCH, DATASET_NAMES, SPLIT, Artifacts, Missing, read_traces, run_dir, run_of
+from .scores import head_names
 
 REPO = Path(__file__).resolve().parents[1]
-SPLIT = "test"  # figures describe the held-out split; dev is used only for the training traces
 CORRELATION = "pearson"
-DATASET_NAMES = {"wikiqa": "WikiQA", "wikiqa-tsv": "WikiQA", "trecqa": "TREC-QA"}
-
-
-class Missing(Exception):
-    """A figure's inputs are not (yet) in the artifacts."""
-
-
-class Artifacts:
-    """Lazy, cached access to one artifacts root; every getter raises Missing when its input is absent."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self._runs: dict[Path, dict[str, Any]] = {}
-
-    def run(self, kind: str, name: str) -> dict[str, Any]:
-        path = self.root / kind / name
-        if path not in self._runs:
-            self._runs[path] = an.load_run(path)
-        run = self._runs[path]
-        if run["metrics"] is None:
-            raise Missing(f"{kind}/{name} has no metrics.json (not trained yet)")
-        return run
-
-    def table(self, run: dict[str, Any], split: str = SPLIT) -> ScoreTable:
-        if run[split] is None:
-            raise Missing(f"{run['dir']} has no scores/{split}.tsv")
-        return run[split]
-
-    def teacher_tables(self, split: str = SPLIT) -> dict[str, ScoreTable]:
-        tables = an.load_teacher_tables(self.root, split)
-        if not tables:
-            raise Missing(f"no teacher_scores/*/{split}.tsv")
-        return tables
-
-    def names(self, kind: str, pattern: str = "*") -> list[str]:
-        """Run folders of a kind that finished (have metrics.json), sorted."""
-        return sorted(p.parent.name for p in (self.root / kind).glob(f"{pattern}/metrics.json"))
-
-    def teacher_names(self, run: dict[str, Any]) -> list[str]:
-        """The teachers a student learned from, in head order (folder names of its config)."""
-        return [Path(t).name for t in run["config"].get("teachers", [])]
-
-    def head_labels(self, run: dict[str, Any], heads: list[str]) -> list[str]:
-        """"head0 ← teacher" for the strategies that give each head a teacher, else the bare names."""
-        taught, cfg = self.teacher_names(run), run["config"]
-        if cfg["strategy"] == "cerberus" and len(taught) == len(heads):
-            return [f"{h} ← {t}" for h, t in zip(heads, taught)]
-        if cfg["strategy"] == "replicated" and cfg.get("teacher_index") is not None:
-            return [f"{h} ← {taught[cfg['teacher_index']]}" for h in heads]
-        return heads
-
-    def taught_by(self, run: dict[str, Any]) -> str:
-        """Who a student learned from, in words: one teacher (single, replicated), all of them joined by
-        "+" (cerberus, ensemble), or the gold labels only."""
-        names, cfg = self.teacher_names(run), run["config"]
-        if cfg["strategy"] == "gold":
-            return "gold labels only"
-        return names[cfg["teacher_index"]] if cfg["strategy"] in ("single", "replicated") else "+".join(names)
-
-    def teacher_ensemble(self, split: str = SPLIT) -> tuple[ScoreTable, np.ndarray]:
-        """The finished teachers' mean positive probability per pair (`analysis.teacher_ensemble` of
-        their cached scores), with the table whose qids and labels it follows."""
-        tables, teachers = self.teacher_tables(split), self.names("teachers")
-        if len(teachers) < 2 or not set(teachers) <= set(tables):
-            raise Missing(f"the teacher ensemble needs at least two teachers with scores ({teachers})")
-        return an.teacher_ensemble({t: tables[t] for t in teachers})
-
-    def quality(self, name: str, metric: str = "map", split: str = SPLIT) -> float:
-        """`metric` of a student run, a teacher run or `an.TEACHER_ENSEMBLE` (what `an.run_of` names)."""
-        if name == an.TEACHER_ENSEMBLE:
-            ref, probs = self.teacher_ensemble(split)
-            return ranking_metrics(ref.qids, ref.labels, probs)[metric]
-        kind = "students" if (self.root / "students" / name / "metrics.json").is_file() else "teachers"
-        return self.run(kind, name)["metrics"][split]["pooled"][metric]
-
-    def replicated(self) -> str:
-        names = self.names("students", "replicated-*")
-        if not names:
-            raise Missing("no students/replicated-* run")
-        return names[0]
-
-    def correct_rank(self, table: ScoreTable, qid: str, column: str = "score") -> int:
-        """Where a scorer puts a question's first correct candidate (1 = on top; ties by index, as
-        the metrics break them), or 0 when the question has none."""
-        rows = np.flatnonzero(np.asarray(table.qids) == qid)
-        order = rows[np.lexsort((table.cand_idx[rows], -table.columns[column][rows]))]
-        hits = np.flatnonzero(table.labels[order])
-        return int(hits[0]) + 1 if len(hits) else 0
-
-    def example_question(self, split: str = "dev", fewest: int = 4, most: int = 8) -> dict[str, Any]:
-        """A question to teach with: one correct candidate among `fewest`..`most` that every teacher
-        ranks first (else as many as possible), the fewest candidates first, then by qid; and the
-        teacher to show (the best on dev). Returns {"qid", "teacher", "ranks": teacher -> rank of the
-        correct candidate, "candidates"}."""
-        tables = self.teacher_tables(split)
-        ref = next(iter(tables.values()))
-        qids = np.asarray(ref.qids)
-        options = []
-        for qid in dict.fromkeys(ref.qids):
-            labels = ref.labels[qids == qid]
-            if labels.sum() != 1:
-                continue
-            ranks = {t: self.correct_rank(table, qid) for t, table in tables.items()}
-            fits = fewest <= len(labels) <= most
-            options.append((-sum(r == 1 for r in ranks.values()), not fits, len(labels), qid, ranks))
-        if not options:
-            raise Missing(f"no {split} question with exactly one correct candidate")
-        _, _, n, qid, ranks = min(options, key=lambda o: o[:4])
-        dev = {t: self.run("teachers", t)["metrics"].get("dev", {}).get("pooled", {}).get("map") for t in tables
-               if t in self.names("teachers")}
-        dev = {t: v for t, v in dev.items() if v is not None}
-        teacher = max(dev, key=dev.get) if dev else next(iter(tables))
-        return {"qid": qid, "teacher": teacher, "ranks": ranks, "candidates": n}
-
-    def where(self, split: str = SPLIT) -> str:
-        """The dataset and split every figure title names: "WikiQA test, 237 questions" (the clean
-        questions the metrics count), read from the first finished run."""
-        for kind in ("students", "teachers"):
-            for name in self.names(kind):
-                run = self.run(kind, name)
-                dataset = DATASET_NAMES.get(run["config"].get("dataset"), run["config"].get("dataset", "?"))
-                n = (run["metrics"].get(split) or {}).get("pooled", {}).get("n_questions")
-                return f"{dataset} {split}" + (f", {n} questions" if n else "")
-        raise Missing("no finished run")
-
-    def label(self, kind: str, name: str) -> str:
-        """A run in words, so the student distilled from the averaged teachers ("ensemble") is never
-        read as the teacher ensemble: "teacher minilm-l3", "KD from the teachers' mean (B5 1H1)"."""
-        if name == an.TEACHER_ENSEMBLE:
-            return "teacher ensemble (mean prob.)"
-        if kind == "teachers":
-            return f"teacher {name}"
-        run = self.run(kind, name)
-        cfg, model = run["config"], run["metrics"]["model"]
-        taught = self.teacher_names(run)
-        what = {"gold": "gold labels only",
-                "single": f"KD from {self.taught_by(run)}",
-                "ensemble": "KD from the teachers' mean",
-                "replicated": f"replicated: every head ← {self.taught_by(run)}",
-                "cerberus": f"CERBERUS: {len(taught)} heads ← {len(taught)} teachers"}.get(cfg["strategy"], name)
-        return f"{what} ({model})"
-
-    def architecture(self, kind: str, name: str) -> tuple[str, str]:
-        """(backbone, "B_b kH_h") of a finished run: runs that share it cost the same to run."""
-        run = self.run(kind, name)
-        return Path(run["config"].get("backbone", "")).name, run["metrics"]["model"]
-
-    def architectures(self) -> dict[str, list[str]]:
-        """Finished students grouped by architecture (backbone and B_b kH_h): they cost the same, so
-        their timings differ only by noise. Label -> student names; CERBERUS's group first; a group of
-        one is labelled by its student."""
-        groups: dict[tuple[str, str], list[str]] = {}
-        for name in sorted(self.names("students"), key=lambda n: (n != "cerberus", n)):
-            groups.setdefault(self.architecture("students", name), []).append(name)
-        models = [m for _, m in groups]
-        return {(members[0] if len(members) == 1 else
-                 f"{model} students" + (f" on {backbone}" if models.count(model) > 1 else "")): members
-                for (backbone, model), members in groups.items()}
-
-    def architecture_points(self, latency: dict[str, float], metric: str = "map", split: str = SPLIT) -> dict[str, Any]:
-        """One point per teacher, for the teacher ensemble and per student architecture, for the
-        quality-cost plot. `latency` maps a model (a run_of name) to its measured latency. Models of
-        one architecture (a teacher included: teacher minilm-l6 is the gold student's architecture)
-        take the median latency of the timed ones, since their timings differ only by noise, which
-        made the front zigzag; a student architecture's quality is the median over its students,
-        with their range and every member kept. Models of an architecture nobody timed are left out."""
-        kinds = {**{t: "teachers" for t in self.names("teachers")}, **{s: "students" for s in self.names("students")}}
-        timed: dict[tuple[str, str], list[float]] = {}
-        for model, ms in latency.items():
-            if model in kinds:
-                timed.setdefault(self.architecture(kinds[model], model), []).append(ms)
-        cost = {arch: float(np.median(values)) for arch, values in timed.items()}
-
-        def point(label: str, members: list[str], ms: float | None) -> dict[str, Any] | None:
-            if ms is None:
-                return None
-            quality = {m: self.quality(m, metric, split) for m in members}
-            return {"name": label, "latency_ms": ms, metric: float(np.median(list(quality.values()))),
-                    "range": [min(quality.values()), max(quality.values())],
-                    "members": [[m, q] for m, q in quality.items()]}
-
-        points = [point(self.label("teachers", t), [t], cost.get(self.architecture("teachers", t)))
-                  for t in self.names("teachers")]
-        points.append(point(self.label("teachers", an.TEACHER_ENSEMBLE), [an.TEACHER_ENSEMBLE],
-                            latency.get(an.TEACHER_ENSEMBLE)))
-        for label, members in self.architectures().items():
-            points.append(point(label if len(members) > 1 else self.label("students", members[0]), members,
-                                cost.get(self.architecture("students", members[0]))))
-        points = [p for p in points if p is not None]
-        if not points:
-            raise Missing("no model with both a latency and a quality")
-        front = an.pareto_front([(p["latency_ms"], p[metric]) for p in points])
-        return {"points": points, "front": [points[i]["name"] for i in front], "front_index": front}
 
 
 FigureAndData = tuple[Any, dict[str, Any], dict[str, Any]]  # (matplotlib Figure, data shown, parameters)
@@ -306,9 +112,9 @@ def head_correlation_replicated(art: Artifacts) -> FigureAndData:
 def diversity(art: Artifacts) -> FigureAndData:
     runs = {}
     for name in ("cerberus", art.replicated()):
-        rows = an.diversity_over_steps(art.root / "students" / name, CORRELATION)
+        rows = an.diversity_over_steps(read_traces(run_dir(art.root, "students", name)), CORRELATION)
         if not rows:
-            raise Missing(f"students/{name} has no trace/dev_step*.tsv")
+            raise Missing(f"students/{name} has no dev score traces")
         runs[name] = rows
     tables = art.teacher_tables("dev")
     names, margins = an.score_matrix(tables)
@@ -430,7 +236,7 @@ def bench_latency(art: Artifacts, rows: list[dict[str, Any]],
         return an.latency_by_model(rows, stands_for), []
     latency, unmatched = {}, []
     for row in rows:
-        name = an.run_of(row["name"], art.root)
+        name = run_of(row["name"], art.root)
         if name is None:
             unmatched.append(row["name"])
         else:
@@ -453,7 +259,7 @@ def draw_pareto(art: Artifacts, latency: dict[str, float], title: str = "") -> F
 def pareto(art: Artifacts) -> FigureAndData:
     """Test MAP against the latency in bench.json: one point per teacher, for the teacher ensemble
     and per student architecture (median over its students)."""
-    path = art.root / "bench.json"
+    path = art.root / BENCH
     if not path.is_file():
         raise Missing("no bench.json")
     bench = json.loads(path.read_text(encoding="utf-8"))

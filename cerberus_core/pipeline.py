@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import artifacts
 from .analysis import teacher_ensemble
 from .atomic import write_text_atomic
 from .errors import InputError
@@ -26,7 +27,6 @@ from .provenance import code_version
 from .scores import ScoreTable, meta_path, model_fingerprint
 from .config import TrainConfig
 from .scores import teacher_table
-from .teacher_targets import teacher_folder
 from .training import load_splits, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,8 +86,7 @@ def teacher_config(preset: Preset, name: str, seed: int) -> TrainConfig:
 def student_configs(preset: Preset, root: Path, best_teacher: str, seed: int) -> dict[str, TrainConfig]:
     """The comparison of the paper: gold, single-teacher KD, ensemble KD, replicated, CERBERUS."""
     names = list(preset.teachers)
-    up = "../../../" if preset.seed_folders else "../../"
-    folders = [f"{up}teacher_scores/{t}" for t in names]  # relative to the run folder
+    folders = [artifacts.teacher_scores_ref(t, preset.seed_folders) for t in names]
     base = {**preset.common, **preset.student, "seed": seed}
     runs = {"gold": dict(strategy="gold", num_heads=1)}
     for i, t in enumerate(names):
@@ -103,8 +102,7 @@ def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainCo
     """CERBERUS on every teacher subset of 2..k-1 teachers (k = 1 is `single-<t>`, all k is the
     main run), and on other body/head splits of the same depth."""
     names = list(preset.teachers)
-    up = "../../../" if preset.seed_folders else "../../"
-    folders = [f"{up}teacher_scores/{t}" for t in names]  # relative to the run folder
+    folders = [artifacts.teacher_scores_ref(t, preset.seed_folders) for t in names]
     base = {**preset.common, **preset.student, "seed": seed, "strategy": "cerberus"}
     runs = {}
     for k in range(2, len(names)):
@@ -121,17 +119,17 @@ def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainCo
 def _done(run_dir: Path, cfg: TrainConfig) -> bool:
     """Finished with this config and with the same teacher tables (a retrained teacher
     rescored into them makes every student that learned from it stale)."""
-    saved, metrics = run_dir / "config.json", run_dir / "metrics.json"
-    if not (metrics.is_file() and saved.is_file() and TrainConfig.from_file(saved) == cfg):
+    saved = artifacts.config_path(run_dir)
+    if not (artifacts.is_finished(run_dir) and saved.is_file() and TrainConfig.from_file(saved) == cfg):
         return False
-    return json.loads(metrics.read_text()).get("teacher_tables", {}) == teacher_fingerprints(cfg, run_dir)
+    return artifacts.read_metrics(run_dir).get("teacher_tables", {}) == teacher_fingerprints(cfg, run_dir)
 
 
 def teacher_fingerprints(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     """What a student learned from: each teacher table's model and data fingerprints (from sidecars)."""
     found = {}
     for folder in cfg.teachers if cfg.strategy != "gold" else []:
-        sidecar = meta_path(teacher_folder(run_dir, folder) / f"{cfg.train_split}.tsv")
+        sidecar = meta_path(artifacts.teacher_folder(run_dir, folder) / f"{cfg.train_split}.tsv")
         meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
         found[folder] = [meta.get("model_fingerprint"), meta.get("data_fingerprint")]
     return found
@@ -140,24 +138,24 @@ def teacher_fingerprints(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
 def ensure_trained(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Load-or-train: reuse metrics of an identical finished run, else train (resuming)."""
     if _done(run_dir, cfg):
-        return json.loads((run_dir / "metrics.json").read_text())
-    if (run_dir / "config.json").is_file() and TrainConfig.from_file(run_dir / "config.json") != cfg:
-        raise InputError(run_dir / "config.json", "a different experiment already lives here; delete the folder to retrain")
-    if (run_dir / "metrics.json").is_file():  # finished, but its teachers changed since: train anew
-        shutil.rmtree(run_dir / "checkpoint", ignore_errors=True)
-        for stale in ["metrics.json", "curve.tsv"]:
-            (run_dir / stale).unlink(missing_ok=True)
+        return artifacts.read_metrics(run_dir)
+    saved = artifacts.config_path(run_dir)
+    if saved.is_file() and TrainConfig.from_file(saved) != cfg:
+        raise InputError(saved, "a different experiment already lives here; delete the folder to retrain")
+    if artifacts.is_finished(run_dir):  # finished, but its teachers changed since: train anew
+        artifacts.clear_results(run_dir)
     metrics = train(cfg, run_dir, progress=progress)
     if metrics:  # the main process records what the run learned from
         metrics["teacher_tables"] = teacher_fingerprints(cfg, run_dir)
-        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+        artifacts.write_metrics(run_dir, metrics)
     return metrics
 
 
 def ensure_teacher_scores(cfg: TrainConfig, model_dir: Path, out_dir: Path, progress: bool = True) -> None:
     """Score the train/dev/test questions the students use, once per teacher; skip when fresh."""
     data = load_splits(cfg)
-    fingerprint = model_fingerprint(model_dir / "best") if (model_dir / "best").is_dir() else None
+    best = artifacts.best_dir(model_dir)
+    fingerprint = model_fingerprint(best) if best.is_dir() else None
     model = None
     for role, ds in data.items():
         path = out_dir / f"{role}.tsv"
@@ -170,8 +168,8 @@ def ensure_teacher_scores(cfg: TrainConfig, model_dir: Path, out_dir: Path, prog
         except InputError:
             if fingerprint is None:
                 raise InputError(path, "teacher scores are missing or stale and the teacher's weights "
-                                       f"({model_dir / 'best'}) are not here to recompute them") from None
-        model = model or CerberusForRanking.from_pretrained(model_dir / "best")
+                                       f"({best}) are not here to recompute them") from None
+        model = model or CerberusForRanking.from_pretrained(best)
         teacher_table(model, ds, cfg.eval_batch_size, cfg.max_length, progress=progress,
                       meta={"model_fingerprint": fingerprint, "teacher": cfg.name,
                             "code_version": code_version()}).save(path)
@@ -179,7 +177,8 @@ def ensure_teacher_scores(cfg: TrainConfig, model_dir: Path, out_dir: Path, prog
 
 def ensemble_metrics(root: Path, teachers: list[str], role: str, seed: int) -> dict[str, Any]:
     """The teacher ensemble (mean of the teachers' positive probabilities) from cached scores."""
-    ref, probs = teacher_ensemble({t: ScoreTable.load(root / "teacher_scores" / t / f"{role}.tsv") for t in teachers})
+    ref, probs = teacher_ensemble({t: ScoreTable.load(artifacts.teacher_scores_dir(root, t) / f"{role}.tsv")
+                                   for t in teachers})
     m = metrics_with_ci(ref.qids, ref.labels, probs, seed=seed)
     return {k: v for k, v in m.items() if k != "per_question"}
 
@@ -199,9 +198,9 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     teacher_dev_map = {}
     for name in preset.teachers:
         cfg = teacher_config(preset, name, seed)
-        run_dir = root / "teachers" / name
+        run_dir = artifacts.run_dir(root, "teachers", name)
         metrics = ensure_trained(cfg, run_dir, progress)
-        ensure_teacher_scores(cfg, run_dir, root / "teacher_scores" / name, progress)
+        ensure_teacher_scores(cfg, run_dir, artifacts.teacher_scores_dir(root, name), progress)
         teacher_dev_map[name] = metrics["dev"]["pooled"]["map"]
         rows.append(("teacher", name, metrics["parameters"], metrics["test"]["pooled"]))
     ensemble_params = sum(r[2] for r in rows)
@@ -215,7 +214,7 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
         raise InputError(None, f"preset {preset.name!r} keeps one seed per student folder; use a preset with seed_folders")
     students = [(s, name, cfg) for s in seeds for name, cfg in student_configs(preset, root, best_teacher, s).items()]
     for student_seed, name, cfg in students:
-        run_dir = root / "students" / name / (f"seed{student_seed}" if preset.seed_folders else "")
+        run_dir = artifacts.run_dir(root, "students", name, student_seed if preset.seed_folders else None)
         metrics = ensure_trained(cfg, run_dir, progress)
         name = f"{name} (seed {student_seed})" if preset.seed_folders else name
         rows.append(("student", name, metrics["parameters"], metrics["test"]["pooled"]))
@@ -225,11 +224,11 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
                     rows.append(("  head", f"{name} {head}", None, value))
     ablations = [(s, name, cfg) for s in seeds for name, cfg in ablation_configs(preset, root, s).items()]
     for student_seed, name, cfg in ablations if ablation else []:
-        metrics = ensure_trained(cfg, root / "ablation" / name / (f"seed{student_seed}" if preset.seed_folders else ""),
+        metrics = ensure_trained(cfg, artifacts.run_dir(root, "ablation", name, student_seed if preset.seed_folders else None),
                                  progress)
         rows.append(("ablation", f"{name} ({metrics['model']})", metrics["parameters"], metrics["test"]["pooled"]))
     table = results_markdown(rows, preset, best_teacher)
-    write_text_atomic(root / "results.md", table)
+    write_text_atomic(root / artifacts.RESULTS, table)
     return table
 
 
@@ -268,7 +267,7 @@ def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) 
     return dataclasses.replace(cfg, **values, **fixed)
 
 
-TRAINING_CODE = ("batched_heads.py", "batching.py", "building.py", "checkpoint.py", "config.py", "curves.py", "data.py",
+TRAINING_CODE = ("artifacts.py", "batched_heads.py", "batching.py", "building.py", "checkpoint.py", "config.py", "data.py",
                  "filters.py", "losses.py", "model.py", "pipeline.py", "scores.py", "teacher_targets.py", "training.py",
                  "zoo.py")
 
@@ -296,8 +295,8 @@ def expected_runs(preset_name: str, root: str | Path, seed: int = 0) -> list[str
     preset, root = PRESETS[preset_name], Path(root)
     dev_map = {}
     for t in preset.teachers:
-        metrics = root / "teachers" / t / "metrics.json"
-        dev_map[t] = json.loads(metrics.read_text())["dev"]["pooled"]["map"] if metrics.is_file() else None
+        metrics = artifacts.read_metrics(artifacts.run_dir(root, "teachers", t))
+        dev_map[t] = metrics["dev"]["pooled"]["map"] if metrics else None
     best = (max(dev_map, key=dev_map.get) if None not in dev_map.values() else next(iter(preset.teachers)))
     return ([f"teachers/{t}" for t in preset.teachers]
             + [f"students/{n}" for n in student_configs(preset, root, best, seed)]
@@ -305,7 +304,7 @@ def expected_runs(preset_name: str, root: str | Path, seed: int = 0) -> list[str
 
 
 def _missing(preset_name: str, root: Path) -> list[str]:
-    return [r for r in expected_runs(preset_name, root) if not (root / r / "metrics.json").is_file()]
+    return [r for r in expected_runs(preset_name, root) if not artifacts.is_finished(root / r)]
 
 
 def _prune_notebook_cache(keep: Path) -> None:
@@ -337,8 +336,8 @@ def _reproduce_with_one_bar(root: Path, preset_name: str, enabled: bool) -> None
     def poll() -> None:
         while not done.wait(1.0):
             runs = expected_runs(preset_name, root)
-            bar.n = sum((root / r / "metrics.json").is_file() for r in runs)
-            busy = [r for r in runs if (root / r / "config.json").is_file() and not (root / r / "metrics.json").is_file()]
+            bar.n = sum(artifacts.is_finished(root / r) for r in runs)
+            busy = [r for r in runs if artifacts.config_path(root / r).is_file() and not artifacts.is_finished(root / r)]
             bar.set_postfix_str(busy[0] if busy else "", refresh=False)
             bar.refresh()
 
@@ -393,7 +392,7 @@ def notebook_artifacts(preset: str = "quick", progress: bool = True) -> Path:
         _reproduce_with_one_bar(root, "quick", enabled=first and progress)
     finally:
         (root / "training.pid").unlink(missing_ok=True)
-    for checkpoint in root.glob("*/*/checkpoint"):  # resumable state of finished runs: no longer needed
+    for checkpoint in root.glob(f"*/*/{artifacts.CHECKPOINT}"):  # resumable state of finished runs: no longer needed
         shutil.rmtree(checkpoint, ignore_errors=True)
     return root
 
@@ -404,13 +403,13 @@ def run_weights(run_dir: str | Path, train_missing: bool = False, progress: bool
     NOTEBOOK_CACHE/retrained/<root name>/<kind>/<name> (its teacher tables are the committed ones), otherwise
     one line says so and how to get them, and the result is None."""
     run_dir = Path(run_dir).resolve()
-    if (run_dir / "best" / "config.json").is_file():
-        return run_dir / "best"
+    if artifacts.has_model(run_dir):
+        return artifacts.best_dir(run_dir)
     kind, root = run_dir.parent.name, run_dir.parents[1]
     mirror = NOTEBOOK_CACHE / "retrained" / root.name
     target = mirror / kind / run_dir.name
-    if (target / "best" / "config.json").is_file() and (target / "metrics.json").is_file():
-        return target / "best"
+    if artifacts.has_model(target) and artifacts.is_finished(target):
+        return artifacts.best_dir(target)
     minutes = RETRAIN_MINUTES.get(kind, 15)
     if not train_missing:
         shown = run_dir.relative_to(REPO) if run_dir.is_relative_to(REPO) else run_dir
@@ -418,8 +417,8 @@ def run_weights(run_dir: str | Path, train_missing: bool = False, progress: bool
               f"here, about {minutes} min on 2 CPU cores, once.")
         return None
     mirror.mkdir(parents=True, exist_ok=True)
-    scores = mirror / "teacher_scores"  # the run's relative teacher paths resolve to the committed tables
+    scores = mirror / artifacts.TEACHER_SCORES  # the run's relative teacher paths resolve to the committed tables
     if not scores.exists():
-        scores.symlink_to(root / "teacher_scores", target_is_directory=True)
-    ensure_trained(TrainConfig.from_file(run_dir / "config.json"), target, progress)
-    return target / "best"
+        scores.symlink_to(root / artifacts.TEACHER_SCORES, target_is_directory=True)
+    ensure_trained(TrainConfig.from_file(artifacts.config_path(run_dir)), target, progress)
+    return artifacts.best_dir(target)

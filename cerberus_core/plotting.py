@@ -378,7 +378,7 @@ def plot_metric_bars(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] =
     """Each row's value (dot, printed to 3 decimals) and 95% CI (whisker), one panel per metric,
     coloured by the row's "role"; the x axis follows the data, not [0, 1], so differences of a
     hundredth are visible. Rows: {"name", "role", "map", "map_ci", ...} as `analysis.metrics_frame`
-    or metrics.json give; a row's "label" (else its name) is shown. `reference` names the row whose
+    or a run's metrics give; a row's "label" (else its name) is shown. `reference` names the row whose
     value is drawn as a dotted line across each panel."""
     roles = list(dict.fromkeys(r.get("role", "") for r in rows))
     palette = dict(zip(roles, colors(len(roles))))
@@ -413,7 +413,7 @@ def plot_metric_bars(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] =
 def plot_head_metrics(metrics: Mapping[str, Mapping[str, Any]], teachers: Mapping[str, Mapping[str, Any]] | None = None,
                       head_labels: Sequence[str] | None = None, title: str = "") -> Figure:
     """The pooled student, each head, and (optionally) the teachers, with 95% CIs.
-    `metrics` is one split of a student's metrics.json ({"pooled": {...}, "head0": {...}});
+    `metrics` is one split of a student's metrics ({"pooled": {...}, "head0": {...}});
     `teachers` maps a name to its pooled metrics; `head_labels` renames the heads (e.g. by teacher)."""
     heads = head_names(metrics)
     labels = list(head_labels) if head_labels is not None else heads

@@ -2,21 +2,16 @@
 data and aligned to it as one margin column per teacher."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .artifacts import teacher_folder
 from .config import TrainConfig
 from .data import AS2Dataset, load_as2
 from .errors import InputError
 from .scores import ScoreTable
-
-
-def teacher_folder(run_dir: str | Path, folder: str) -> Path:
-    """A `teachers` entry resolved against the run folder, lexically (the run folder may not exist yet)."""
-    return Path(os.path.normpath(Path(run_dir) / folder))
 
 
 def load_teacher_margins(cfg: TrainConfig, ds: AS2Dataset, run_dir: str | Path = ".") -> torch.Tensor | None:

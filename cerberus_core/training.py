@@ -11,7 +11,6 @@ the same global batch, and DDP averages the gradients.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import building
+from . import artifacts, building
 from .atomic import atomic_path, write_text_atomic
+from .artifacts import read_curve, write_curve
 from .batching import epoch_batches, pair_lengths
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, check_splits, resolved_precision, validate_against_model
-from .curves import read_curve, write_curve
 from .data import AS2Dataset, load_as2
 from .errors import InputError
 from .losses import DistillationLoss
@@ -33,7 +32,7 @@ from .model import CerberusForRanking
 from .provenance import code_version
 from .runlock import locks_run_folder
 from .scores import ScoreTable, evaluate_table, score_dataset
-from .teacher_targets import load_teacher_margins, teacher_folder
+from .teacher_targets import load_teacher_margins
 
 
 # ------------------------------------------------------------------ helpers
@@ -86,7 +85,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     acc = Accelerator(mixed_precision=resolved_precision(cfg), cpu=not torch.cuda.is_available())
     set_seed(cfg.seed)
     main = acc.is_main_process
-    saved_cfg = out_dir / "config.json"
+    saved_cfg = artifacts.config_path(out_dir)
     if saved_cfg.is_file() and TrainConfig.from_file(saved_cfg) != cfg:
         raise InputError(saved_cfg, "this run folder holds a different experiment; choose another output folder")
     data = load_splits(cfg)
@@ -109,7 +108,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     if main:  # written only once the experiment is known to be valid
         write_text_atomic(saved_cfg, cfg.to_json())
 
-    checkpoint = out_dir / "checkpoint"
+    checkpoint = artifacts.checkpoint_dir(out_dir)
     step, best = 0, -1.0
     if (checkpoint / "state.json").is_file():
         step, best = load_checkpoint(checkpoint, model, optimizer, acc.process_index)
@@ -143,7 +142,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
                 dev_map = _evaluate_dev(model, dev_ds, cfg, out_dir, step)
                 if dev_map > best:
                     best = dev_map
-                    with atomic_path(out_dir / "best") as tmp:
+                    with atomic_path(artifacts.best_dir(out_dir)) as tmp:
                         model.save_pretrained(tmp)
             wrapped.train()
         if step % cfg.checkpoint_every == 0 or step in eval_steps:
@@ -198,7 +197,7 @@ def _broadcast(acc, value: float) -> float:
 def _evaluate_dev(model: CerberusForRanking, dev: AS2Dataset, cfg: TrainConfig, out_dir: Path, step: int) -> float:
     """Score dev with every head, keep the table as a trace of training, return pooled MAP."""
     table = score_dataset(model, dev, cfg.eval_batch_size, cfg.max_length, meta={"step": step})
-    table.save(out_dir / "trace" / f"dev_step{step:06d}.tsv")
+    table.save(artifacts.trace_path(out_dir, step))
     return ranking_metrics(table.qids, table.labels, table.columns["pooled"], policy="none")["map"]
 
 
@@ -207,15 +206,15 @@ def _head_diversity(cfg: TrainConfig, out_dir: Path, table: ScoreTable) -> dict[
     replicated as its control), the specialization S on test, from the teachers' test tables."""
     from .analysis import run_head_diversity
 
-    paths = [teacher_folder(out_dir, f) / f"{cfg.test_split}.tsv" for f in cfg.teachers]
+    paths = [artifacts.teacher_folder(out_dir, f) / f"{cfg.test_split}.tsv" for f in cfg.teachers]
     one_per_head = len(paths) == cfg.num_heads and all(p.is_file() for p in paths)
     teachers = [ScoreTable.load(p, data_root=cfg.data_root) for p in paths] if one_per_head else []
     return run_head_diversity(table, teachers)
 
 
 def finish(cfg: TrainConfig, out_dir: Path, data: dict[str, AS2Dataset], progress: bool = True) -> dict[str, Any]:
-    """Score dev and test with the best model; write the score tables and metrics.json."""
-    best = CerberusForRanking.from_pretrained(out_dir / "best")
+    """Score dev and test with the best model; write the score tables and the metrics."""
+    best = CerberusForRanking.from_pretrained(artifacts.best_dir(out_dir))
     metrics: dict[str, Any] = {"name": cfg.name, "model": best.config.name,
                                "parameters": best.parameter_counts()["total"], "code_version": code_version(),
                                "mixed_precision": resolved_precision(cfg)}
@@ -223,9 +222,9 @@ def finish(cfg: TrainConfig, out_dir: Path, data: dict[str, AS2Dataset], progres
         if role in data:
             table = score_dataset(best, data[role], cfg.eval_batch_size, cfg.max_length,
                                   meta={"run": cfg.name}, progress=progress)
-            table.save(out_dir / "scores" / f"{role}.tsv")
+            table.save(artifacts.scores_path(out_dir, role))
             metrics[role] = evaluate_table(table, seed=cfg.seed)
             if role == "test" and best.config.num_heads > 1:
                 metrics["head_diversity"] = _head_diversity(cfg, out_dir, table)
-    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    artifacts.write_metrics(out_dir, metrics)
     return metrics

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from IPython.display import HTML, Image, clear_output, display
 from matplotlib.figure import Figure
 
 from . import analysis as an
+from . import artifacts
 from . import plotting as pl
 from .data import FILTERS, AS2Dataset, Question
 from .scores import ScoreTable
@@ -291,15 +291,15 @@ def models_to_time(root: str | Path) -> tuple[dict[str, Any], dict[str, list[str
 
     root = Path(root)
     stands_for = bench.student_architectures(root)
-    teachers = sorted(p.parent.name for p in (root / "teachers").glob("*/metrics.json"))
-    runs = {label: root / "students" / group[0] for label, group in stands_for.items()}
-    runs |= {t: root / "teachers" / t for t in teachers}
-    if all((run / "best" / "config.json").is_file() for run in runs.values()):
+    teachers = artifacts.finished_runs(root, "teachers")
+    runs = {label: artifacts.run_dir(root, "students", group[0]) for label, group in stands_for.items()}
+    runs |= {t: artifacts.run_dir(root, "teachers", t) for t in teachers}
+    if all(artifacts.has_model(run) for run in runs.values()):
         return (*bench.models_from_artifacts(root), "timing the trained models")
 
     def architecture(run: Path) -> Any:
-        backbone = json.loads((run / "config.json").read_text())["backbone"]
-        model = json.loads((run / "metrics.json").read_text())["model"]  # "B5 3H1"
+        backbone = artifacts.read_json(artifacts.config_path(run))["backbone"]
+        model = artifacts.read_metrics(run)["model"]  # "B5 3H1"
         return building.load_model(f"{backbone}:{model.replace(' ', '-')}")
 
     models = {label: architecture(run) for label, run in runs.items()}

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from cerberus_core import analysis as an
+from cerberus_core import artifacts
 from cerberus_core.metrics import ranking_metrics
 from cerberus_core.scores import ScoreTable
 
@@ -118,9 +119,9 @@ def test_load_run_and_teacher_tables(tmp_path):
     t.meta = synthetic_dataset_meta(tmp_path, t.qids, t.cand_idx, t.labels)  # saved tables need a dataset for their labels
     t.save(tmp_path / "teacher_scores" / "x" / "test.tsv")
     t.save(tmp_path / "teacher_scores" / "w" / "test.tsv")
-    assert list(an.load_teacher_tables(tmp_path, "test")) == ["w", "x"]
-    assert an.load_teacher_tables(tmp_path, "dev") == {}
-    run = an.load_run(tmp_path / "students" / "missing")
+    assert list(artifacts.load_teacher_tables(tmp_path, "test")) == ["w", "x"]
+    assert artifacts.load_teacher_tables(tmp_path, "dev") == {}
+    run = artifacts.load_run(tmp_path / "students" / "missing")
     assert run["metrics"] is None and run["test"] is None and run["curve"] == []
 
 
@@ -129,7 +130,7 @@ def test_diversity_over_steps_starts_at_exactly_zero(tmp_path):
     start = np.array([0.1, -0.7, 2.3, 0.3, -1.1])
     write_trace(tmp_path, 0, np.column_stack([start] * 3))  # copy init: identical heads
     write_trace(tmp_path, 12, np.column_stack([start, start + [0, 4, 0, 0, 0], -start]))
-    rows = an.diversity_over_steps(tmp_path)
+    rows = an.diversity_over_steps(artifacts.read_traces(tmp_path))
     assert [r["step"] for r in rows] == [0, 12]
     assert rows[0]["ambiguity"] == 0.0 and rows[0]["top1_disagreement"] == 0.0  # exactly, not approximately
     assert rows[0]["mean_pearson"] == pytest.approx(1.0)
@@ -239,13 +240,13 @@ def test_teacher_architecture_prefers_the_saved_model_config(tmp_path):
     write_json(backbone / "config.json", {"model_type": "mpnet"})
     teacher = tmp_path / "teachers" / "t"
     write_json(teacher / "config.json", {"backbone": str(backbone)})
-    assert an.teacher_architecture(an.load_run(teacher)) == "mpnet"  # no best/: the backbone's own config
+    assert artifacts.teacher_architecture(artifacts.load_run(teacher)) == "mpnet"  # no best/: the backbone's own config
     write_json(teacher / "best" / "config.json", {"model_type": "cerberus", "backbone": {"model_type": "electra"}})
-    assert an.teacher_architecture(an.load_run(teacher)) == "electra"
+    assert artifacts.teacher_architecture(artifacts.load_run(teacher)) == "electra"
     write_json(teacher / "config.json", {"backbone": str(tmp_path / "nowhere")})
     (teacher / "best" / "config.json").unlink()
     with pytest.raises(ValueError, match="architecture"):
-        an.teacher_architecture(an.load_run(teacher))
+        artifacts.teacher_architecture(artifacts.load_run(teacher))
 
 
 # ----------------------------------------------------------------- benchmark rows
@@ -276,7 +277,7 @@ def finished_runs(tmp_path):
     ("", None),
 ])
 def test_run_of_names_the_run_a_bench_row_measured(finished_runs, spec, expected):
-    assert an.run_of(spec, finished_runs) == expected
+    assert artifacts.run_of(spec, finished_runs) == expected
 
 
 def test_latency_by_model_falls_back_to_the_architectures_row():

@@ -17,7 +17,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from cerberus_core import analysis as an  # noqa: E402
 from cerberus_core import plotting as pl  # noqa: E402
-from cerberus_core.figures import FIGURES, Artifacts, Missing, main, make_figures  # noqa: E402
+from cerberus_core.artifacts import Artifacts, Missing  # noqa: E402
+from cerberus_core.figures import FIGURES, main, make_figures  # noqa: E402
 from cerberus_core.metrics import metrics_with_ci, ranking_metrics  # noqa: E402
 from cerberus_core.scores import ScoreTable  # noqa: E402
 

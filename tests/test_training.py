@@ -35,7 +35,7 @@ from cerberus_core.losses import DistillationLoss
 from cerberus_core.model import CerberusForRanking
 from cerberus_core.scores import ScoreTable
 from cerberus_core.config import TrainConfig
-from cerberus_core.curves import read_curve
+from cerberus_core.artifacts import read_curve
 from cerberus_core.scores import evaluate_table, score_dataset
 from cerberus_core.teacher_targets import load_teacher_margins
 from cerberus_core.training import load_splits, train
