@@ -4,7 +4,8 @@
     ROOT/teacher_scores/<name>/<split>.tsv     its score tables (the students' KD targets)
     ROOT/students/<name>[/seed<s>]/            a student's run folder (seed<s>: multi-seed programmes)
     ROOT/ablation/<name>[/seed<s>]/            ablation runs
-    ROOT/results.md, bench.json, claims.json   the tables made from them
+    ROOT/sweep/<name>/                         CERBERUS under each recipe of the sweep (one seed)
+    ROOT/results.md, sweep.md, bench.json, claims.json   the tables made from them
 
     RUN/config.json           the experiment (config.TrainConfig)
     RUN/checkpoint/           the resumable state (checkpoint.py)
@@ -38,7 +39,7 @@ CONFIG, METRICS, BEST, CHECKPOINT = "config.json", "metrics.json", "best", "chec
 CURVE, TRACE, SCORES = "curve.tsv", "trace", "scores"
 RUN_ENTRIES = (CHECKPOINT, BEST, TRACE, SCORES, CURVE, METRICS)  # what a run writes besides its config
 TEACHER_SCORES = "teacher_scores"
-BENCH, RESULTS, CLAIMS = "bench.json", "results.md", "claims.json"  # tables made from a results folder
+BENCH, RESULTS, CLAIMS, SWEEP = "bench.json", "results.md", "claims.json", "sweep.md"  # tables made from a results folder
 SPLIT = "test"  # figures describe the held-out split; dev is used only for the training traces
 DATASET_NAMES = {"wikiqa": "WikiQA", "wikiqa-tsv": "WikiQA", "trecqa": "TREC-QA"}
 
@@ -442,3 +443,19 @@ class Artifacts:
             raise Missing("no model with both a latency and a quality")
         front = an.pareto_front([(p["latency_ms"], p[metric]) for p in points])
         return {"points": points, "front": [points[i]["name"] for i in front], "front_index": front}
+
+    def sweep_points(self, split: str = "dev") -> dict[str, Any]:
+        """The recipe sweep (ROOT/sweep) on `split` (dev: where a recipe is chosen): per run its pooled
+        MAP and its heads' diversity against its own teachers' tables (S, head-head r, top-1
+        disagreement); and the teachers' own head-head r and top-1 disagreement."""
+        points, teachers = [], {}
+        for name in self.names("sweep"):
+            run = self.run("sweep", name)
+            tables = [ScoreTable.load(teacher_folder(run["dir"], f) / f"{split}.tsv") for f in run["config"]["teachers"]]
+            found = an.run_head_diversity(self.table(run, split), tables)
+            points.append({"name": name, "map": run["metrics"][split]["pooled"]["map"],
+                           **{k: found[k] for k in ("specialization", "head_head_r", "head_top1_disagreement")}})
+            teachers = {k: found[k] for k in ("teacher_teacher_r", "teacher_top1_disagreement")}
+        if not points:
+            raise Missing("no finished sweep/ run")
+        return {"points": points, "teachers": teachers}

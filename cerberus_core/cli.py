@@ -195,6 +195,8 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=_non_negative, nargs="+", help="train the students at each of these seeds")
     p.add_argument("--teachers-only", action="store_true", help="stop after the teachers and their score tables")
     p.add_argument("--ablation", action="store_true", help="also train the head-count and body/head-split ablations")
+    p.add_argument("--sweep", action="store_true", help="train the teachers, then the preset's recipe sweep "
+                                                        "(ROOT/sweep/, chosen on dev), and stop")
 
 
 @command("reproduce", "run the whole chain (teachers, scores, every student, results), skipping what is up to date", _reproduce_args)
@@ -202,7 +204,7 @@ def _reproduce(args: argparse.Namespace) -> None:
     from .pipeline import reproduce
 
     print(reproduce(args.preset, root=args.root, seed=args.seed, ablation=args.ablation, seeds=args.seeds,
-                    teachers_only=args.teachers_only))
+                    teachers_only=args.teachers_only, sweep=args.sweep))
 
 
 @command("claims", "test the paper's claims on every seed under a results folder; writes ROOT/claims.json",

@@ -126,6 +126,15 @@ def diversity(art: Artifacts) -> FigureAndData:
         "split": "dev", "probabilities": "sigmoid(head margin), T=1", "correlation": CORRELATION}
 
 
+def diversity_tradeoff(art: Artifacts) -> FigureAndData:
+    """The recipe sweep: head diversity against pooled dev MAP, the teachers' own diversity marked."""
+    found = art.sweep_points("dev")
+    level = 1 - found["teachers"]["teacher_teacher_r"]
+    title = f"Head diversity vs quality, one CERBERUS recipe per point ({art.where('dev')})"
+    fig = pl.plot_diversity_tradeoff(found["points"], level, "map", title)
+    return fig, {**found, "teacher_level": level}, {"split": "dev", "correlation": CORRELATION, "scores": "logit margins"}
+
+
 def _agreement(art: Artifacts, name: str) -> FigureAndData:
     run = art.run("students", name)
     table = art.table(run)
@@ -285,6 +294,7 @@ FIGURES: dict[str, Callable[[Artifacts], FigureAndData]] = {
     "head_correlation_cerberus": head_correlation_cerberus,
     "head_correlation_replicated": head_correlation_replicated,
     "diversity_over_steps": diversity,
+    "diversity_tradeoff": diversity_tradeoff,
     "agreement_cerberus": agreement_cerberus,
     "agreement_replicated": agreement_replicated,
     "results": results,

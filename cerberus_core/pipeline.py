@@ -42,6 +42,22 @@ class Preset:
     common: dict[str, Any] = field(default_factory=dict)  # data and sizes, for everyone
     ablation_head_layers: tuple[int, ...] = (2,)  # other body/head splits tried by the ablation
     seed_folders: bool = False  # students of seed s in students/<name>/seed<s> (multi-seed programmes)
+    sweep: dict[str, dict[str, Any]] = field(default_factory=dict)  # recipe name -> CERBERUS config overrides
+
+
+# The recipe sweep of the multi-seed programme (issue 8, item 2): CERBERUS under other losses and
+# heads, each a change from the default (alpha 0.5, T 2, KL, 1-layer copied heads, summed head losses),
+# chosen on dev MAP and dev head diversity before the seeds run
+V2_SWEEP: dict[str, dict[str, Any]] = {
+    "default": {},
+    **{f"alpha{a:g}-T{t:g}": {"alpha": a, "temperature": t}
+       for a in (0.5, 0.9, 1.0) for t in (1.0, 2.0, 4.0) if (a, t) != (0.5, 2.0)},
+    "kd-mse": {"kd": "mse"},
+    "alpha1-kd-mse": {"alpha": 1.0, "kd": "mse"},
+    "heads-2layers": {"head_layers": 2, "body_layers": 4},
+    "heads-independent": {"head_init": "independent"},
+    "head-loss-mean": {"head_loss": "mean"},
+}
 
 
 PRESETS: dict[str, Preset] = {
@@ -52,10 +68,12 @@ PRESETS: dict[str, Preset] = {
         teachers={"l3-fast": {"backbone": "minilm-l3", "lr": 1e-4}, "l3-slow": {"backbone": "minilm-l3", "lr": 3e-5}},
         student={"backbone": "minilm-l3", "body_layers": 2, "head_layers": 1, "lr": 1e-4},
         common={"train_questions": 8, "eval_questions": 6, "max_length": 32, "batch_size": 16, "epochs": 1},
+        sweep={"alpha1-T1": {"alpha": 1.0, "temperature": 1.0}},
     ),
     # The multi-seed programme (artifacts/v2, see artifacts/PLAN.md): teachers trained until dev MAP
-    # stops improving (the best epoch on dev is kept), bf16 autocast where the hardware has it,
-    # length-grouped batches; students at several seeds, each in students/<name>/seed<s>
+    # stops improving (the best epoch on dev is kept), bf16 autocast on a GPU (fp32 on a CPU until
+    # step 0 of the plan decides), length-grouped batches; the recipe sweep (ROOT/sweep, chosen on
+    # dev); students at several seeds, each in students/<name>/seed<s>
     "v2": Preset(
         "v2",
         teachers={"minilm-l3": {"backbone": "minilm-l3", "epochs": 4},
@@ -63,7 +81,7 @@ PRESETS: dict[str, Preset] = {
                   "mpnet-base": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 3}},
         student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2},
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50},
-        ablation_head_layers=(2, 3), seed_folders=True,
+        ablation_head_layers=(2, 3), seed_folders=True, sweep=V2_SWEEP,
     ),
     # The full WikiQA run reported in the README (one seed; cheap teachers first so a partial run is useful)
     "full": Preset(
@@ -114,6 +132,15 @@ def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainCo
         runs[f"cerberus-B{depth - h}H{h}"] = dict(num_heads=len(names), teachers=folders,
                                                   body_layers=depth - h, head_layers=h)
     return {name: TrainConfig(name=name, **{**base, **over}) for name, over in runs.items()}
+
+
+def sweep_configs(preset: Preset, seed: int) -> dict[str, TrainConfig]:
+    """CERBERUS under each recipe of the preset's sweep, in ROOT/sweep/<name> (one seed: the recipe
+    is chosen there, on dev, before the seeds run)."""
+    names = list(preset.teachers)
+    base = {**preset.common, **preset.student, "seed": seed, "strategy": "cerberus", "num_heads": len(names),
+            "teachers": [artifacts.teacher_scores_ref(t, seed_folders=False) for t in names]}
+    return {name: TrainConfig(name=f"sweep-{name}", **{**base, **over}) for name, over in preset.sweep.items()}
 
 
 def _done(run_dir: Path, cfg: TrainConfig) -> bool:
@@ -184,12 +211,14 @@ def ensemble_metrics(root: Path, teachers: list[str], role: str, seed: int) -> d
 
 
 def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, progress: bool = True,
-              ablation: bool = False, seeds: Sequence[int] | None = None, teachers_only: bool = False) -> str:
+              ablation: bool = False, seeds: Sequence[int] | None = None, teachers_only: bool = False,
+              sweep: bool = False) -> str:
     """Run (or resume) the whole chain and return the results table as Markdown.
 
     Teachers train once (at `seed`); students train at every seed of `seeds` (default: `seed`).
     With `ablation`, also train the head-count and body/head-split ablations (ROOT/ablation/);
-    with `teachers_only`, stop after the teachers and their score tables."""
+    with `teachers_only`, stop after the teachers and their score tables; with `sweep`, train the
+    preset's recipe sweep after the teachers (ROOT/sweep/, at `seed`) and return its dev table."""
     if preset_name not in PRESETS:
         raise InputError(None, f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}")
     preset = PRESETS[preset_name]
@@ -209,6 +238,12 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     best_teacher = max(teacher_dev_map, key=teacher_dev_map.get)  # chosen on dev, never on test
     if teachers_only:
         return results_markdown(rows, preset, best_teacher)
+    if sweep:
+        for name, cfg in sweep_configs(preset, seed).items():
+            ensure_trained(cfg, artifacts.run_dir(root, "sweep", name), progress)
+        table = sweep_markdown(root, preset)
+        write_text_atomic(root / artifacts.SWEEP, table)
+        return table
     seeds = list(seeds) if seeds is not None else [seed]
     if len(seeds) > 1 and not preset.seed_folders:
         raise InputError(None, f"preset {preset.name!r} keeps one seed per student folder; use a preset with seed_folders")
@@ -246,6 +281,23 @@ def results_markdown(rows: list[tuple], preset: Preset, best_teacher: str) -> st
     for role, name, params, m in rows:
         p = f"{params / 1e6:.1f}" if params else ""
         lines.append(f"| {role} | {name} | {p} | {with_interval(m, 'p@1')} | {with_interval(m, 'map')} | {with_interval(m, 'mrr')} |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_markdown(root: Path, preset: Preset) -> str:
+    """The sweep on dev, where the recipe is chosen: pooled MAP and the heads' diversity."""
+    found = artifacts.Artifacts(root).sweep_points("dev")
+    teachers = found["teachers"]
+    lines = [f"Recipe sweep of preset `{preset.name}` on dev (the recipe is chosen here, never on test): "
+             "CERBERUS, one seed. S: specialization; r: mean head-head Pearson r of the logit margins; "
+             f"top-1: mean head-head top-1 disagreement. The teachers' own r is {teachers['teacher_teacher_r']:.3f} "
+             f"(S = {1 - teachers['teacher_teacher_r']:.3f} if each head equalled its teacher), their top-1 "
+             f"disagreement {teachers['teacher_top1_disagreement']:.3f}. Code {code_version()}.", "",
+             "| recipe | changes | dev MAP | S | head-head r | top-1 disagreement |", "|---|---|---|---|---|---|"]
+    for p in found["points"]:
+        changes = ", ".join(f"{k}={v}" for k, v in preset.sweep.get(p["name"], {}).items()) or "(default)"
+        lines.append(f"| {p['name']} | {changes} | {p['map']:.4f} | {p['specialization']:.4f} | "
+                     f"{p['head_head_r']:.4f} | {p['head_top1_disagreement']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -365,6 +365,31 @@ def plot_diversity_over_steps(rows: Sequence[Mapping[str, float]] | Mapping[str,
     return fig
 
 
+@_themed
+def plot_diversity_tradeoff(points: Sequence[Mapping[str, Any]], teacher_level: float, metric: str = "map",
+                            title: str = "") -> Figure:
+    """One point per recipe: the heads' diversity (left: 1 - mean head-head r, log scale; right: the
+    specialization S) against pooled quality. The dashed line is the teachers' own 1 - r, which is
+    also S for heads that each equal their own teacher: the level a recipe could reach."""
+    fig = Figure(figsize=(9.5, 4.2))
+    axes = fig.subplots(1, 2, sharey=True)
+    ys = [p[metric] for p in points]
+    panels = ((axes[0], [max(1 - p["head_head_r"], 1e-6) for p in points], "1 - mean head-head r (log)"),
+              (axes[1], [p["specialization"] for p in points], "specialization S"))
+    for ax, xs, label in panels:
+        ax.scatter(xs, ys, s=22, color=colors(1)[0], zorder=3)
+        for x, y, p in zip(xs, ys, points):
+            ax.annotate(p["name"], (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
+        ax.axvline(teacher_level, color="0.3", ls="--", lw=1, label=f"teachers ({teacher_level:.3f})")
+        ax.set_xlabel(label)
+    axes[0].set_xscale("log")
+    axes[0].set_ylabel(f"pooled {metric.upper()}")
+    axes[1].legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 # --------------------------------------------------------------------------- quality
 def _error(rows: Sequence[Mapping[str, Any]], metric: str) -> np.ndarray:
     values = np.array([r[metric] for r in rows])

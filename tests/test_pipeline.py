@@ -1,11 +1,13 @@
 """The main job end to end on the `quick` preset (real MiniLM-L3 teachers, real WikiQA questions)."""
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 import cerberus_core.pipeline as pipeline
+from cerberus_core.artifacts import Artifacts
 from cerberus_core.errors import InputError
 from cerberus_core.scores import ScoreTable
 
@@ -45,6 +47,25 @@ def test_second_run_skips_everything(smoke, monkeypatch):
     monkeypatch.setattr(pipeline, "train", no_training)
     monkeypatch.setattr(pipeline, "teacher_table", no_training)
     assert pipeline.reproduce("quick", root=root, progress=False, ablation=True).split("\n", 1)[1] == table.split("\n", 1)[1]
+
+
+def test_recipe_sweep_trains_each_recipe_and_reports_it_on_dev(smoke, tmp_path):
+    root, _ = smoke
+    work = tmp_path / "root"
+    for t in ("l3-fast", "l3-slow"):  # finished teachers and their tables: only the sweep trains
+        (work / "teachers" / t).mkdir(parents=True)
+        for name in ("config.json", "metrics.json"):
+            shutil.copy(root / "teachers" / t / name, work / "teachers" / t / name)
+        shutil.copytree(root / "teacher_scores" / t, work / "teacher_scores" / t)
+    table = pipeline.reproduce("quick", root=work, progress=False, sweep=True)
+    run = work / "sweep" / "alpha1-T1"
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["strategy"], cfg["alpha"], cfg["temperature"], cfg["num_heads"]) == ("cerberus", 1.0, 1.0, 2)
+    point = Artifacts(work).sweep_points("dev")["points"][0]
+    assert point["map"] == json.loads((run / "metrics.json").read_text())["dev"]["pooled"]["map"]
+    assert f"| alpha1-T1 | alpha=1.0, temperature=1.0 | {point['map']:.4f} | {point['specialization']:.4f} |" in table
+    assert (work / "sweep.md").read_text() == table
+    assert not (work / "students").exists()  # the sweep comes before the students, and stops there
 
 
 def test_stale_teacher_scores_without_weights_are_refused(smoke, tmp_path):

@@ -326,6 +326,10 @@ def artifacts(tmp_path_factory):
     for name, config in ablation.items():
         taught = [teacher[t] for t in TEACHERS[: config["num_heads"]]]
         write_run(root / "ablation" / name, {"strategy": "cerberus", **config}, {"test": student(taught)}, curve=False)
+    for name, noise in (("default", 0.5), ("alpha1-T1", 0.05)):  # the recipe sweep, on dev: less noise, closer
+        final = [teacher[t] + noise * rng.normal(size=len(labels)) for t in TEACHERS]  # to each head's own teacher
+        write_run(root / "sweep" / name, {"strategy": "cerberus", "teachers": folders, "num_heads": 3, "model": "B2 3H1"},
+                  {"dev": student(final), "test": student(final)}, curve=False)
     bench = [{"name": "artifacts/x/students/cerberus/best", "latency_ms": 10.0, "parameters": 5},
              {"name": "t-c", "latency_ms": 30.0, "parameters": 9},
              {"name": "not-a-run", "latency_ms": 1.0, "parameters": 1},
@@ -367,6 +371,17 @@ def test_figures_cli_draws_every_figure_from_artifacts(artifacts, tmp_path, caps
     assert one_head["map"] == np.median(list(maps.values())) and one_head["range"] == [min(maps.values()), max(maps.values())]
     assert sorted(m for m, _ in one_head["members"]) == sorted(maps)
     assert pareto["front"][0] == "B2 1H1 students"
+    tradeoff = sidecar("diversity_tradeoff")
+    points = {p["name"]: p for p in tradeoff["points"]}
+    assert list(points) == ["alpha1-T1", "default"]
+    dev = [ScoreTable.load(artifacts / "teacher_scores" / t / "dev.tsv") for t in TEACHERS]
+    for name, p in points.items():
+        table = ScoreTable.load(artifacts / "sweep" / name / "scores" / "dev.tsv")
+        found = an.run_head_diversity(table, dev)
+        assert p["specialization"] == found["specialization"] and p["head_head_r"] == found["head_head_r"]
+        assert p["map"] == ranking_metrics(table.qids, table.labels, table.columns["pooled"])["map"]
+    assert points["alpha1-T1"]["specialization"] > points["default"]["specialization"] > 0
+    assert tradeoff["teacher_level"] == 1 - found["teacher_teacher_r"]
     assert [(r["panel"][:4], r["x"], r["name"]) for r in sidecar("ablation")["rows"]] == [
         ("numb", 1, "t-b"), ("body", 2, "B1 3H2"), ("numb", 2, "t-a+t-b"), ("numb", 3, "t-a+t-b+t-c"),
         ("body", 1, "B2 3H1")]
