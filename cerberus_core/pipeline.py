@@ -231,10 +231,9 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
         metrics = ensure_trained(cfg, run_dir, progress)
         ensure_teacher_scores(cfg, run_dir, artifacts.teacher_scores_dir(root, name), progress)
         teacher_dev_map[name] = metrics["dev"]["pooled"]["map"]
-        rows.append(("teacher", name, metrics["parameters"], metrics["test"]["pooled"]))
-    ensemble_params = sum(r[2] for r in rows)
-    rows.append(("teacher", "ensemble (mean prob.)", ensemble_params,
-                 ensemble_metrics(root, list(preset.teachers), "test", seed)))
+        rows.append(_row("teacher", name, metrics))
+    ensemble = {role: {"pooled": ensemble_metrics(root, list(preset.teachers), role, seed)} for role in ("dev", "test")}
+    rows.append(_row("teacher", "ensemble (mean prob.)", {**ensemble, "parameters": sum(r[2] for r in rows)}))
     best_teacher = max(teacher_dev_map, key=teacher_dev_map.get)  # chosen on dev, never on test
     if teachers_only:
         return results_markdown(rows, preset, best_teacher)
@@ -252,35 +251,40 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
         run_dir = artifacts.run_dir(root, "students", name, student_seed if preset.seed_folders else None)
         metrics = ensure_trained(cfg, run_dir, progress)
         name = f"{name} (seed {student_seed})" if preset.seed_folders else name
-        rows.append(("student", name, metrics["parameters"], metrics["test"]["pooled"]))
+        rows.append(_row("student", name, metrics))
         if cfg.num_heads > 1:
-            for head, value in metrics["test"].items():
-                if head != "pooled":
-                    rows.append(("  head", f"{name} {head}", None, value))
+            rows += [_row("  head", f"{name} {head}", metrics, head) for head in metrics["test"] if head != "pooled"]
     ablations = [(s, name, cfg) for s in seeds for name, cfg in ablation_configs(preset, root, s).items()]
     for student_seed, name, cfg in ablations if ablation else []:
         metrics = ensure_trained(cfg, artifacts.run_dir(root, "ablation", name, student_seed if preset.seed_folders else None),
                                  progress)
-        rows.append(("ablation", f"{name} ({metrics['model']})", metrics["parameters"], metrics["test"]["pooled"]))
+        rows.append(_row("ablation", f"{name} ({metrics['model']})", metrics))
     table = results_markdown(rows, preset, best_teacher)
     write_text_atomic(root / artifacts.RESULTS, table)
     return table
 
 
+def _row(role: str, name: str, metrics: dict[str, Any], column: str = "pooled") -> tuple:
+    """(role, name, parameters, test metrics, dev MAP) of one scorer: a run's pooled score or a head."""
+    params = metrics.get("parameters") if column == "pooled" else None
+    return role, name, params, metrics["test"][column], metrics["dev"][column]["map"]
+
+
 def results_markdown(rows: list[tuple], preset: Preset, best_teacher: str) -> str:
     n = rows[0][3]["n_questions"]
     lines = [
-        f"Preset `{preset.name}`: test, {n} questions, metric policy `none` on the "
+        f"Preset `{preset.name}`: test, {n} questions (dev MAP: where models are chosen), metric policy `none` on the "
         f"`{preset.common.get('eval_filter', 'clean')}`-filtered split; "
         f"95% bootstrap intervals over questions. Replicated teacher (best on dev): {best_teacher}. "
         f"Code {code_version()}.",
         "",
-        "| role | model | params (M) | P@1 | MAP | MRR |",
-        "|---|---|---|---|---|---|",
+        "| role | model | params (M) | dev MAP | test P@1 | test MAP | test MRR |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for role, name, params, m in rows:
+    for role, name, params, m, dev_map in rows:
         p = f"{params / 1e6:.1f}" if params else ""
-        lines.append(f"| {role} | {name} | {p} | {with_interval(m, 'p@1')} | {with_interval(m, 'map')} | {with_interval(m, 'mrr')} |")
+        lines.append(f"| {role} | {name} | {p} | {dev_map:.4f} | {with_interval(m, 'p@1')} | {with_interval(m, 'map')} | "
+                     f"{with_interval(m, 'mrr')} |")
     return "\n".join(lines) + "\n"
 
 
