@@ -325,8 +325,9 @@ def student_architectures(root: str | Path) -> dict[str, list[str]]:
     """
     groups: dict[tuple[str, str], list[str]] = {}
     for name in sorted(artifacts.finished_runs(root, "students"), key=lambda n: (n != "cerberus", n)):
-        run = artifacts.load_run(artifacts.run_dir(root, "students", name))
-        groups.setdefault((run["config"]["backbone"], run["metrics"]["model"]), []).append(name)
+        run = artifacts.run_dir(root, "students", name)
+        backbone = artifacts.read_json(artifacts.config_path(run))["backbone"]
+        groups.setdefault((backbone, artifacts.read_metrics(run)["model"]), []).append(name)
     labels: dict[str, list[str]] = {}
     for (backbone, model), students in groups.items():
         label = "cerberus" if "cerberus" in students else f"{model} student"

@@ -72,6 +72,7 @@ def measure(root: str, steps: int, warmup: int, threads: int, batch_size: int = 
     for name, (strategy, precision, pools) in VARIANTS.items():
         cfg = TrainConfig(**{**base.__dict__, "strategy": strategy, "mixed_precision": precision,
                              "length_grouping": pools, "teachers": TEACHERS if strategy != "gold" else []})
+        torch.manual_seed(0)  # building does not seed: every variant starts from the same weights
         model = build_model(cfg).train()
         lengths = pair_lengths(model.tokenizer, pairs, max_length)
         batches = epoch_batches(lengths, batch_size, cfg.seed, 0, pools)

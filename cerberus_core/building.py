@@ -17,7 +17,6 @@ from .model import CerberusForRanking
 
 Ranker = Union[CerberusForRanking, Sequence[CerberusForRanking]]
 SPEC = re.compile(r"^(?P<source>.+?)(?::B(?P<b>\d+)[-_ ]?(?P<k>\d+)H(?P<h>\d+))?$")
-ARCHITECTURE = ("body_layers", "num_heads", "head_layers", "pooler")  # what a saved model must match
 
 
 def members(model_or_models: Ranker) -> list[CerberusForRanking]:
@@ -33,20 +32,21 @@ def is_saved_cerberus(path: str | Path) -> bool:
     return config.is_file() and read_json(config, "a model config").get("model_type") == "cerberus"
 
 
-def build_model(source: str, what: str = "saved model", head_init: str = "copy", **architecture: Any,
-                ) -> CerberusForRanking:
-    """A saved CERBERUS folder, loaded as saved, whose architecture must be the one asked for
-    (fields given as None are not checked); else B_b kH_h built on the backbone `source`."""
-    if is_saved_cerberus(source):
-        model = CerberusForRanking.from_pretrained(source)  # strict: the weights must fit config.json
-        differ = [f"{k} {getattr(model.config, k)!r} (config: {v!r})" for k, v in architecture.items()
-                  if v is not None and getattr(model.config, k) != v]
-        if differ:
-            raise InputError(Path(source) / "config.json", f"{what} does not match the config: " + ", ".join(differ)
-                             + "; set those config fields to the saved model's values")
-        return model
-    given = {k: v for k, v in architecture.items() if v is not None}
-    return CerberusForRanking.from_backbone(source, head_init=head_init, **given)
+def load_saved(folder: str | Path, **expected: Any) -> CerberusForRanking:
+    """A folder saved by `save_pretrained`, loaded strictly; every architecture field given
+    (body_layers, num_heads, head_layers, pooler; None: not checked) must be the saved one."""
+    model = CerberusForRanking.from_pretrained(folder)  # strict: the weights must fit config.json
+    differ = [f"{k} {getattr(model.config, k)!r} (config: {v!r})" for k, v in expected.items()
+              if v is not None and getattr(model.config, k) != v]
+    if differ:
+        raise InputError(Path(folder) / "config.json", "init_from model does not match the config: "
+                         + ", ".join(differ) + "; set those config fields to the saved model's values")
+    return model
+
+
+def build_on_backbone(backbone: str, **architecture: Any) -> CerberusForRanking:
+    """A new B_b kH_h model on a pretrained encoder (fields given as None take from_backbone's defaults)."""
+    return CerberusForRanking.from_backbone(backbone, **{k: v for k, v in architecture.items() if v is not None})
 
 
 def load_model(spec: str) -> Ranker:
@@ -58,7 +58,7 @@ def load_model(spec: str) -> Ranker:
         raise InputError(None, f"bad model spec {spec!r}; expected NAME, NAME:B5-3H1, FOLDER or A+B")
     source = match["source"]
     if match["b"] is None and is_saved_cerberus(source):
-        return build_model(source)
+        return load_saved(source)
     if Path(source).is_dir():  # a backbone folder: safetensors weights that load, never pickle
         from .modelfiles import weight_shapes
 
@@ -70,7 +70,7 @@ def load_model(spec: str) -> Ranker:
     if match["b"] is not None:  # the split must fit the backbone: checked from its config, before loading weights
         _check_split(spec, source, split)
     try:
-        return build_model(source, **split)
+        return build_on_backbone(source, **split)
     except (ValueError, OSError) as err:  # InputError is a ValueError: keep its own message
         if isinstance(err, InputError):
             raise

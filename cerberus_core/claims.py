@@ -185,8 +185,8 @@ def _cost(root: Path, best: str) -> dict[str, Any] | None:
     if not bench.is_file():
         return None
     rows = [r for r in json.loads(bench.read_text())["rows"] if r.get("precision", "fp32") == "fp32"]
-    ours = next((r for r in rows if r["name"].rstrip("/").endswith("students/cerberus/best")), None)
-    big = next((r for r in rows if r["name"].rstrip("/").endswith(f"teachers/{best}/best")), None)
+    ours = next((r for r in rows if artifacts.run_of(r["name"], root) == "cerberus"), None)
+    big = next((r for r in rows if "teachers" in Path(r["name"]).parts and artifacts.run_of(r["name"], root) == best), None)
     if ours is None or big is None:
         return None
     return {"params_fraction": ours["parameters"] / big["parameters"],

@@ -248,7 +248,11 @@ def _backbone_config(cfg: TrainConfig) -> tuple[Path | None, dict[str, Any]] | N
     if not (folder / "config.json").is_file():
         raise InputError(folder, "backbone: this folder has no config.json; expected a Hugging Face model folder")
     weight_shapes(folder)  # safetensors that can be read (never pickle), checked from their headers
-    return folder / "config.json", read_json(folder / "config.json", "a model config")
+    values = read_json(folder / "config.json", "a model config")
+    if values.get("model_type") == "cerberus":
+        raise InputError(folder, "backbone: a saved CERBERUS model, not an encoder; to continue from it, "
+                                 "set init_from to this folder")
+    return folder / "config.json", values
 
 
 def validate_against_model(cfg: TrainConfig, out_dir: str | Path | None = None) -> None:

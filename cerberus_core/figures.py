@@ -239,7 +239,7 @@ def ablation(art: Artifacts) -> FigureAndData:
 def bench_latency(art: Artifacts, rows: list[dict[str, Any]],
                   stands_for: dict[str, list[str]] | None = None) -> tuple[dict[str, float], list[str]]:
     """Latency (ms) per model name from benchmark rows, and the rows that name no model. Rows of
-    bench.json name model specs (`analysis.run_of` resolves them); rows timed live by notebook 08
+    bench.json name model specs (`artifacts.run_of` resolves them); rows timed live by notebook 08
     name the labels of `stands_for` (label -> the models that timing covers)."""
     if stands_for is not None:
         return an.latency_by_model(rows, stands_for), []

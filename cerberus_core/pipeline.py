@@ -222,6 +222,9 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     if preset_name not in PRESETS:
         raise InputError(None, f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}")
     preset = PRESETS[preset_name]
+    if sweep and not preset.sweep:
+        raise InputError(None, f"preset {preset_name!r} has no recipe sweep; presets with one: "
+                               f"{sorted(n for n, p in PRESETS.items() if p.sweep)}")
     root = Path(root) if root else REPO / "artifacts" / preset_name
     rows = []
     teacher_dev_map = {}
@@ -299,7 +302,8 @@ def sweep_markdown(root: Path, preset: Preset) -> str:
              f"disagreement {teachers['teacher_top1_disagreement']:.3f}. Code {code_version()}.", "",
              "| recipe | changes | dev MAP | S | head-head r | top-1 disagreement |", "|---|---|---|---|---|---|"]
     for p in found["points"]:
-        changes = ", ".join(f"{k}={v}" for k, v in preset.sweep.get(p["name"], {}).items()) or "(default)"
+        changes = (", ".join(f"{k}={v}" for k, v in preset.sweep[p["name"]].items()) or "(default)"
+                   if p["name"] in preset.sweep else "(not in the preset's sweep)")
         lines.append(f"| {p['name']} | {changes} | {p['map']:.4f} | {p['specialization']:.4f} | "
                      f"{p['head_head_r']:.4f} | {p['head_top1_disagreement']:.3f} |")
     return "\n".join(lines) + "\n"

@@ -180,6 +180,9 @@ def _read_rows(path: Path) -> tuple[list[str], list[int], list[str], list[list[f
         if header is None or tuple(header[:n_keys]) != KEY_COLUMNS or len(header) <= n_keys:
             raise InputError(path, f"expected a header {' '.join(KEY_COLUMNS)} <score columns> (tab-separated)", 1)
         names = header[n_keys:]
+        if "label" in names:  # written before tables dropped their labels: its labels may be stale
+            raise InputError(path, "a score table with a label column (an old format that stored gold labels); "
+                                   "recompute it (`cerberus score`)", 1)
         if len(set(names)) != len(names) or not all(names):
             raise InputError(path, "score column names must be non-empty and distinct", 1)
         seen: dict[tuple[str, int], int] = {}

@@ -50,11 +50,13 @@ def load_splits(cfg: TrainConfig) -> dict[str, AS2Dataset]:
 
 
 def build_model(cfg: TrainConfig) -> CerberusForRanking:
-    """The run's model, through the one building path: the saved model of `init_from` (transfer,
-    then adapt), whose architecture must be the config's, else a new one on `backbone`."""
-    return building.build_model(cfg.init_from or cfg.backbone, what="init_from model", head_init=cfg.head_init,
-                                body_layers=cfg.body_layers, num_heads=cfg.num_heads,
-                                head_layers=cfg.head_layers, pooler=cfg.pooler)
+    """The run's model, through building.py: the saved model of `init_from` (transfer, then
+    adapt), whose architecture must be the config's, else a new one on `backbone`."""
+    architecture = dict(body_layers=cfg.body_layers, num_heads=cfg.num_heads, head_layers=cfg.head_layers,
+                        pooler=cfg.pooler)
+    if cfg.init_from:
+        return building.load_saved(cfg.init_from, **architecture)
+    return building.build_on_backbone(cfg.backbone, head_init=cfg.head_init, **architecture)
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

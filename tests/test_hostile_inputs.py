@@ -398,6 +398,7 @@ def test_distill_from_scored_teacher_into_a_missing_parent(world, tmp_path):
     ({"backbone": "{damaged:pickle}"}, "holds only pytorch_model.bin"),
     ({"backbone": "/no/such/encoder"}, "/no/such/encoder: backbone: no such model folder"),
     ({"init_from": "{teacher}"}, "init_from: not a CERBERUS model saved by save_pretrained (model_type None); "),
+    ({"backbone": "{teacher_best}"}, "backbone: a saved CERBERUS model, not an encoder; to continue from it, set init_from"),
     ({"eval_filter": "clean", "dataset": "{nopos}"}, "has no question under filter 'clean'"),
 ])
 def test_bad_config_is_refused_before_anything_is_written(world, tmp_path, setting, expected):
@@ -411,6 +412,8 @@ def test_bad_config_is_refused_before_anything_is_written(world, tmp_path, setti
             value = str(world["nopos"])
         elif value == "{teacher}":  # a run folder, not its best/ model
             value = str(world["teacher"])
+        elif value == "{teacher_best}":  # a saved model where an encoder is expected
+            value = str(world["teacher"] / "best")
         values[key] = value
     command = "distill" if values.get("strategy", "gold") != "gold" or "teachers" in values else "train-teacher"
     if command == "train-teacher":

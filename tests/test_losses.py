@@ -82,3 +82,16 @@ def test_mean_over_heads_is_the_sum_divided_by_k():
     assert torch.equal(mean["kd/head1"], total["kd/head1"])  # the breakdown per head is unchanged
     with pytest.raises(ValueError, match="head_loss"):
         DistillationLoss("cerberus", head_loss="max")
+
+
+def test_a_learned_pooler_adds_its_cross_entropy_to_the_loss():
+    torch.manual_seed(0)
+    logits, labels, teacher = torch.randn(6, 2, 2), torch.randint(0, 2, (6,)), torch.randn(6, 2)
+    pooled = torch.randn(6, 2, requires_grad=True)
+    heads = DistillationLoss("cerberus")(logits, labels, teacher)
+    both = DistillationLoss("cerberus")(logits, labels, teacher, pooled)
+    ce = torch.nn.functional.cross_entropy(pooled, labels)
+    assert "ce/pooler" not in heads and torch.allclose(both["ce/pooler"], ce)
+    assert torch.allclose(both["loss"], heads["loss"] + ce)  # the pooler's term is minimised too
+    both["loss"].backward()
+    assert pooled.grad is not None and pooled.grad.abs().sum() > 0

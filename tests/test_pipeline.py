@@ -68,6 +68,12 @@ def test_recipe_sweep_trains_each_recipe_and_reports_it_on_dev(smoke, tmp_path):
     assert not (work / "students").exists()  # the sweep comes before the students, and stops there
 
 
+def test_a_preset_without_a_sweep_says_so_before_training(tmp_path):
+    with pytest.raises(InputError, match=r"preset 'full' has no recipe sweep; presets with one: \['quick', 'v2'\]"):
+        pipeline.reproduce("full", root=tmp_path, progress=False, sweep=True)
+    assert not any(tmp_path.iterdir())
+
+
 def test_stale_teacher_scores_without_weights_are_refused(smoke, tmp_path):
     root, _ = smoke
     cfg = pipeline.teacher_config(pipeline.PRESETS["quick"], "l3-fast", seed=0)

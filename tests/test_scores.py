@@ -98,6 +98,17 @@ def test_nan_is_refused(saved, tmp_path):
         ScoreTable.load(bad)
 
 
+def test_a_table_with_a_label_column_is_refused(saved, tmp_path):
+    """The old format stored gold labels; read as a score column it would score as a perfect ranker."""
+    _, path = saved
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    old = tmp_path / "old.tsv"
+    old.write_text("\n".join("\t".join([*r[:2], "label" if i == 0 else "1", *r[2:]]) for i, r in enumerate(rows)) + "\n")
+    meta_path(old).write_text(meta_path(path).read_text())
+    with pytest.raises(InputError, match=r"old\.tsv:1: a score table with a label column"):
+        ScoreTable.load(old)
+
+
 def test_corrupt_sidecar_is_an_input_error(saved, tmp_path):
     _, path = saved
     bad = tmp_path / "dev.tsv"
