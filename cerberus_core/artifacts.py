@@ -448,10 +448,14 @@ class Artifacts:
         """The recipe sweep (ROOT/sweep) on `split` (dev: where a recipe is chosen): per run its pooled
         MAP and its heads' diversity against its own teachers' tables (S, head-head r, top-1
         disagreement); and the teachers' own head-head r and top-1 disagreement."""
-        points, teachers = [], {}
+        points, teachers, loaded = [], {}, {}
         for name in self.names("sweep"):
             run = self.run("sweep", name)
-            tables = [ScoreTable.load(teacher_folder(run["dir"], f) / f"{split}.tsv") for f in run["config"]["teachers"]]
+            paths = [teacher_folder(run["dir"], f) / f"{split}.tsv" for f in run["config"]["teachers"]]
+            for path in paths:  # runs share their teachers: each table is read once
+                if path not in loaded:
+                    loaded[path] = ScoreTable.load(path)
+            tables = [loaded[path] for path in paths]
             found = an.run_head_diversity(self.table(run, split), tables)
             points.append({"name": name, "map": run["metrics"][split]["pooled"]["map"],
                            **{k: found[k] for k in ("specialization", "head_head_r", "head_top1_disagreement")}})
