@@ -292,53 +292,15 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: pts[i])
 
 
-# --------------------------------------------------------------------------- verdicts on paired tests
+# --------------------------------------------------------------------------- paired tests in words
 def describe_paired(test: Mapping[str, float], alpha: float, reference: str = "CERBERUS") -> str:
     """A `paired_against` result (diff = other - reference) in words, from the reference's side.
 
-    The verdict tables print this, so the sign convention is stated once rather than in every cell.
+    Notebooks print this, so the sign convention is stated once rather than in every cell.
     """
     diff, p = test["diff"], test["p_value"]
     side = "tie" if diff == 0 else f"{reference} better" if diff < 0 else f"{reference} worse"
     return f"{side}, {'significant' if p < alpha else 'not significant'} (diff {diff:+.3f}, p = {p:.3f})"
-
-
-def claim_verdict(tests: Sequence[Mapping[str, float]], alpha: float) -> str:
-    """A claim resting on paired tests against CERBERUS (diff = other - CERBERUS): "supported" only if
-    CERBERUS wins every one significantly, "contradicted" if it loses any significantly, else "not shown"."""
-    if not tests:
-        return "not testable with these runs"
-    if all(t["diff"] < 0 and t["p_value"] < alpha for t in tests):
-        return "supported"
-    return "contradicted" if any(t["diff"] > 0 and t["p_value"] < alpha for t in tests) else "not shown"
-
-
-CLAIMS: dict[str, tuple[str, ...]] = {  # paper claim -> name prefixes of the students CERBERUS must beat
-    "1. beats single-teacher and averaged-ensemble distillation": ("single-", "ensemble"),
-    "2. k heads beat one head taught by all teachers": ("ensemble",),
-    "3. k teachers beat k heads taught by one teacher": ("replicated-",),
-}
-
-
-def claims(tests: Mapping[str, Mapping[str, float]], alpha: float,
-           prefixes: Mapping[str, Sequence[str]] = CLAIMS) -> list[dict[str, Any]]:
-    """Claims 1-3 from `paired_against(..., reference="cerberus")`: one row per claim with its verdict
-    and the comparisons it rests on (the students whose names start with the claim's prefixes)."""
-    rows = []
-    for claim, starts in prefixes.items():
-        others = [n for start in starts for n in tests if n.startswith(start)]
-        rows.append({"claim": claim, "verdict": claim_verdict([tests[n] for n in others], alpha),
-                     "vs": {n: describe_paired(tests[n], alpha) for n in others}})
-    return rows
-
-
-def format_claims(rows: Sequence[Mapping[str, Any]], metric: str) -> str:
-    """The rows of `claims` as plain text: the verdict line, then one indented line per comparison."""
-    lines = []
-    for row in rows:
-        lines.append(f"Claim {row['claim']}: {row['verdict'].upper()} ({metric})")
-        lines += [f"    vs {name}: {outcome}" for name, outcome in row["vs"].items()]
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- benchmark rows

@@ -182,9 +182,10 @@ def teacher_scores_ref(teacher: str, seed_folders: bool) -> str:
     return f"{'../../../' if seed_folders else '../../'}{TEACHER_SCORES}/{teacher}"
 
 
-def teacher_folder(run: str | Path, folder: str) -> Path:
-    """A `teachers` entry resolved against the run folder, lexically (the run folder may not exist yet)."""
-    return Path(os.path.normpath(Path(run) / folder))
+def from_run(run: str | Path, ref: str) -> Path:
+    """A path of a run's config (a `teachers` entry, `init_from`) resolved against the run folder,
+    lexically (the run folder may not exist yet); an absolute path stays as it is."""
+    return Path(os.path.normpath(Path(run) / ref))
 
 
 def finished_runs(root: str | Path, kind: str, pattern: str = "*") -> list[str]:
@@ -451,7 +452,7 @@ class Artifacts:
         points, teachers, loaded = [], {}, {}
         for name in self.names("sweep"):
             run = self.run("sweep", name)
-            paths = [teacher_folder(run["dir"], f) / f"{split}.tsv" for f in run["config"]["teachers"]]
+            paths = [from_run(run["dir"], f) / f"{split}.tsv" for f in run["config"]["teachers"]]
             for path in paths:  # runs share their teachers: each table is read once
                 if path not in loaded:
                     loaded[path] = ScoreTable.load(path)

@@ -2,8 +2,10 @@
 
     python -m cerberus_core claims --root artifacts/full      # prints, writes ROOT/claims.json
 
-A run is a finished run folder with test scores (artifacts.py); runs of one name
-(config field `name`) are the seeds of one system, and must share every other config field.
+A run is a finished run folder with test scores (artifacts.py); runs of one dataset and one
+name (config fields `dataset`, `name`) are the seeds of one system, and must share every other
+config field. A transfer preset's runs (artifacts/v2/trecqa) sit in a subfolder of the root, so
+one command tests every dataset, and the Holm family spans them all.
 A comparison pairs the seeds the two systems share (a teacher, trained once, pairs with
 every seed). Per question, the test AP difference is averaged over those seeds; the mean of
 that is the MAP difference, its 95% interval a bootstrap over questions, its p a two-sided
@@ -52,12 +54,14 @@ class System:
         return ScoreTable.load(artifacts.scores_path(self.runs[seed], "test"))
 
 
-def find_systems(root: str | Path) -> dict[str, System]:
-    """Every finished run under `root`, grouped by name; one name must be one experiment."""
-    systems: dict[str, System] = {}
+def find_systems(root: str | Path) -> dict[str, dict[str, System]]:
+    """Every finished run under `root`, grouped by dataset (a transfer preset's runs sit in a
+    subfolder), then by name; within a dataset, one name must be one experiment."""
+    found: dict[str, dict[str, System]] = {}
     for run in artifacts.finished_run_folders(root):
         config = artifacts.read_json(artifacts.config_path(run))
         seed, rest = config.get("seed", 0), {k: v for k, v in config.items() if k not in ("seed",)}
+        systems = found.setdefault(config.get("dataset", "wikiqa"), {})
         system = systems.setdefault(config["name"], System(config["name"], {}, rest))
         if rest != system.config:
             raise InputError(artifacts.config_path(run), f"run {config['name']!r} differs from {system.runs[min(system.runs)]} "
@@ -65,7 +69,7 @@ def find_systems(root: str | Path) -> dict[str, System]:
         if seed in system.runs:
             raise InputError(artifacts.config_path(run), f"seed {seed} of {config['name']!r} is also in {system.runs[seed]}")
         system.runs[seed] = run
-    return systems
+    return found
 
 
 def _per_question_ap(table: ScoreTable) -> tuple[np.ndarray, np.ndarray]:
@@ -168,9 +172,9 @@ def format_p(p_holm: float, raw: float, floor: float) -> str:
     return f"< {p_holm:.2g}" if raw <= floor * (1 + 1e-9) else f"{p_holm:.3g}"
 
 
-def _best_teacher(systems: dict[str, System]) -> str | None:
-    """The teacher with the best dev MAP (chosen on dev, never on test)."""
-    teachers = {n: s for n, s in systems.items() if n.startswith("teacher-")}
+def _best_teacher(systems: dict[str, System], names: list[str]) -> str | None:
+    """The teacher (of `names`, CERBERUS's own) with the best dev MAP (chosen on dev, never on test)."""
+    teachers = {n: s for n, s in systems.items() if n.removeprefix("teacher-") in names and n.startswith("teacher-")}
     if not teachers:
         return None
     dev = {n: artifacts.read_metrics(s.runs[min(s.runs)])["dev"]["pooled"]["map"]
@@ -204,16 +208,47 @@ COMPARISONS = (  # (claim id, statement template, system a, system b)
 
 
 def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
-    """Every testable comparison of method.md's claims on the runs under `root`."""
+    """Every testable comparison of method.md's claims on the runs under `root`, per dataset; the
+    comparisons of all datasets are one family for the Holm correction."""
     root = Path(root)
-    systems = find_systems(root)
-    if "cerberus" not in systems:
+    datasets = {d: systems for d, systems in find_systems(root).items() if "cerberus" in systems}
+    if not datasets:
         raise InputError(root, "no finished 'cerberus' run (its config, metrics and test scores) under it")
-    teacher_names = [Path(t).name for t in systems["cerberus"].config["teachers"]]
-    best = (_best_teacher(systems) or "").removeprefix("teacher-")
-    dataset = systems["cerberus"].config.get("dataset", "wikiqa")
     rows: list[dict[str, Any]] = []
-    done: dict[tuple[str, str], dict[str, Any]] = {}
+    done: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for dataset, systems in datasets.items():
+        rows += _dataset_claims(dataset, systems, seed, done)
+    tested = [r for r in rows if "p" in r]
+    unique = list(done)  # a comparison listed under two claims is one test in the family
+    corrected = dict(zip(unique, holm([done[key]["p"] for key in unique])))
+    for row in tested:
+        row["p_holm"] = p_holm = corrected[(row["dataset"], row["a"], row["b"], row["test"])]
+        # two-sided: twice the smaller one-sided (count + 1) / (N + 1), so the floor is 2 / (N + 1)
+        floor = 2 / ((N_PERMUTATIONS if row["test"] == "map" else N_BOOTSTRAP) + 1)
+        row["p_holm_display"] = format_p(p_holm, row["p"], floor)
+        delta = row.get("delta_map", row.get("delta_specialization"))
+        if row["id"] == "6":  # the cost of the same architectures, timed on the root's runs
+            cost = _cost(root, row["b"].removeprefix("teacher-"))
+            row["cost"] = cost
+            cheap = cost is not None and cost["params_fraction"] < 1 and cost["latency_fraction"] < 1
+            row["verdict"] = ("supported" if row["ci95"][0] > -MARGIN and cheap else
+                              "contradicted" if p_holm < ALPHA and delta < 0 else "not supported")
+        else:
+            row["verdict"] = ("not supported" if p_holm >= ALPHA else "supported" if delta > 0 else "contradicted")
+        if row["id"] == "5" and row["verdict"] == "supported" and row["own_teacher_closest"] < 1:
+            row["verdict"] = "not supported"  # S above the control, yet not every head is closest to its own teacher
+            row["reason"] = (f"only {row['own_teacher_closest']:.0%} of the heads (over seeds) are closest to their "
+                             "own teacher")
+    return {"root": str(root), "alpha": ALPHA, "correction": f"Holm over the {len(unique)} distinct comparisons",
+            "permutations": N_PERMUTATIONS, "bootstrap_resamples": N_BOOTSTRAP, "claims": rows}
+
+
+def _dataset_claims(dataset: str, systems: dict[str, System], seed: int,
+                    done: dict[tuple[str, str, str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of one dataset; each distinct comparison is computed once, into `done`."""
+    teacher_names = [Path(t).name for t in systems["cerberus"].config["teachers"]]
+    best = (_best_teacher(systems, teacher_names) or "").removeprefix("teacher-")
+    rows: list[dict[str, Any]] = []
 
     def add(claim: str, statement: str, a: str, b: str, kind: str = "map", **extra: Any) -> None:
         if a not in systems or b not in systems:
@@ -221,7 +256,7 @@ def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
             rows.append({"id": claim, "dataset": dataset, "statement": statement, "runs": {"a": [], "b": []},
                          "verdict": "not tested", "reason": f"no finished run named {', '.join(map(repr, missing))}"})
             return
-        key = (a, b, kind)
+        key = (dataset, a, b, kind)
         if key not in done:
             done[key] = (compare_map(systems[a], systems[b], seed) if kind == "map" else
                          compare_specialization(systems[a], systems[b], extra["teachers"], seed))
@@ -243,47 +278,25 @@ def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
         kind="specialization", teachers=teacher_tables)
     add("6", f"CERBERUS rivals the best teacher on dev ({best}) in test MAP (at most {MARGIN} below) at a "
              "fraction of its parameters and latency", "cerberus", f"teacher-{best}")
-
-    tested = [r for r in rows if "p" in r]
-    unique = list(done)  # a comparison listed under two claims is one test in the family
-    corrected = dict(zip(unique, holm([done[key]["p"] for key in unique])))
-    for row in tested:
-        row["p_holm"] = p_holm = corrected[(row["a"], row["b"], row["test"])]
-        # two-sided: twice the smaller one-sided (count + 1) / (N + 1), so the floor is 2 / (N + 1)
-        floor = 2 / ((N_PERMUTATIONS if row["test"] == "map" else N_BOOTSTRAP) + 1)
-        row["p_holm_display"] = format_p(p_holm, row["p"], floor)
-        delta = row.get("delta_map", row.get("delta_specialization"))
-        if row["id"] == "6":
-            cost = _cost(root, best)
-            row["cost"] = cost
-            cheap = cost is not None and cost["params_fraction"] < 1 and cost["latency_fraction"] < 1
-            row["verdict"] = ("supported" if row["ci95"][0] > -MARGIN and cheap else
-                              "contradicted" if p_holm < ALPHA and delta < 0 else "not supported")
-        else:
-            row["verdict"] = ("not supported" if p_holm >= ALPHA else "supported" if delta > 0 else "contradicted")
-        if row["id"] == "5" and row["verdict"] == "supported" and row["own_teacher_closest"] < 1:
-            row["verdict"] = "not supported"  # S above the control, yet not every head is closest to its own teacher
-            row["reason"] = (f"only {row['own_teacher_closest']:.0%} of the heads (over seeds) are closest to their "
-                             "own teacher")
-    return {"root": str(root), "alpha": ALPHA, "correction": f"Holm over the {len(unique)} distinct comparisons",
-            "permutations": N_PERMUTATIONS, "bootstrap_resamples": N_BOOTSTRAP, "claims": rows}
+    return rows
 
 
 def _teacher_table(system: System, folder: str) -> Path:
     run = system.runs[min(system.runs)]
-    return artifacts.teacher_folder(run, folder) / f"{system.config.get('test_split', 'test')}.tsv"
+    return artifacts.from_run(run, folder) / f"{system.config.get('test_split', 'test')}.tsv"
 
 
 def format_claims_table(result: dict[str, Any]) -> str:
     """Markdown: one row per comparison, as the README shows it."""
-    lines = ["| claim | statement | seeds | difference [95% CI] | p (Holm) | verdict |", "|---|---|---|---|---|---|"]
+    lines = ["| claim | dataset | statement | seeds | difference [95% CI] | p (Holm) | verdict |",
+             "|---|---|---|---|---|---|---|"]
     for r in result["claims"]:
         if "p" not in r:
-            lines.append(f"| {r['id']} | {r['statement']} | - | - | - | {r['verdict']}: {r['reason']} |")
+            lines.append(f"| {r['id']} | {r['dataset']} | {r['statement']} | - | - | - | {r['verdict']}: {r['reason']} |")
             continue
         what = "S" if r["test"] == "specialization" else "MAP"
         delta = r.get("delta_map", r.get("delta_specialization"))
         verdict = r["verdict"] + (f" ({r['reason']})" if "reason" in r else "")
-        lines.append(f"| {r['id']} | {r['statement']} | {r['n_seeds']} | {what} {delta:+.3f} "
+        lines.append(f"| {r['id']} | {r['dataset']} | {r['statement']} | {r['n_seeds']} | {what} {delta:+.3f} "
                      f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] | {r['p_holm_display']} | {verdict} |")
     return "\n".join(lines) + "\n"

@@ -25,7 +25,8 @@ class TrainConfig:
     """Everything that defines a training run; defaults train a gold-label teacher."""
 
     name: str = "run"
-    # model: an embedded name, a folder or a hub id; or continue from a saved model
+    # model: an embedded name, a folder or a hub id; or continue from a saved model (transfer, then
+    # adapt), a folder relative to the run folder like `teachers`
     backbone: str = "minilm-l6"
     init_from: str | None = None
     body_layers: int | None = None  # default: depth - head_layers
@@ -218,13 +219,21 @@ def max_positions(backbone_config: dict[str, Any]) -> int | None:
     return n
 
 
-def _backbone_config(cfg: TrainConfig) -> tuple[Path | None, dict[str, Any]] | None:
+def init_from_folder(cfg: TrainConfig, run_dir: str | Path | None) -> Path:
+    """The saved model `init_from` names: relative to the run folder (so a results folder that
+    transfers from its parent moves as a whole), or to the working folder when there is no run."""
+    from .artifacts import from_run
+
+    return from_run(run_dir, cfg.init_from) if run_dir is not None else Path(cfg.init_from)
+
+
+def _backbone_config(cfg: TrainConfig, run_dir: str | Path | None) -> tuple[Path | None, dict[str, Any]] | None:
     """The config.json a run's model will come from (init_from or the backbone), read without
     loading weights; None for a hub id that is not on this machine (its checks happen on load)."""
     from .modelfiles import read_json, weight_shapes
 
     if cfg.init_from:
-        folder = Path(cfg.init_from)
+        folder = init_from_folder(cfg, run_dir)
         from .artifacts import best_dir, has_model
 
         hint = f"; {folder} is a run folder: use {best_dir(folder)}" if has_model(folder) else ""
@@ -270,7 +279,7 @@ def validate_against_model(cfg: TrainConfig, out_dir: str | Path | None = None) 
         from .artifacts import check_run_folder
 
         check_run_folder(Path(out_dir))
-    found = _backbone_config(cfg)
+    found = _backbone_config(cfg, out_dir)
     if found is None:
         return
     path, values = found

@@ -43,6 +43,22 @@ class Preset:
     ablation_head_layers: tuple[int, ...] = (2,)  # other body/head splits tried by the ablation
     seed_folders: bool = False  # students of seed s in students/<name>/seed<s> (multi-seed programmes)
     sweep: dict[str, dict[str, Any]] = field(default_factory=dict)  # recipe name -> CERBERUS config overrides
+    # transfer, then adapt: every run starts from the same run (kind, name, seed) of this preset, whose
+    # results folder holds this one's, in a subfolder named after the dataset (so both move as one)
+    transfer_from: str | None = None
+
+    def default_root(self) -> Path:
+        if self.transfer_from:
+            return PRESETS[self.transfer_from].default_root() / self.common["dataset"]
+        return REPO / "artifacts" / self.name
+
+    def init_from(self, kind: str, name: str, seed: int | None) -> dict[str, str]:
+        """The `init_from` override of one run: the source run's best model, relative to the run
+        folder (up to ROOT, then to its parent, the source's results folder); {} without transfer."""
+        if not self.transfer_from:
+            return {}
+        source = artifacts.best_dir(artifacts.run_dir("..", kind, name, seed))
+        return {"init_from": "../" * (2 if seed is None else 3) + source.as_posix()}
 
 
 # The recipe sweep of the multi-seed programme (issue 8, item 2): CERBERUS under other losses and
@@ -70,6 +86,15 @@ PRESETS: dict[str, Preset] = {
         common={"train_questions": 8, "eval_questions": 6, "max_length": 32, "batch_size": 16, "epochs": 1},
         sweep={"alpha1-T1": {"alpha": 1.0, "temperature": 1.0}},
     ),
+    # the quick chain on TREC-QA, every run transferred from the same run of `quick`, then adapted
+    "quick-trecqa": Preset(
+        "quick-trecqa",
+        teachers={"l3-fast": {"backbone": "minilm-l3", "lr": 1e-4}, "l3-slow": {"backbone": "minilm-l3", "lr": 3e-5}},
+        student={"backbone": "minilm-l3", "body_layers": 2, "head_layers": 1, "lr": 1e-4},
+        common={"dataset": "trecqa", "train_questions": 8, "eval_questions": 6, "max_length": 32, "batch_size": 16,
+                "epochs": 1},
+        transfer_from="quick",
+    ),
     # The multi-seed programme (artifacts/v2, see artifacts/PLAN.md): teachers trained until dev MAP
     # stops improving (the best epoch on dev is kept), bf16 autocast on a GPU (fp32 on a CPU until
     # step 0 of the plan decides), length-grouped batches; the recipe sweep (ROOT/sweep, chosen on
@@ -82,6 +107,18 @@ PRESETS: dict[str, Preset] = {
         student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2},
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50},
         ablation_head_layers=(2, 3), seed_folders=True, sweep=V2_SWEEP,
+    ),
+    # issue 8, item 5: the v2 comparison on TREC-QA (artifacts/v2/trecqa), each teacher and each student
+    # seed transferred from its WikiQA run of `v2`, then adapted on TREC-QA's 94-question train split
+    "v2-trecqa": Preset(
+        "v2-trecqa",
+        teachers={"minilm-l3": {"backbone": "minilm-l3", "epochs": 3},
+                  "minilm-l6": {"backbone": "minilm-l6", "epochs": 3},
+                  "mpnet-base": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 3}},
+        student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2},
+        common={"dataset": "trecqa", "max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1,
+                "length_grouping": 50},
+        ablation_head_layers=(2, 3), seed_folders=True, transfer_from="v2",
     ),
     # The full WikiQA run reported in the README (one seed; cheap teachers first so a partial run is useful)
     "full": Preset(
@@ -97,11 +134,11 @@ PRESETS: dict[str, Preset] = {
 
 
 def teacher_config(preset: Preset, name: str, seed: int) -> TrainConfig:
-    values = {**preset.common, **preset.teachers[name]}
+    values = {**preset.common, **preset.teachers[name], **preset.init_from("teachers", name, None)}
     return TrainConfig(name=f"teacher-{name}", seed=seed, strategy="gold", num_heads=1, **values)
 
 
-def student_configs(preset: Preset, root: Path, best_teacher: str, seed: int) -> dict[str, TrainConfig]:
+def student_configs(preset: Preset, root: Path, best: str, seed: int) -> dict[str, TrainConfig]:
     """The comparison of the paper: gold, single-teacher KD, ensemble KD, replicated, CERBERUS."""
     names = list(preset.teachers)
     folders = [artifacts.teacher_scores_ref(t, preset.seed_folders) for t in names]
@@ -110,10 +147,35 @@ def student_configs(preset: Preset, root: Path, best_teacher: str, seed: int) ->
     for i, t in enumerate(names):
         runs[f"single-{t}"] = dict(strategy="single", num_heads=1, teachers=folders, teacher_index=i)
     runs["ensemble"] = dict(strategy="ensemble", num_heads=1, teachers=folders)
-    runs[f"replicated-{best_teacher}"] = dict(strategy="replicated", num_heads=len(names), teachers=folders,
-                                             teacher_index=names.index(best_teacher))
+    runs[f"replicated-{best}"] = dict(strategy="replicated", num_heads=len(names), teachers=folders,
+                                      teacher_index=names.index(best))
     runs["cerberus"] = dict(strategy="cerberus", num_heads=len(names), teachers=folders)
-    return {name: TrainConfig(name=name, **{**base, **over}) for name, over in runs.items()}
+    # transferred, the replicated control starts from the source's, whichever teacher was best there
+    source_best = best_teacher(PRESETS[preset.transfer_from], root.parent) if preset.transfer_from else None
+    sources = {f"replicated-{best}": f"replicated-{source_best or best}"}
+    return _configs(preset, "students", runs, base, seed, sources)
+
+
+def _configs(preset: Preset, kind: str, runs: dict[str, dict[str, Any]], base: dict[str, Any],
+             seed: int, sources: dict[str, str] | None = None) -> dict[str, TrainConfig]:
+    """TrainConfigs of named runs; a transfer preset's run starts from the source run of the same
+    name (or the name `sources` maps it to)."""
+    folder_seed = seed if preset.seed_folders else None
+    return {name: TrainConfig(name=name, **{**base, **over, **preset.init_from(kind, (sources or {}).get(name, name),
+                                                                                folder_seed)})
+            for name, over in runs.items()}
+
+
+def best_teacher(preset: Preset, root: Path) -> str | None:
+    """The preset's teacher with the best dev MAP under `root` (chosen on dev, never on test); None
+    until every teacher is finished."""
+    dev_map = {}
+    for t in preset.teachers:
+        metrics = artifacts.read_metrics(artifacts.run_dir(root, "teachers", t))
+        if not metrics:
+            return None
+        dev_map[t] = metrics["dev"]["pooled"]["map"]
+    return max(dev_map, key=dev_map.get)
 
 
 def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainConfig]:
@@ -131,7 +193,7 @@ def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainCo
     for h in preset.ablation_head_layers:
         runs[f"cerberus-B{depth - h}H{h}"] = dict(num_heads=len(names), teachers=folders,
                                                   body_layers=depth - h, head_layers=h)
-    return {name: TrainConfig(name=name, **{**base, **over}) for name, over in runs.items()}
+    return _configs(preset, "ablation", runs, base, seed)
 
 
 def sweep_configs(preset: Preset, seed: int) -> dict[str, TrainConfig]:
@@ -156,7 +218,7 @@ def teacher_fingerprints(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     """What a student learned from: each teacher table's model and data fingerprints (from sidecars)."""
     found = {}
     for folder in cfg.teachers if cfg.strategy != "gold" else []:
-        sidecar = meta_path(artifacts.teacher_folder(run_dir, folder) / f"{cfg.train_split}.tsv")
+        sidecar = meta_path(artifacts.from_run(run_dir, folder) / f"{cfg.train_split}.tsv")
         meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
         found[folder] = [meta.get("model_fingerprint"), meta.get("data_fingerprint")]
     return found
@@ -225,21 +287,23 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     if sweep and not preset.sweep:
         raise InputError(None, f"preset {preset_name!r} has no recipe sweep; presets with one: "
                                f"{sorted(n for n, p in PRESETS.items() if p.sweep)}")
-    root = Path(root) if root else REPO / "artifacts" / preset_name
+    root = Path(root) if root else preset.default_root()
+    if preset.transfer_from and not (root.parent / "teachers").is_dir():
+        raise InputError(root.parent, f"preset {preset_name!r} starts every run from the same run of preset "
+                                      f"{preset.transfer_from!r}, in the folder above its own; run `reproduce --preset "
+                                      f"{preset.transfer_from}` there first (with the same seeds)")
     rows = []
-    teacher_dev_map = {}
     for name in preset.teachers:
         cfg = teacher_config(preset, name, seed)
         run_dir = artifacts.run_dir(root, "teachers", name)
         metrics = ensure_trained(cfg, run_dir, progress)
         ensure_teacher_scores(cfg, run_dir, artifacts.teacher_scores_dir(root, name), progress)
-        teacher_dev_map[name] = metrics["dev"]["pooled"]["map"]
         rows.append(_row("teacher", name, metrics))
     ensemble = {role: {"pooled": ensemble_metrics(root, list(preset.teachers), role, seed)} for role in ("dev", "test")}
     rows.append(_row("teacher", "ensemble (mean prob.)", {**ensemble, "parameters": sum(r[2] for r in rows)}))
-    best_teacher = max(teacher_dev_map, key=teacher_dev_map.get)  # chosen on dev, never on test
+    best = best_teacher(preset, root)
     if teachers_only:
-        return results_markdown(rows, preset, best_teacher)
+        return results_markdown(rows, preset, best)
     if sweep:
         for name, cfg in sweep_configs(preset, seed).items():
             ensure_trained(cfg, artifacts.run_dir(root, "sweep", name), progress)
@@ -249,7 +313,7 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     seeds = list(seeds) if seeds is not None else [seed]
     if len(seeds) > 1 and not preset.seed_folders:
         raise InputError(None, f"preset {preset.name!r} keeps one seed per student folder; use a preset with seed_folders")
-    students = [(s, name, cfg) for s in seeds for name, cfg in student_configs(preset, root, best_teacher, s).items()]
+    students = [(s, name, cfg) for s in seeds for name, cfg in student_configs(preset, root, best, s).items()]
     for student_seed, name, cfg in students:
         run_dir = artifacts.run_dir(root, "students", name, student_seed if preset.seed_folders else None)
         metrics = ensure_trained(cfg, run_dir, progress)
@@ -262,7 +326,7 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
         metrics = ensure_trained(cfg, artifacts.run_dir(root, "ablation", name, student_seed if preset.seed_folders else None),
                                  progress)
         rows.append(_row("ablation", f"{name} ({metrics['model']})", metrics))
-    table = results_markdown(rows, preset, best_teacher)
+    table = results_markdown(rows, preset, best)
     write_text_atomic(root / artifacts.RESULTS, table)
     return table
 
@@ -273,12 +337,12 @@ def _row(role: str, name: str, metrics: dict[str, Any], column: str = "pooled") 
     return role, name, params, metrics["test"][column], metrics["dev"][column]["map"]
 
 
-def results_markdown(rows: list[tuple], preset: Preset, best_teacher: str) -> str:
+def results_markdown(rows: list[tuple], preset: Preset, best: str) -> str:
     n = rows[0][3]["n_questions"]
     lines = [
         f"Preset `{preset.name}`: test, {n} questions (dev MAP: where models are chosen), metric policy `none` on the "
         f"`{preset.common.get('eval_filter', 'clean')}`-filtered split; "
-        f"95% bootstrap intervals over questions. Replicated teacher (best on dev): {best_teacher}. "
+        f"95% bootstrap intervals over questions. Replicated teacher (best on dev): {best}. "
         f"Code {code_version()}.",
         "",
         "| role | model | params (M) | dev MAP | test P@1 | test MAP | test MRR |",
@@ -310,7 +374,9 @@ def sweep_markdown(root: Path, preset: Preset) -> str:
 
 
 def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) -> TrainConfig:
-    """A TrainConfig from an optional JSON file, then KEY=VALUE overrides (VALUE parsed as JSON)."""
+    """A TrainConfig from an optional JSON file, then KEY=VALUE overrides (VALUE parsed as JSON).
+    A folder typed here (`init_from`, `teachers` entries) is relative to where it was typed, so it
+    is made absolute; in a config file, relative folders are relative to the run folder."""
     cfg = TrainConfig.from_file(path) if path else TrainConfig()
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {}
@@ -324,6 +390,10 @@ def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) 
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
             values[key] = raw
+    if isinstance(values.get("init_from"), str):
+        values["init_from"] = str(Path(values["init_from"]).absolute())
+    if isinstance(values.get("teachers"), list):
+        values["teachers"] = [str(Path(t).absolute()) if isinstance(t, str) else t for t in values["teachers"]]
     return dataclasses.replace(cfg, **values, **fixed)
 
 
@@ -353,11 +423,7 @@ def expected_runs(preset_name: str, root: str | Path, seed: int = 0) -> list[str
     The replicated student is named after the best teacher on dev; until every teacher is finished
     the first one stands in (the count is right, the name may not be)."""
     preset, root = PRESETS[preset_name], Path(root)
-    dev_map = {}
-    for t in preset.teachers:
-        metrics = artifacts.read_metrics(artifacts.run_dir(root, "teachers", t))
-        dev_map[t] = metrics["dev"]["pooled"]["map"] if metrics else None
-    best = (max(dev_map, key=dev_map.get) if None not in dev_map.values() else next(iter(preset.teachers)))
+    best = best_teacher(preset, root) or next(iter(preset.teachers))
     return ([f"teachers/{t}" for t in preset.teachers]
             + [f"students/{n}" for n in student_configs(preset, root, best, seed)]
             + [f"ablation/{n}" for n in ablation_configs(preset, root, seed)])

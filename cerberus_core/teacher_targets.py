@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .artifacts import teacher_folder
+from .artifacts import from_run
 from .config import TrainConfig
 from .data import AS2Dataset, load_as2
 from .errors import InputError
@@ -22,7 +22,7 @@ def load_teacher_margins(cfg: TrainConfig, ds: AS2Dataset, run_dir: str | Path =
         raise InputError(None, f"strategy {cfg.strategy!r} needs teacher score tables (config field 'teachers')")
     columns, full_split = [], {}
     for folder in cfg.teachers:
-        path = teacher_folder(run_dir, folder) / f"{cfg.train_split}.tsv"
+        path = from_run(run_dir, folder) / f"{cfg.train_split}.tsv"
         table = ScoreTable.load(path, data_root=cfg.data_root)
         _check_teacher_data(table, cfg, ds, full_split)
         columns.append(table.aligned(ds))

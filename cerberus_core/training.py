@@ -23,7 +23,7 @@ from .atomic import atomic_path, write_text_atomic
 from .artifacts import read_curve, write_curve
 from .batching import epoch_batches, pair_lengths
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig, check_splits, resolved_precision, validate_against_model
+from .config import TrainConfig, check_splits, init_from_folder, resolved_precision, validate_against_model
 from .data import AS2Dataset, load_as2
 from .errors import InputError
 from .losses import DistillationLoss
@@ -49,13 +49,14 @@ def load_splits(cfg: TrainConfig) -> dict[str, AS2Dataset]:
     return out
 
 
-def build_model(cfg: TrainConfig) -> CerberusForRanking:
+def build_model(cfg: TrainConfig, run_dir: str | Path | None = None) -> CerberusForRanking:
     """The run's model, through building.py: the saved model of `init_from` (transfer, then
-    adapt), whose architecture must be the config's, else a new one on `backbone`."""
+    adapt; a relative path is read from `run_dir`), whose architecture must be the config's,
+    else a new one on `backbone`."""
     architecture = dict(body_layers=cfg.body_layers, num_heads=cfg.num_heads, head_layers=cfg.head_layers,
                         pooler=cfg.pooler)
     if cfg.init_from:
-        return building.load_saved(cfg.init_from, **architecture)
+        return building.load_saved(init_from_folder(cfg, run_dir), **architecture)
     return building.build_on_backbone(cfg.backbone, head_init=cfg.head_init, **architecture)
 
 
@@ -97,7 +98,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     pairs = train_ds.pairs()
     labels = torch.tensor(train_ds.pair_arrays()[2], dtype=torch.long)
 
-    model = build_model(cfg)
+    model = build_model(cfg, out_dir)
     tokenizer = model.tokenizer
     loss_fn = DistillationLoss(cfg.strategy, kd=cfg.kd, temperature=cfg.temperature,
                                alpha=cfg.alpha, teacher_index=cfg.teacher_index, head_loss=cfg.head_loss)
@@ -208,7 +209,7 @@ def _head_diversity(cfg: TrainConfig, out_dir: Path, table: ScoreTable) -> dict[
     replicated as its control), the specialization S on test, from the teachers' test tables."""
     from .analysis import run_head_diversity
 
-    paths = [artifacts.teacher_folder(out_dir, f) / f"{cfg.test_split}.tsv" for f in cfg.teachers]
+    paths = [artifacts.from_run(out_dir, f) / f"{cfg.test_split}.tsv" for f in cfg.teachers]
     one_per_head = len(paths) == cfg.num_heads and all(p.is_file() for p in paths)
     teachers = [ScoreTable.load(p, data_root=cfg.data_root) for p in paths] if one_per_head else []
     return run_head_diversity(table, teachers)

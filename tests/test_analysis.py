@@ -193,7 +193,7 @@ def test_pareto_front_toy():
     assert an.pareto_front(points) == [3, 0, 1, 4]
 
 
-# ----------------------------------------------------------------- verdicts on paired tests
+# ----------------------------------------------------------------- paired tests in words
 WIN, LOSS = {"diff": -0.2, "p_value": 0.01}, {"diff": 0.2, "p_value": 0.01}  # diff = other - CERBERUS
 WEAK_WIN, TIE = {"diff": -0.2, "p_value": 0.3}, {"diff": 0.0, "p_value": 1.0}
 
@@ -205,28 +205,6 @@ def test_describe_paired_reads_the_sign_from_the_references_side():
     assert an.describe_paired(WIN, 0.01).startswith("CERBERUS better, not significant")  # p < alpha, strictly
     assert an.describe_paired(TIE, 0.05, reference="base").startswith("tie, not significant")
     assert an.describe_paired(LOSS, 0.05, reference="base").startswith("base worse")
-
-
-def test_claim_verdict_needs_every_comparison_won_significantly():
-    assert an.claim_verdict([WIN, WIN], 0.05) == "supported"
-    assert an.claim_verdict([WIN, WEAK_WIN], 0.05) == "not shown"
-    assert an.claim_verdict([WIN, LOSS], 0.05) == "contradicted"
-    assert an.claim_verdict([TIE], 0.05) == "not shown"
-    assert an.claim_verdict([LOSS], 0.001) == "not shown"  # the loss is not significant at this alpha
-    assert an.claim_verdict([], 0.05) == "not testable with these runs"
-
-
-def test_claims_pick_their_comparisons_by_student_name():
-    tests = {"single-a": WIN, "single-b": WIN, "ensemble": WEAK_WIN, "replicated-a": LOSS, "gold": LOSS,
-             "ablation/cerberus-single-x": LOSS}  # an ablation run is no student of claim 1
-    rows = an.claims(tests, 0.05)
-    assert [r["verdict"] for r in rows] == ["not shown", "not shown", "contradicted"]
-    assert list(rows[0]["vs"]) == ["single-a", "single-b", "ensemble"]
-    assert rows[2]["vs"] == {"replicated-a": an.describe_paired(LOSS, 0.05)}
-    assert an.claims({"single-a": WIN}, 0.05)[1]["verdict"] == "not testable with these runs"
-    text = an.format_claims(rows, "map").splitlines()
-    assert text[0] == f"Claim {next(iter(an.CLAIMS))}: NOT SHOWN (map)"
-    assert text[1] == "    vs single-a: " + an.describe_paired(WIN, 0.05) and len(text) == 3 + 5
 
 
 # ----------------------------------------------------------------- teachers' architectures

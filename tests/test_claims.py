@@ -94,9 +94,27 @@ def test_one_name_must_be_one_experiment(root, tmp_path):
     shutil.copytree(root, copy)
     config = copy / "students" / "gold-like" / "config.json"
     shutil.copytree(copy / "students" / "ensemble" / "seed0", config.parent)
-    (config.parent / "config.json").write_text(json.dumps({"name": "ensemble", "seed": 5, "lr": 1.0}))
+    (config.parent / "config.json").write_text(json.dumps({"name": "ensemble", "seed": 5, "dataset": "synthetic", "lr": 1.0}))
     with pytest.raises(InputError, match="differs from .* in more than its seed"):
         claims.find_systems(copy)
+
+
+def test_a_second_dataset_in_a_subfolder_is_claimed_apart_and_joins_the_holm_family(root, tmp_path):
+    import shutil
+
+    both = tmp_path / "root"
+    shutil.copytree(root, both)
+    shutil.copytree(root, both / "trecqa")  # the same runs as another dataset, nested as a transfer preset's
+    for config in (both / "trecqa").rglob("config.json"):
+        config.write_text(config.read_text().replace('"dataset": "synthetic"', '"dataset": "trecqa"'))
+    alone = {(r["id"], r.get("b")): r for r in claims.build_claims(root)["claims"]}
+    result = claims.build_claims(both)
+    assert result["correction"] == "Holm over the 14 distinct comparisons"
+    assert [r["dataset"] for r in result["claims"]] == ["synthetic"] * 9 + ["trecqa"] * 9
+    nested = {(r["id"], r.get("b")): r for r in result["claims"] if r["dataset"] == "trecqa"}
+    row, single = nested[("1", "single-b")], alone[("1", "single-b")]
+    assert row["delta_map"] == single["delta_map"] and row["runs"]["a"][0].startswith(str(both / "trecqa"))
+    assert row["p_holm"] >= single["p_holm"]  # a larger family corrects more
 
 
 def test_command_writes_claims_json_and_prints_the_table(root, capsys):

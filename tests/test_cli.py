@@ -64,3 +64,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "run").exists(), "a refused experiment must leave nothing behind"
     assert (tmp_path / "bad.tsv").read_bytes() == before, "a refused command must not touch the user's files"
+
+
+def test_a_folder_typed_on_the_command_line_is_relative_to_where_it_was_typed(tmp_path, monkeypatch):
+    """In a config file, `init_from` and `teachers` are relative to the run folder (so results move
+    as a whole); typed with --set, they are made absolute from the working folder."""
+    from pathlib import Path
+
+    from cerberus_core.config import TrainConfig, init_from_folder
+    from cerberus_core.pipeline import config_with_overrides
+
+    monkeypatch.chdir(tmp_path)
+    cfg = config_with_overrides(None, ["init_from=src/best", 'teachers=["t/a", "/abs/b"]'])
+    assert cfg.init_from == str(tmp_path / "src" / "best") and cfg.teachers == [str(tmp_path / "t" / "a"), "/abs/b"]
+    relative = TrainConfig(init_from="../../source/gold/best")
+    assert init_from_folder(relative, Path("/r/students/gold")) == Path("/r/source/gold/best")
+    assert init_from_folder(relative, None) == Path("../../source/gold/best")  # no run folder: the working folder

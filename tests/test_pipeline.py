@@ -74,6 +74,39 @@ def test_a_preset_without_a_sweep_says_so_before_training(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_transfer_preset_starts_each_run_from_the_same_run_of_its_source(smoke, tmp_path):
+    """`quick-trecqa`: TREC-QA runs in ROOT/trecqa, each from the same-named `quick` run's weights."""
+    import os
+
+    import numpy as np
+
+    from cerberus_core.building import load_saved
+    from cerberus_core.scores import score_dataset
+    from cerberus_core.training import load_splits
+
+    root, _ = smoke
+    source = tmp_path / "quick"
+    shutil.copytree(root, source, copy_function=os.link)  # hard links: the weights are read, never written
+    table = pipeline.reproduce("quick-trecqa", root=source / "trecqa", progress=False)
+    assert "Preset `quick-trecqa`" in table and "| student | cerberus |" in table
+    run = source / "trecqa" / "students" / "cerberus"
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["dataset"], cfg["init_from"]) == ("trecqa", "../../../students/cerberus/best")
+    teacher = json.loads((source / "trecqa" / "teachers" / "l3-fast" / "config.json").read_text())
+    assert teacher["init_from"] == "../../../teachers/l3-fast/best"
+    # step 0 of the adapted run scores TREC-QA dev exactly as the WikiQA model it started from
+    dev = load_splits(pipeline.TrainConfig.from_file(run / "config.json"))["dev"]
+    start = ScoreTable.load(run / "trace" / "dev_step000000.tsv")
+    before = score_dataset(load_saved(root / "students" / "cerberus" / "best"), dev, max_length=cfg["max_length"])
+    np.testing.assert_allclose(start.columns["pooled"], before.columns["pooled"], atol=1e-5)
+
+
+def test_a_transfer_preset_without_its_source_says_which_to_run_first(tmp_path):
+    with pytest.raises(InputError, match=r"run `reproduce --preset quick` there first"):
+        pipeline.reproduce("quick-trecqa", root=tmp_path / "trecqa", progress=False)
+    assert not any(tmp_path.iterdir())
+
+
 def test_stale_teacher_scores_without_weights_are_refused(smoke, tmp_path):
     root, _ = smoke
     cfg = pipeline.teacher_config(pipeline.PRESETS["quick"], "l3-fast", seed=0)
