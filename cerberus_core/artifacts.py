@@ -188,9 +188,20 @@ def from_run(run: str | Path, ref: str) -> Path:
     return Path(os.path.normpath(Path(run) / ref))
 
 
-def finished_runs(root: str | Path, kind: str, pattern: str = "*") -> list[str]:
-    """Names of the finished runs of a kind (ROOT/<kind>/<name> with metrics), sorted."""
-    return sorted(p.parent.name for p in Path(root, kind).glob(f"{pattern}/{METRICS}"))
+def seed_run(root: str | Path, kind: str, name: str, seed: int = 0) -> Path:
+    """The folder a reader opens for a run: ROOT/<kind>/<name>, or its seed<seed> subfolder where
+    the run has one (a multi-seed programme's students; teachers train once)."""
+    seeded = run_dir(root, kind, name, seed)
+    return seeded if seeded.is_dir() else run_dir(root, kind, name)
+
+
+def finished_runs(root: str | Path, kind: str, pattern: str = "*", seed: int = 0) -> list[str]:
+    """Names of the finished runs of a kind (ROOT/<kind>/<name>, or its seed<seed> subfolder, with
+    metrics), sorted."""
+    folder = Path(root, kind)
+    found = {p.parent.name for p in folder.glob(f"{pattern}/{METRICS}")}
+    found |= {p.parent.parent.name for p in folder.glob(f"{pattern}/seed{seed}/{METRICS}")}
+    return sorted(found)
 
 
 def finished_run_folders(root: str | Path) -> list[Path]:
@@ -259,16 +270,18 @@ class Missing(Exception):
 
 
 class Artifacts:
-    """Lazy, cached access to one artifacts root; every getter raises Missing when its input is absent."""
+    """Lazy, cached access to one artifacts root; every getter raises Missing when its input is absent.
+    In a multi-seed programme (students/<name>/seed<s>) it reads the runs of one student seed."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, seed: int = 0):
         self.root = Path(root)
+        self.seed = seed
         self._runs: dict[Path, dict[str, Any]] = {}
 
     def run(self, kind: str, name: str) -> dict[str, Any]:
-        path = self.root / kind / name
+        path = seed_run(self.root, kind, name, self.seed)
         if path not in self._runs:
-            self._runs[path] = load_run(path)
+            self._runs[path] = {**load_run(path), "name": name}  # a seed folder is named after its run
         run = self._runs[path]
         if run["metrics"] is None:
             raise Missing(f"{kind}/{name} has no {METRICS} (not trained yet)")
@@ -286,8 +299,8 @@ class Artifacts:
         return tables
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
-        """Run folders of a kind that finished, sorted."""
-        return finished_runs(self.root, kind, pattern)
+        """Run folders of a kind that finished (at the reader's seed, where runs have seeds), sorted."""
+        return finished_runs(self.root, kind, pattern, self.seed)
 
     def teacher_names(self, run: dict[str, Any]) -> list[str]:
         """The teachers a student learned from, in head order (folder names of its config)."""
@@ -323,7 +336,7 @@ class Artifacts:
         if name == an.TEACHER_ENSEMBLE:
             ref, probs = self.teacher_ensemble(split)
             return ranking_metrics(ref.qids, ref.labels, probs)[metric]
-        kind = "students" if is_finished(self.root / "students" / name) else "teachers"
+        kind = "students" if name in self.names("students") else "teachers"
         return self.run(kind, name)["metrics"][split]["pooled"][metric]
 
     def replicated(self) -> str:
@@ -373,7 +386,8 @@ class Artifacts:
                 run = self.run(kind, name)
                 dataset = DATASET_NAMES.get(run["config"].get("dataset"), run["config"].get("dataset", "?"))
                 n = (run["metrics"].get(split) or {}).get("pooled", {}).get("n_questions")
-                return f"{dataset} {split}" + (f", {n} questions" if n else "")
+                seeded = kind == "students" and run["dir"].name == f"seed{self.seed}"
+                return f"{dataset} {split}" + (f", {n} questions" if n else "") + (f", seed {self.seed}" if seeded else "")
         raise Missing("no finished run")
 
     def label(self, kind: str, name: str) -> str:

@@ -325,7 +325,7 @@ def student_architectures(root: str | Path) -> dict[str, list[str]]:
     """
     groups: dict[tuple[str, str], list[str]] = {}
     for name in sorted(artifacts.finished_runs(root, "students"), key=lambda n: (n != "cerberus", n)):
-        run = artifacts.run_dir(root, "students", name)
+        run = artifacts.seed_run(root, "students", name)
         backbone = artifacts.read_json(artifacts.config_path(run))["backbone"]
         groups.setdefault((backbone, artifacts.read_metrics(run)["model"]), []).append(name)
     labels: dict[str, list[str]] = {}
@@ -343,7 +343,7 @@ def models_from_artifacts(root: str | Path) -> tuple[dict[str, Ranker], dict[str
     teacher or ensemble itself), the names `artifacts.run_of` gives bench.json rows.
     """
     stands_for = student_architectures(root)
-    models: dict[str, Ranker] = {label: load_model(str(artifacts.best_dir(artifacts.run_dir(root, "students", group[0]))))
+    models: dict[str, Ranker] = {label: load_model(str(artifacts.best_dir(artifacts.seed_run(root, "students", group[0]))))
                                  for label, group in stands_for.items()}
     teachers = artifacts.finished_runs(root, "teachers")
     for t in teachers:

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import analysis as an
 from . import plotting as pl
-from .artifacts import BENCH, DATASET_NAMES, SPLIT, Artifacts, Missing, read_traces, run_dir, run_of
+from .artifacts import BENCH, DATASET_NAMES, SPLIT, Artifacts, Missing, read_traces, run_of
 from .scores import head_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def head_correlation_replicated(art: Artifacts) -> FigureAndData:
 def diversity(art: Artifacts) -> FigureAndData:
     runs = {}
     for name in ("cerberus", art.replicated()):
-        rows = an.diversity_over_steps(read_traces(run_dir(art.root, "students", name)), CORRELATION)
+        rows = an.diversity_over_steps(read_traces(art.run("students", name)["dir"]), CORRELATION)
         if not rows:
             raise Missing(f"students/{name} has no dev score traces")
         runs[name] = rows

@@ -292,7 +292,7 @@ def models_to_time(root: str | Path) -> tuple[dict[str, Any], dict[str, list[str
     root = Path(root)
     stands_for = bench.student_architectures(root)
     teachers = artifacts.finished_runs(root, "teachers")
-    runs = {label: artifacts.run_dir(root, "students", group[0]) for label, group in stands_for.items()}
+    runs = {label: artifacts.seed_run(root, "students", group[0]) for label, group in stands_for.items()}
     runs |= {t: artifacts.run_dir(root, "teachers", t) for t in teachers}
     if all(artifacts.has_model(run) for run in runs.values()):
         return (*bench.models_from_artifacts(root), "timing the trained models")

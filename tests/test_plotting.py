@@ -399,6 +399,32 @@ def test_artifacts_quality_and_teachers_in_words(artifacts):
         "t-a+t-b+t-c", "t-a", "t-b", "gold labels only"]
 
 
+def test_a_multi_seed_layout_is_read_one_seed_at_a_time(artifacts, tmp_path):
+    """students/<name>/seed<s> (reproduce --seeds): the reader opens one seed, teachers are shared."""
+    import shutil
+
+    root = tmp_path / "seeds"
+    shutil.copytree(artifacts, root)
+    for run in [p for p in (root / "students").iterdir()]:
+        shutil.move(run, run.with_name("tmp"))
+        shutil.copytree(run.with_name("tmp"), run / "seed0")
+        shutil.move(run.with_name("tmp"), run / "seed3")
+    metrics = root / "students" / "cerberus" / "seed3" / "metrics.json"
+    changed = json.loads(metrics.read_text())
+    changed["test"]["pooled"]["map"] = 0.123
+    metrics.write_text(json.dumps(changed))
+    shutil.rmtree(root / "students" / "gold" / "seed3")  # a seed that has not run yet
+    first, later = Artifacts(root), Artifacts(root, seed=3)
+    assert first.names("students") == Artifacts(artifacts).names("students")
+    assert "gold" not in later.names("students") and "cerberus" in later.names("students")
+    assert later.quality("cerberus") == 0.123 != first.quality("cerberus")
+    assert later.quality("t-b") == first.quality("t-b")  # one teacher run for every seed
+    assert later.run("students", "cerberus")["name"] == "cerberus"
+    assert later.where("test") == "synthetic test, 12 questions, seed 3"
+    with pytest.raises(Missing):
+        later.run("students", "gold")
+
+
 def test_example_question_is_short_and_ranked_right_by_every_teacher(artifacts):
     art = Artifacts(artifacts)
     example = art.example_question("dev")
