@@ -37,7 +37,8 @@ from .scores import ScoreTable
 
 CONFIG, METRICS, BEST, CHECKPOINT = "config.json", "metrics.json", "best", "checkpoint"
 CURVE, TRACE, SCORES = "curve.tsv", "trace", "scores"
-RUN_ENTRIES = (CHECKPOINT, BEST, TRACE, SCORES, CURVE, METRICS)  # what a run writes besides its config
+TIMING = "timing.json"  # wall time and machine: the one run file that differs between identical runs
+RUN_ENTRIES = (CHECKPOINT, BEST, TRACE, SCORES, CURVE, METRICS, TIMING)  # what a run writes besides its config
 TEACHER_SCORES = "teacher_scores"
 BENCH, RESULTS, CLAIMS, SWEEP = "bench.json", "results.md", "claims.json", "sweep.md"  # tables made from a results folder
 SPLIT = "test"  # figures describe the held-out split; dev is used only for the training traces
@@ -107,6 +108,10 @@ def saved_model(path: str | Path) -> Path:
     return folder
 
 
+def timing_path(run: str | Path) -> Path:
+    return Path(run) / TIMING
+
+
 def check_run_folder(out_dir: Path) -> None:
     """A run writes into a new or empty folder, or into its own run folder (config.json there):
     never over a file, nor over files of the same names that are not a run's."""
@@ -125,7 +130,7 @@ def clear_results(run: str | Path) -> None:
     import shutil
 
     shutil.rmtree(checkpoint_dir(run), ignore_errors=True)
-    for stale in (METRICS, CURVE):
+    for stale in (METRICS, CURVE, TIMING):
         (Path(run) / stale).unlink(missing_ok=True)
 
 

@@ -28,3 +28,17 @@ def code_version(repo: str | Path = REPO) -> str:
         return last.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return __version__
+
+
+def device_name() -> str:
+    """Where a run trained, in words: "cuda: <GPU name>" or "cpu: <model name>, <n> threads"."""
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name()}"
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.is_file() else []
+    return f"cpu: {models[0] if models else platform.processor() or 'unknown'}, {torch.get_num_threads()} threads"

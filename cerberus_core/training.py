@@ -11,7 +11,9 @@ the same global batch, and DDP averages the gradients.
 """
 from __future__ import annotations
 
+import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from .errors import InputError
 from .losses import DistillationLoss
 from .metrics import ranking_metrics
 from .model import CerberusForRanking
-from .provenance import code_version
+from .provenance import code_version, device_name
 from .runlock import locks_run_folder
 from .scores import ScoreTable, evaluate_table, score_dataset
 from .teacher_targets import load_teacher_margins
@@ -116,6 +118,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     if (checkpoint / "state.json").is_file():
         step, best = load_checkpoint(checkpoint, model, optimizer, acc.process_index)
     curve = read_curve(out_dir, upto=step)
+    clock = _Clock(out_dir, resumed=step > 0)
     wrapped, optimizer = acc.prepare(model, optimizer)
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr * schedule(step)
@@ -152,11 +155,32 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
             best = _broadcast(acc, best)
             if main:  # before the checkpoint commits: a resume keeps the rows up to its step
                 write_curve(out_dir, curve)
+                clock.write(step)
             save_checkpoint(checkpoint, model, optimizer, step, best, acc)
             acc.wait_for_everyone()
     bar.close()
     acc.wait_for_everyone()
+    if main:
+        clock.write(step)
     return finish(cfg, out_dir, data, progress=progress) if main else {}
+
+
+class _Clock:
+    """RUN/timing.json: training wall time (steps and dev evaluations, up to the last checkpoint each
+    session kept) summed over the sessions of a resumed run, their number, and the machines. Kept out of metrics.json and the
+    curve, which are byte-equal between identical runs."""
+
+    def __init__(self, out_dir: Path, resumed: bool):
+        self.path = artifacts.timing_path(out_dir)
+        before = (artifacts.read_json(self.path) or {}) if resumed else {}
+        self.seconds, self.sessions = before.get("train_seconds", 0.0), before.get("sessions", 0) + 1
+        self.devices = sorted(set(before.get("devices", [])) | {device_name()})
+        self.started = time.perf_counter()
+
+    def write(self, step: int) -> None:
+        write_text_atomic(self.path, json.dumps({
+            "train_seconds": round(self.seconds + time.perf_counter() - self.started, 1), "step": step,
+            "sessions": self.sessions, "devices": self.devices}, indent=1) + "\n")
 
 
 def train_step(wrapped, optimizer, loss_fn: DistillationLoss, acc, tokenizer, pairs: list[tuple[str, str]],

@@ -36,6 +36,7 @@ from cerberus_core.model import CerberusForRanking
 from cerberus_core.scores import ScoreTable
 from cerberus_core.config import TrainConfig
 from cerberus_core.artifacts import read_curve
+from cerberus_core.provenance import device_name
 from cerberus_core.scores import evaluate_table, score_dataset
 from cerberus_core.teacher_targets import load_teacher_margins
 from cerberus_core.training import load_splits, train
@@ -120,10 +121,10 @@ def count_steps(monkeypatch):
 REAL_BUILD_MODEL = training.build_model
 
 
-def build_without_dropout(cfg: TrainConfig) -> CerberusForRanking:
+def build_without_dropout(cfg: TrainConfig, run_dir=None) -> CerberusForRanking:
     """training.build_model with every dropout off (TrainConfig has no dropout field): then
     copied heads stay bitwise copies under identical targets, and processes can agree."""
-    model = REAL_BUILD_MODEL(cfg)
+    model = REAL_BUILD_MODEL(cfg, run_dir)
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
@@ -172,8 +173,8 @@ from cerberus_core import training
 from cerberus_core.config import TrainConfig
 if sys.argv[3] == "no-dropout":
     real = training.build_model
-    def build(cfg):
-        model = real(cfg)
+    def build(cfg, run_dir=None):
+        model = real(cfg, run_dir)
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):
                 m.p = 0.0
@@ -231,6 +232,7 @@ def test_same_config_twice_gives_identical_outputs(base_cfg, reference, tmp_path
     train(base_cfg, tmp_path / "again", progress=False)
     for name in ("metrics.json", "curve.tsv", "scores/dev.tsv", "scores/test.tsv"):
         assert (tmp_path / "again" / name).read_bytes() == (reference / name).read_bytes(), name
+    assert json.loads((tmp_path / "again" / "timing.json").read_text())["sessions"] == 1  # time: the one file that differs
     train(dataclasses.replace(base_cfg, seed=1), tmp_path / "seed1", progress=False)
     assert (tmp_path / "seed1" / "curve.tsv").read_bytes() != (reference / "curve.tsv").read_bytes()
 
@@ -283,10 +285,14 @@ def test_sigkilled_run_resumes_from_its_checkpoint(base_cfg, reference, tmp_path
     resumed_from = json.loads((out / "checkpoint" / "state.json").read_text())["step"]
     assert 0 < resumed_from < TOTAL_STEPS
 
+    before = json.loads((out / "timing.json").read_text())
     train(base_cfg, out, progress=False)
     assert count_steps.calls == TOTAL_STEPS - resumed_from, "it did not continue from the checkpoint"
     assert curve_diff(out, reference) <= 1e-6
     assert metrics_diff(out, reference) <= 1e-6
+    timing = json.loads((out / "timing.json").read_text())  # wall time adds up over the two sessions
+    assert (before["sessions"], timing["sessions"], timing["step"]) == (1, 2, TOTAL_STEPS)
+    assert timing["train_seconds"] > before["train_seconds"] > 0 and device_name() in timing["devices"]
 
 
 def _crash_in(monkeypatch, where: str, at_call: int) -> None:
