@@ -314,9 +314,11 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     if len(seeds) > 1 and not preset.seed_folders:
         raise InputError(None, f"preset {preset.name!r} keeps one seed per student folder; use a preset with seed_folders")
     students = [(s, name, cfg) for s in seeds for name, cfg in student_configs(preset, root, best, s).items()]
+    seeded = []  # (role, name, seed, metrics) of every student and ablation run, for the summary over seeds
     for student_seed, name, cfg in students:
         run_dir = artifacts.run_dir(root, "students", name, student_seed if preset.seed_folders else None)
         metrics = ensure_trained(cfg, run_dir, progress)
+        seeded.append(("student", name, student_seed, metrics))
         name = f"{name} (seed {student_seed})" if preset.seed_folders else name
         rows.append(_row("student", name, metrics))
         if cfg.num_heads > 1:
@@ -325,10 +327,48 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     for student_seed, name, cfg in ablations if ablation else []:
         metrics = ensure_trained(cfg, artifacts.run_dir(root, "ablation", name, student_seed if preset.seed_folders else None),
                                  progress)
+        seeded.append(("ablation", name, student_seed, metrics))
         rows.append(_row("ablation", f"{name} ({metrics['model']})", metrics))
     table = results_markdown(rows, preset, best)
+    if preset.seed_folders:
+        table = seeds_markdown(seeded) + "\n## Every run\n\n" + table
     write_text_atomic(root / artifacts.RESULTS, table)
     return table
+
+
+def _mean_sd(values: list[float], digits: int = 4) -> str:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def seeds_markdown(runs: list[tuple[str, str, int, dict[str, Any]]]) -> str:
+    """Every student over its seeds (mean ± sample sd; per-seed rows follow in results.md), and the
+    head diversity on test of every multi-head student at every seed. The claims, with paired tests
+    across seeds, come from the `claims` command."""
+    groups: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
+    for role, name, seed, metrics in runs:
+        groups.setdefault((role, name), []).append((seed, metrics))
+    lines = ["## Over seeds (mean ± sd)", "",
+             "| role | model | seeds | dev MAP | test P@1 | test MAP | test MRR |", "|---|---|---|---|---|---|---|"]
+    for (role, name), found in groups.items():
+        test = [m["test"]["pooled"] for _, m in found]
+        lines.append(f"| {role} | {name} | {len(found)} | {_mean_sd([m['dev']['pooled']['map'] for _, m in found])} | "
+                     + " | ".join(_mean_sd([t[k] for t in test]) for k in ("p@1", "map", "mrr")) + " |")
+    lines += ["", "## Head diversity on test, every seed", "",
+              "S: specialization (each head's r with its own teacher minus its mean r with the others); r: mean "
+              "head-head Pearson r of the logit margins; top-1: mean head-head top-1 disagreement.", "",
+              "| role | model | seed | S | head-head r | top-1 disagreement |", "|---|---|---|---|---|---|"]
+    for (role, name), found in groups.items():
+        for seed, metrics in found:
+            if "head_diversity" in metrics:
+                d = metrics["head_diversity"]
+                s = f"{d['specialization']:.4f}" if d.get("specialization") is not None else "-"
+                lines.append(f"| {role} | {name} | {seed} | {s} | {d['head_head_r']:.4f} | "
+                             f"{d['head_top1_disagreement']:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _row(role: str, name: str, metrics: dict[str, Any], column: str = "pooled") -> tuple:

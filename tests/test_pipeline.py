@@ -126,3 +126,18 @@ def test_cli_evaluate_any_saved_model_on_a_user_file(smoke, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "eval  pooled" in run.stdout and "head1" in run.stdout and "(n=2)" in run.stdout
     assert ScoreTable.load(out).head_columns() == ["head0", "head1"]
+
+
+def test_results_over_seeds_give_mean_and_sample_sd_and_every_seeds_diversity():
+    def metrics(dev, test, diversity=None):
+        m = {"dev": {"pooled": {"map": dev}}, "test": {"pooled": {"p@1": test, "map": test, "mrr": test}}}
+        return {**m, "head_diversity": diversity} if diversity else m
+
+    runs = [("student", "gold", 0, metrics(0.70, 0.60)), ("student", "gold", 1, metrics(0.72, 0.64)),
+            ("student", "cerberus", 0, metrics(0.75, 0.70, {"specialization": 0.012, "head_head_r": 0.99,
+                                                            "head_top1_disagreement": 0.02}))]
+    table = pipeline.seeds_markdown(runs)
+    # sample sd of (0.60, 0.64) is 0.0283; one seed gives the mean alone
+    assert "| student | gold | 2 | 0.7100 ± 0.0141 | 0.6200 ± 0.0283 | 0.6200 ± 0.0283 | 0.6200 ± 0.0283 |" in table
+    assert "| student | cerberus | 1 | 0.7500 | 0.7000 | 0.7000 | 0.7000 |" in table
+    assert "| student | cerberus | 0 | 0.0120 | 0.9900 | 0.020 |" in table and "| student | gold | 0 |" not in table
