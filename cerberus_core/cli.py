@@ -189,12 +189,15 @@ def _score(args: argparse.Namespace) -> None:
 
 def _reproduce_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help="quick (minutes; tests and notebooks) | full (the README's run) "
-                                                     "| v2 (the multi-seed programme, artifacts/PLAN.md)")
+                                                     "| v2 (the multi-seed programme, artifacts/PLAN.md) | v2-trecqa "
+                                                     "(v2 transferred to TREC-QA, after v2) | quick-trecqa")
     p.add_argument("--root", help="output folder (default: artifacts/<preset>)")
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of the teachers (and of the students)")
     p.add_argument("--seeds", type=_non_negative, nargs="+", help="train the students at each of these seeds")
     p.add_argument("--teachers-only", action="store_true", help="stop after the teachers and their score tables")
     p.add_argument("--ablation", action="store_true", help="also train the head-count and body/head-split ablations")
+    p.add_argument("--ablation-seeds", type=_non_negative, nargs="+",
+                   help="train the ablations at these seeds only (default: every student seed)")
     p.add_argument("--sweep", action="store_true", help="train the teachers, then the preset's recipe sweep "
                                                         "(ROOT/sweep/, chosen on dev), and stop")
 
@@ -203,8 +206,9 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
 def _reproduce(args: argparse.Namespace) -> None:
     from .pipeline import reproduce
 
-    print(reproduce(args.preset, root=args.root, seed=args.seed, ablation=args.ablation, seeds=args.seeds,
-                    teachers_only=args.teachers_only, sweep=args.sweep))
+    print(reproduce(args.preset, root=args.root, seed=args.seed, ablation=args.ablation or bool(args.ablation_seeds),
+                    seeds=args.seeds, teachers_only=args.teachers_only, sweep=args.sweep,
+                    ablation_seeds=args.ablation_seeds))
 
 
 @command("claims", "test the paper's claims on every seed under a results folder; writes ROOT/claims.json",

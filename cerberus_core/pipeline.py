@@ -274,11 +274,12 @@ def ensemble_metrics(root: Path, teachers: list[str], role: str, seed: int) -> d
 
 def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, progress: bool = True,
               ablation: bool = False, seeds: Sequence[int] | None = None, teachers_only: bool = False,
-              sweep: bool = False) -> str:
+              sweep: bool = False, ablation_seeds: Sequence[int] | None = None) -> str:
     """Run (or resume) the whole chain and return the results table as Markdown.
 
     Teachers train once (at `seed`); students train at every seed of `seeds` (default: `seed`).
-    With `ablation`, also train the head-count and body/head-split ablations (ROOT/ablation/);
+    With `ablation`, also train the head-count and body/head-split ablations (ROOT/ablation/), at
+    `ablation_seeds` (default: the student seeds);
     with `teachers_only`, stop after the teachers and their score tables; with `sweep`, train the
     preset's recipe sweep after the teachers (ROOT/sweep/, at `seed`) and return its dev table."""
     if preset_name not in PRESETS:
@@ -287,6 +288,8 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     if sweep and not preset.sweep:
         raise InputError(None, f"preset {preset_name!r} has no recipe sweep; presets with one: "
                                f"{sorted(n for n, p in PRESETS.items() if p.sweep)}")
+    if len({*(seeds or [seed]), *(ablation_seeds or [])}) > 1 and not preset.seed_folders:
+        raise InputError(None, f"preset {preset_name!r} keeps one seed per student folder; use a preset with seed_folders")
     root = Path(root) if root else preset.default_root()
     if preset.transfer_from and not (root.parent / "teachers").is_dir():
         raise InputError(root.parent, f"preset {preset_name!r} starts every run from the same run of preset "
@@ -311,8 +314,6 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
         write_text_atomic(root / artifacts.SWEEP, table)
         return table
     seeds = list(seeds) if seeds is not None else [seed]
-    if len(seeds) > 1 and not preset.seed_folders:
-        raise InputError(None, f"preset {preset.name!r} keeps one seed per student folder; use a preset with seed_folders")
     students = [(s, name, cfg) for s in seeds for name, cfg in student_configs(preset, root, best, s).items()]
     seeded = []  # (role, name, seed, metrics) of every student and ablation run, for the summary over seeds
     for student_seed, name, cfg in students:
@@ -323,7 +324,8 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
         rows.append(_row("student", name, metrics))
         if cfg.num_heads > 1:
             rows += [_row("  head", f"{name} {head}", metrics, head) for head in metrics["test"] if head != "pooled"]
-    ablations = [(s, name, cfg) for s in seeds for name, cfg in ablation_configs(preset, root, s).items()]
+    ablations = [(s, name, cfg) for s in (ablation_seeds if ablation_seeds is not None else seeds)
+                 for name, cfg in ablation_configs(preset, root, s).items()]
     for student_seed, name, cfg in ablations if ablation else []:
         metrics = ensure_trained(cfg, artifacts.run_dir(root, "ablation", name, student_seed if preset.seed_folders else None),
                                  progress)

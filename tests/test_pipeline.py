@@ -141,3 +141,11 @@ def test_results_over_seeds_give_mean_and_sample_sd_and_every_seeds_diversity():
     assert "| student | gold | 2 | 0.7100 ± 0.0141 | 0.6200 ± 0.0283 | 0.6200 ± 0.0283 | 0.6200 ± 0.0283 |" in table
     assert "| student | cerberus | 1 | 0.7500 | 0.7000 | 0.7000 | 0.7000 |" in table
     assert "| student | cerberus | 0 | 0.0120 | 0.9900 | 0.020 |" in table and "| student | gold | 0 |" not in table
+
+
+
+@pytest.mark.parametrize("kwargs", [{"seeds": [0, 1]}, {"ablation": True, "ablation_seeds": [0, 1]}])
+def test_several_seeds_need_a_preset_with_seed_folders_and_nothing_is_written(tmp_path, kwargs):
+    with pytest.raises(InputError, match="preset 'quick' keeps one seed per student folder"):
+        pipeline.reproduce("quick", root=tmp_path, progress=False, **kwargs)
+    assert not any(tmp_path.iterdir())
