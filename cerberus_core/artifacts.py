@@ -209,10 +209,32 @@ def finished_runs(root: str | Path, kind: str, pattern: str = "*", seed: int = 0
     return sorted(found)
 
 
+def finished_seed_runs(root: str | Path, kind: str) -> list[tuple[str, int, Path]]:
+    """(name, seed, folder) of every finished ROOT/<kind>/<name>/seed<s>, sorted."""
+    found = []
+    for path in Path(root, kind).glob(f"*/seed*/{METRICS}"):
+        seed = path.parent.name.removeprefix("seed")
+        if seed.isdigit():
+            found.append((path.parent.parent.name, int(seed), path.parent))
+    return sorted(found)
+
+
 def finished_run_folders(root: str | Path) -> list[Path]:
     """Every finished run folder with a test score table anywhere under `root`, sorted."""
     found = (path.parent.parent for path in sorted(Path(root).rglob(f"{SCORES}/test.tsv")))
     return [run for run in found if config_path(run).is_file() and is_finished(run)]
+
+
+def best_on_dev(runs: dict[str, Path]) -> str | None:
+    """The run (by name) with the best pooled dev MAP, the one rule by which a teacher is chosen
+    (never on test); None while any of them has no metrics."""
+    dev = {}
+    for name, run in runs.items():
+        metrics = read_metrics(run)
+        if not metrics:
+            return None
+        dev[name] = metrics["dev"]["pooled"]["map"]
+    return max(dev, key=dev.get) if dev else None
 
 
 def load_teacher_tables(root: str | Path, split: str) -> dict[str, ScoreTable]:

@@ -23,6 +23,7 @@ lower end is above -MARGIN and the cost ratios from bench.json are below 1.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ import numpy as np
 
 from . import artifacts
 from .analysis import MAIN_SCORES, own_teacher_is_closest, score_matrix, specialization
+from .config import TrainConfig
 from .errors import InputError
 from .metrics import bootstrap_ci, paired_test, ranking_metrics
 from .scores import ScoreTable
@@ -61,7 +63,9 @@ def find_systems(root: str | Path) -> dict[str, dict[str, System]]:
     for run in artifacts.finished_run_folders(root):
         config = artifacts.read_json(artifacts.config_path(run))
         seed, rest = config.get("seed", 0), {k: v for k, v in config.items() if k not in ("seed",)}
-        systems = found.setdefault(config.get("dataset", "wikiqa"), {})
+        if isinstance(rest.get("init_from"), str):  # a transferred seed starts from the source's same seed
+            rest["init_from"] = re.sub(rf"/seed{seed}(?=/|$)", "/seed<s>", rest["init_from"])
+        systems = found.setdefault(config.get("dataset", TrainConfig().dataset), {})
         system = systems.setdefault(config["name"], System(config["name"], {}, rest))
         if rest != system.config:
             raise InputError(artifacts.config_path(run), f"run {config['name']!r} differs from {system.runs[min(system.runs)]} "
@@ -172,16 +176,6 @@ def format_p(p_holm: float, raw: float, floor: float) -> str:
     return f"< {p_holm:.2g}" if raw <= floor * (1 + 1e-9) else f"{p_holm:.3g}"
 
 
-def _best_teacher(systems: dict[str, System], names: list[str]) -> str | None:
-    """The teacher (of `names`, CERBERUS's own) with the best dev MAP (chosen on dev, never on test)."""
-    teachers = {n: s for n, s in systems.items() if n.removeprefix("teacher-") in names and n.startswith("teacher-")}
-    if not teachers:
-        return None
-    dev = {n: artifacts.read_metrics(s.runs[min(s.runs)])["dev"]["pooled"]["map"]
-           for n, s in teachers.items()}
-    return max(dev, key=dev.get)
-
-
 def _cost(root: Path, best: str) -> dict[str, Any] | None:
     """CERBERUS's parameters and latency as fractions of the best teacher's, from the fp32 rows
     of bench.json (rows are named by the model folder they timed)."""
@@ -247,7 +241,8 @@ def _dataset_claims(dataset: str, systems: dict[str, System], seed: int,
                     done: dict[tuple[str, str, str, str], dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of one dataset; each distinct comparison is computed once, into `done`."""
     teacher_names = [Path(t).name for t in systems["cerberus"].config["teachers"]]
-    best = (_best_teacher(systems, teacher_names) or "").removeprefix("teacher-")
+    best = artifacts.best_on_dev({t: systems[f"teacher-{t}"].runs[min(systems[f"teacher-{t}"].runs)]
+                                  for t in teacher_names if f"teacher-{t}" in systems}) or ""
     rows: list[dict[str, Any]] = []
 
     def add(claim: str, statement: str, a: str, b: str, kind: str = "map", **extra: Any) -> None:

@@ -191,7 +191,8 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help="quick (minutes; tests and notebooks) | full (the README's run) "
                                                      "| v2 (the multi-seed programme, artifacts/PLAN.md) | v2-trecqa "
                                                      "(v2 transferred to TREC-QA, after v2) | quick-trecqa")
-    p.add_argument("--root", help="output folder (default: artifacts/<preset>)")
+    p.add_argument("--root", help="output folder (default: artifacts/<preset>; a transfer preset's is its source's "
+                                  "folder/<dataset>, e.g. artifacts/v2/trecqa)")
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of the teachers (and of the students)")
     p.add_argument("--seeds", type=_non_negative, nargs="+", help="train the students at each of these seeds")
     p.add_argument("--teachers-only", action="store_true", help="stop after the teachers and their score tables")

@@ -25,7 +25,7 @@ from .metrics import metrics_with_ci, with_interval
 from .model import CerberusForRanking
 from .provenance import code_version
 from .scores import ScoreTable, meta_path, model_fingerprint
-from .config import TrainConfig
+from .config import TrainConfig, init_from_folder
 from .scores import teacher_table
 from .training import load_splits, train
 
@@ -86,15 +86,6 @@ PRESETS: dict[str, Preset] = {
         common={"train_questions": 8, "eval_questions": 6, "max_length": 32, "batch_size": 16, "epochs": 1},
         sweep={"alpha1-T1": {"alpha": 1.0, "temperature": 1.0}},
     ),
-    # the quick chain on TREC-QA, every run transferred from the same run of `quick`, then adapted
-    "quick-trecqa": Preset(
-        "quick-trecqa",
-        teachers={"l3-fast": {"backbone": "minilm-l3", "lr": 1e-4}, "l3-slow": {"backbone": "minilm-l3", "lr": 3e-5}},
-        student={"backbone": "minilm-l3", "body_layers": 2, "head_layers": 1, "lr": 1e-4},
-        common={"dataset": "trecqa", "train_questions": 8, "eval_questions": 6, "max_length": 32, "batch_size": 16,
-                "epochs": 1},
-        transfer_from="quick",
-    ),
     # The multi-seed programme (artifacts/v2, see artifacts/PLAN.md): teachers trained until dev MAP
     # stops improving (the best epoch on dev is kept), bf16 autocast on a GPU (fp32 on a CPU until
     # step 0 of the plan decides), length-grouped batches; the recipe sweep (ROOT/sweep, chosen on
@@ -108,18 +99,6 @@ PRESETS: dict[str, Preset] = {
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50},
         ablation_head_layers=(2, 3), seed_folders=True, sweep=V2_SWEEP,
     ),
-    # issue 8, item 5: the v2 comparison on TREC-QA (artifacts/v2/trecqa), each teacher and each student
-    # seed transferred from its WikiQA run of `v2`, then adapted on TREC-QA's 94-question train split
-    "v2-trecqa": Preset(
-        "v2-trecqa",
-        teachers={"minilm-l3": {"backbone": "minilm-l3", "epochs": 3},
-                  "minilm-l6": {"backbone": "minilm-l6", "epochs": 3},
-                  "mpnet-base": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 3}},
-        student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2},
-        common={"dataset": "trecqa", "max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1,
-                "length_grouping": 50},
-        ablation_head_layers=(2, 3), seed_folders=True, transfer_from="v2",
-    ),
     # The full WikiQA run reported in the README (one seed; cheap teachers first so a partial run is useful)
     "full": Preset(
         "full",
@@ -131,6 +110,22 @@ PRESETS: dict[str, Preset] = {
         ablation_head_layers=(2, 3),
     ),
 }
+
+
+def transfer_preset(source: str, dataset: str, **changes: Any) -> Preset:
+    """`source` on another dataset, every run starting from its run of the same name and seed
+    (transfer, then adapt): its teachers, students and settings, so a change there (the recipe the
+    sweep chose) carries over."""
+    base = PRESETS[source]
+    return dataclasses.replace(base, name=f"{source}-{dataset}", common={**base.common, "dataset": dataset}, sweep={},
+                               transfer_from=source, **changes)
+
+
+# the quick chain on TREC-QA (tests); issue 8, item 5: the v2 comparison on TREC-QA (artifacts/v2/trecqa),
+# adapted on its 94-question train split, teachers for 3 epochs (best on TREC-QA dev kept)
+PRESETS["quick-trecqa"] = transfer_preset("quick", "trecqa")
+PRESETS["v2-trecqa"] = transfer_preset("v2", "trecqa", teachers={t: {**over, "epochs": 3}
+                                                                 for t, over in PRESETS["v2"].teachers.items()})
 
 
 def teacher_config(preset: Preset, name: str, seed: int) -> TrainConfig:
@@ -167,15 +162,8 @@ def _configs(preset: Preset, kind: str, runs: dict[str, dict[str, Any]], base: d
 
 
 def best_teacher(preset: Preset, root: Path) -> str | None:
-    """The preset's teacher with the best dev MAP under `root` (chosen on dev, never on test); None
-    until every teacher is finished."""
-    dev_map = {}
-    for t in preset.teachers:
-        metrics = artifacts.read_metrics(artifacts.run_dir(root, "teachers", t))
-        if not metrics:
-            return None
-        dev_map[t] = metrics["dev"]["pooled"]["map"]
-    return max(dev_map, key=dev_map.get)
+    """The preset's teacher with the best dev MAP under `root`; None until every teacher is finished."""
+    return artifacts.best_on_dev({t: artifacts.run_dir(root, "teachers", t) for t in preset.teachers})
 
 
 def ablation_configs(preset: Preset, root: Path, seed: int) -> dict[str, TrainConfig]:
@@ -206,12 +194,22 @@ def sweep_configs(preset: Preset, seed: int) -> dict[str, TrainConfig]:
 
 
 def _done(run_dir: Path, cfg: TrainConfig) -> bool:
-    """Finished with this config and with the same teacher tables (a retrained teacher
-    rescored into them makes every student that learned from it stale)."""
+    """Finished with this config, the same teacher tables (a retrained teacher rescored into them
+    makes every student that learned from it stale) and the same `init_from` model (a retrained
+    source makes its transferred runs stale)."""
     saved = artifacts.config_path(run_dir)
     if not (artifacts.is_finished(run_dir) and saved.is_file() and TrainConfig.from_file(saved) == cfg):
         return False
-    return artifacts.read_metrics(run_dir).get("teacher_tables", {}) == teacher_fingerprints(cfg, run_dir)
+    metrics = artifacts.read_metrics(run_dir)
+    source = init_from_fingerprint(cfg, run_dir)  # None where the source's weights are not here: trust the record
+    return (metrics.get("teacher_tables", {}) == teacher_fingerprints(cfg, run_dir)
+            and (source is None or metrics.get("init_from_model") == source))
+
+
+def init_from_fingerprint(cfg: TrainConfig, run_dir: Path) -> str | None:
+    """The fingerprint of the model a run started from (None: a fresh backbone, or weights not here)."""
+    folder = init_from_folder(cfg, run_dir) if cfg.init_from else None
+    return model_fingerprint(folder) if folder is not None and (folder / "config.json").is_file() else None
 
 
 def teacher_fingerprints(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
@@ -236,6 +234,8 @@ def ensure_trained(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> di
     metrics = train(cfg, run_dir, progress=progress)
     if metrics:  # the main process records what the run learned from
         metrics["teacher_tables"] = teacher_fingerprints(cfg, run_dir)
+        if cfg.init_from:
+            metrics["init_from_model"] = init_from_fingerprint(cfg, run_dir)
         artifacts.write_metrics(run_dir, metrics)
     return metrics
 
@@ -288,13 +288,17 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     if sweep and not preset.sweep:
         raise InputError(None, f"preset {preset_name!r} has no recipe sweep; presets with one: "
                                f"{sorted(n for n, p in PRESETS.items() if p.sweep)}")
-    if len({*(seeds or [seed]), *(ablation_seeds or [])}) > 1 and not preset.seed_folders:
+    seeds = list(seeds) if seeds is not None else [seed]
+    ablation_seeds = (list(ablation_seeds) if ablation_seeds is not None else seeds) if ablation else []
+    if len({*seeds, *ablation_seeds}) > 1 and not preset.seed_folders:
         raise InputError(None, f"preset {preset_name!r} keeps one seed per student folder; use a preset with seed_folders")
     root = Path(root) if root else preset.default_root()
-    if preset.transfer_from and not (root.parent / "teachers").is_dir():
-        raise InputError(root.parent, f"preset {preset_name!r} starts every run from the same run of preset "
-                                      f"{preset.transfer_from!r}, in the folder above its own; run `reproduce --preset "
-                                      f"{preset.transfer_from}` there first (with the same seeds)")
+    missing = _missing_sources(preset, root, seed, seeds, ablation_seeds, teachers_only)
+    if missing:
+        raise InputError(missing[0], f"the model this {preset_name} run starts from is not here ({len(missing)} such "
+                                     f"source run(s)); weights are never committed: first run `python -m cerberus_core "
+                                     f"reproduce --preset {preset.transfer_from} --root {root.parent}` with the same "
+                                     "seeds (and ablation seeds)")
     rows = []
     for name in preset.teachers:
         cfg = teacher_config(preset, name, seed)
@@ -313,29 +317,38 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
         table = sweep_markdown(root, preset)
         write_text_atomic(root / artifacts.SWEEP, table)
         return table
-    seeds = list(seeds) if seeds is not None else [seed]
     students = [(s, name, cfg) for s in seeds for name, cfg in student_configs(preset, root, best, s).items()]
-    seeded = []  # (role, name, seed, metrics) of every student and ablation run, for the summary over seeds
+    ran = []  # (role, name, seed, metrics)
     for student_seed, name, cfg in students:
         run_dir = artifacts.run_dir(root, "students", name, student_seed if preset.seed_folders else None)
-        metrics = ensure_trained(cfg, run_dir, progress)
-        seeded.append(("student", name, student_seed, metrics))
-        name = f"{name} (seed {student_seed})" if preset.seed_folders else name
-        rows.append(_row("student", name, metrics))
-        if cfg.num_heads > 1:
-            rows += [_row("  head", f"{name} {head}", metrics, head) for head in metrics["test"] if head != "pooled"]
-    ablations = [(s, name, cfg) for s in (ablation_seeds if ablation_seeds is not None else seeds)
-                 for name, cfg in ablation_configs(preset, root, s).items()]
-    for student_seed, name, cfg in ablations if ablation else []:
-        metrics = ensure_trained(cfg, artifacts.run_dir(root, "ablation", name, student_seed if preset.seed_folders else None),
-                                 progress)
-        seeded.append(("ablation", name, student_seed, metrics))
-        rows.append(_row("ablation", f"{name} ({metrics['model']})", metrics))
-    table = results_markdown(rows, preset, best)
-    if preset.seed_folders:
-        table = seeds_markdown(seeded) + "\n## Every run\n\n" + table
+        ran.append(("student", name, student_seed, ensure_trained(cfg, run_dir, progress)))
+    ablations = [(s, name, cfg) for s in ablation_seeds for name, cfg in ablation_configs(preset, root, s).items()]
+    for student_seed, name, cfg in ablations:
+        run_dir = artifacts.run_dir(root, "ablation", name, student_seed if preset.seed_folders else None)
+        ran.append(("ablation", name, student_seed, ensure_trained(cfg, run_dir, progress)))
+    summary = ""
+    if preset.seed_folders:  # every finished seed on disk, not only this call's
+        ran = _seed_runs(preset, root, best)
+        summary = seeds_markdown(ran)
+    for role, name, student_seed, metrics in ran:
+        label = f"{name} (seed {student_seed})" if preset.seed_folders else name
+        if role == "ablation":
+            rows.append(_row(role, f"{label} ({metrics['model']})", metrics))
+            continue
+        rows.append(_row(role, label, metrics))
+        rows += [_row("  head", f"{label} {head}", metrics, head) for head in metrics["test"] if head != "pooled"]
+    table = results_markdown(rows, preset, best, summary)
     write_text_atomic(root / artifacts.RESULTS, table)
     return table
+
+
+def _seed_runs(preset: Preset, root: Path, best: str) -> list[tuple[str, str, int, dict[str, Any]]]:
+    """(role, name, seed, metrics) of every finished student and ablation seed under `root`, in the
+    order of the preset's comparison, then by seed."""
+    order = [*student_configs(preset, root, best, 0), *ablation_configs(preset, root, 0)]
+    found = [(role, name, seed, artifacts.read_metrics(run)) for kind, role in (("students", "student"), ("ablation", "ablation"))
+             for name, seed, run in artifacts.finished_seed_runs(root, kind)]
+    return sorted(found, key=lambda r: (r[0] != "student", order.index(r[1]) if r[1] in order else len(order), r[1], r[2]))
 
 
 def _mean_sd(values: list[float], digits: int = 4) -> str:
@@ -373,13 +386,31 @@ def seeds_markdown(runs: list[tuple[str, str, int, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _missing_sources(preset: Preset, root: Path, seed: int, seeds: list[int], ablation_seeds: list[int],
+                     teachers_only: bool) -> list[Path]:
+    """The source models (init_from) that the runs still to train need and that are not here."""
+    if not preset.transfer_from:
+        return []
+    best = best_teacher(preset, root) or next(iter(preset.teachers))  # the source of replicated does not depend on it
+    folder_seed = (lambda s: s) if preset.seed_folders else (lambda s: None)
+    runs = [(teacher_config(preset, t, seed), artifacts.run_dir(root, "teachers", t)) for t in preset.teachers]
+    if not teachers_only:
+        runs += [(cfg, artifacts.run_dir(root, "students", n, folder_seed(s)))
+                 for s in seeds for n, cfg in student_configs(preset, root, best, s).items()]
+        runs += [(cfg, artifacts.run_dir(root, "ablation", n, folder_seed(s)))
+                 for s in ablation_seeds for n, cfg in ablation_configs(preset, root, s).items()]
+    sources = [init_from_folder(cfg, run) for cfg, run in runs if not _done(run, cfg)]
+    return [folder for folder in sources if not (folder / "config.json").is_file()]
+
+
 def _row(role: str, name: str, metrics: dict[str, Any], column: str = "pooled") -> tuple:
     """(role, name, parameters, test metrics, dev MAP) of one scorer: a run's pooled score or a head."""
     params = metrics.get("parameters") if column == "pooled" else None
     return role, name, params, metrics["test"][column], metrics["dev"][column]["map"]
 
 
-def results_markdown(rows: list[tuple], preset: Preset, best: str) -> str:
+def results_markdown(rows: list[tuple], preset: Preset, best: str, summary: str = "") -> str:
+    """The header, the summary over seeds of a multi-seed preset, then one row per run (and head)."""
     n = rows[0][3]["n_questions"]
     lines = [
         f"Preset `{preset.name}`: test, {n} questions (dev MAP: where models are chosen), metric policy `none` on the "
@@ -387,6 +418,7 @@ def results_markdown(rows: list[tuple], preset: Preset, best: str) -> str:
         f"95% bootstrap intervals over questions. Replicated teacher (best on dev): {best}. "
         f"Code {code_version()}.",
         "",
+        *([summary, "## Every run", ""] if summary else []),
         "| role | model | params (M) | dev MAP | test P@1 | test MAP | test MRR |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -432,10 +464,11 @@ def config_with_overrides(path: str | None, overrides: list[str], **fixed: Any) 
             values[key] = json.loads(raw)
         except json.JSONDecodeError:
             values[key] = raw
-    if isinstance(values.get("init_from"), str):
-        values["init_from"] = str(Path(values["init_from"]).absolute())
+    typed = lambda v: str(Path(v).absolute()) if isinstance(v, str) and v.strip() else v  # noqa: E731 (blank: refused later)
+    if "init_from" in values:
+        values["init_from"] = typed(values["init_from"])
     if isinstance(values.get("teachers"), list):
-        values["teachers"] = [str(Path(t).absolute()) if isinstance(t, str) else t for t in values["teachers"]]
+        values["teachers"] = [typed(t) for t in values["teachers"]]
     return dataclasses.replace(cfg, **values, **fixed)
 
 

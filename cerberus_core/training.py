@@ -155,8 +155,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
             best = _broadcast(acc, best)
             if main:  # before the checkpoint commits: a resume keeps the rows up to its step
                 write_curve(out_dir, curve)
-                clock.write(step)
             save_checkpoint(checkpoint, model, optimizer, step, best, acc)
+            if main:  # after it commits: a resumed session never counts again the time of steps it redoes
+                clock.write(step)
             acc.wait_for_everyone()
     bar.close()
     acc.wait_for_everyone()

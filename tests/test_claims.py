@@ -105,8 +105,11 @@ def test_a_second_dataset_in_a_subfolder_is_claimed_apart_and_joins_the_holm_fam
     both = tmp_path / "root"
     shutil.copytree(root, both)
     shutil.copytree(root, both / "trecqa")  # the same runs as another dataset, nested as a transfer preset's
-    for config in (both / "trecqa").rglob("config.json"):
-        config.write_text(config.read_text().replace('"dataset": "synthetic"', '"dataset": "trecqa"'))
+    for config in (both / "trecqa").rglob("config.json"):  # each seed transferred from the source's same seed
+        values = {**json.loads(config.read_text()), "dataset": "trecqa"}
+        if config.parent.name.startswith("seed"):
+            values["init_from"] = f"../../../../students/{config.parent.parent.name}/{config.parent.name}/best"
+        config.write_text(json.dumps(values))
     alone = {(r["id"], r.get("b")): r for r in claims.build_claims(root)["claims"]}
     result = claims.build_claims(both)
     assert result["correction"] == "Holm over the 14 distinct comparisons"

@@ -1,5 +1,6 @@
 """The command line: --help everywhere, and bad input as one line on stderr with exit code 2."""
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -69,8 +70,6 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
 def test_a_folder_typed_on_the_command_line_is_relative_to_where_it_was_typed(tmp_path, monkeypatch):
     """In a config file, `init_from` and `teachers` are relative to the run folder (so results move
     as a whole); typed with --set, they are made absolute from the working folder."""
-    from pathlib import Path
-
     from cerberus_core.config import TrainConfig, init_from_folder
     from cerberus_core.pipeline import config_with_overrides
 
@@ -79,4 +78,10 @@ def test_a_folder_typed_on_the_command_line_is_relative_to_where_it_was_typed(tm
     assert cfg.init_from == str(tmp_path / "src" / "best") and cfg.teachers == [str(tmp_path / "t" / "a"), "/abs/b"]
     relative = TrainConfig(init_from="../../source/gold/best")
     assert init_from_folder(relative, Path("/r/students/gold")) == Path("/r/source/gold/best")
-    assert init_from_folder(relative, None) == Path("../../source/gold/best")  # no run folder: the working folder
+
+
+def test_a_blank_folder_typed_on_the_command_line_is_refused_not_made_absolute(tmp_path):
+    run = cli("distill", "--out", str(tmp_path / "run"), "--set", "strategy=single", "--set", 'teachers=[" "]',
+              "--set", "teacher_index=0")
+    assert run.returncode == 2 and "teachers" in run.stderr and str(Path.cwd()) not in run.stderr
+    assert not (tmp_path / "run").exists()

@@ -149,3 +149,20 @@ def test_several_seeds_need_a_preset_with_seed_folders_and_nothing_is_written(tm
     with pytest.raises(InputError, match="preset 'quick' keeps one seed per student folder"):
         pipeline.reproduce("quick", root=tmp_path, progress=False, **kwargs)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_summary_over_seeds_reads_every_finished_seed_on_disk_in_the_comparisons_order(tmp_path):
+    def write(kind, name, seed, dev):
+        run = tmp_path / kind / name / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({"dev": {"pooled": {"map": dev}}}))
+
+    write("students", "cerberus", 0, 0.8)
+    write("students", "gold", 3, 0.6)
+    write("students", "gold", 1, 0.7)
+    write("ablation", "cerberus-B4H2", 0, 0.5)
+    (tmp_path / "students" / "ensemble" / "seed2").mkdir(parents=True)  # not finished
+    runs = pipeline._seed_runs(pipeline.PRESETS["v2"], tmp_path, "mpnet-base")
+    assert [(role, name, seed) for role, name, seed, _ in runs] == [
+        ("student", "gold", 1), ("student", "gold", 3), ("student", "cerberus", 0), ("ablation", "cerberus-B4H2", 0)]
+    assert runs[0][3]["dev"]["pooled"]["map"] == 0.7
