@@ -102,8 +102,12 @@ def test_a_transfer_preset_starts_each_run_from_the_same_run_of_its_source(smoke
 
 
 def test_a_transfer_preset_without_its_source_says_which_to_run_first(tmp_path):
-    with pytest.raises(InputError, match=r"run `reproduce --preset quick` there first"):
-        pipeline.reproduce("quick-trecqa", root=tmp_path / "trecqa", progress=False)
+    root = tmp_path / "trecqa"
+    with pytest.raises(InputError) as error:
+        pipeline.reproduce("quick-trecqa", root=root, progress=False)
+    assert str(error.value).startswith(f"{tmp_path}/teachers/l3-fast/best: the model this quick-trecqa run starts from "
+                                       "is not here (8 such source run(s)); weights are never committed: first run "
+                                       f"`python -m cerberus_core reproduce --preset quick --root {tmp_path}`")
     assert not any(tmp_path.iterdir())
 
 
