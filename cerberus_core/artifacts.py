@@ -405,7 +405,7 @@ class Artifacts:
         teacher = max(dev, key=dev.get) if dev else next(iter(tables))
         return {"qid": qid, "teacher": teacher, "ranks": ranks, "candidates": n}
 
-    def where(self, split: str = SPLIT) -> str:
+    def where(self, split: str = SPLIT, with_seed: bool = True) -> str:
         """The dataset and split every figure title names: "WikiQA test, 237 questions" (the clean
         questions the metrics count), read from the first finished run."""
         for kind in ("students", "teachers"):
@@ -413,7 +413,7 @@ class Artifacts:
                 run = self.run(kind, name)
                 dataset = DATASET_NAMES.get(run["config"].get("dataset"), run["config"].get("dataset", "?"))
                 n = (run["metrics"].get(split) or {}).get("pooled", {}).get("n_questions")
-                seeded = kind == "students" and run["dir"].name == f"seed{self.seed}"
+                seeded = with_seed and kind == "students" and run["dir"].name == f"seed{self.seed}"
                 return f"{dataset} {split}" + (f", {n} questions" if n else "") + (f", seed {self.seed}" if seeded else "")
         raise Missing("no finished run")
 

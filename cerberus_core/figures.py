@@ -21,7 +21,8 @@ import numpy as np
 
 from . import analysis as an
 from . import plotting as pl
-from .artifacts import BENCH, DATASET_NAMES, SPLIT, Artifacts, Missing, read_traces, run_of
+from .artifacts import (BENCH, DATASET_NAMES, SPLIT, Artifacts, Missing, config_path, finished_seed_runs, read_json,
+                        read_metrics, read_traces, run_of)
 from .scores import head_names
 
 REPO = Path(__file__).resolve().parents[1]
@@ -287,6 +288,29 @@ def pareto(art: Artifacts) -> FigureAndData:
     return fig, data, params
 
 
+def results_over_seeds(art: Artifacts) -> FigureAndData:
+    """Test MAP of every student at every seed (students/<name>/seed<s>), mean ± sd, beside the
+    teachers; the paired tests across seeds are the claims table's."""
+    runs = finished_seed_runs(art.root, "students")
+    if not runs:
+        raise Missing("no students/<name>/seed<s> runs (a multi-seed preset)")
+    by_name: dict[str, list[tuple[int, float]]] = {}
+    strategy = {}
+    for name, seed, run in runs:
+        metrics, config = read_metrics(run), read_json(config_path(run))
+        by_name.setdefault(name, []).append((seed, metrics[SPLIT]["pooled"]["map"]))
+        strategy[name] = config["strategy"]
+    order = {s: i for i, s in enumerate(STUDENT_ORDER)}
+    names = sorted(by_name, key=lambda n: (order.get(strategy[n], len(order)), n))
+    at_seed = set(art.names("students"))  # labels read a run's config; a name without the reader's seed keeps its name
+    rows = [{"name": n, "label": art.label("students", n) if n in at_seed else n, "seeds": [s for s, _ in by_name[n]],
+             "values": [v for _, v in by_name[n]]} for n in names]
+    teachers = {f"teacher {t}": art.quality(t) for t in art.names("teachers")}
+    fig = pl.plot_seed_spread(rows, teachers, title=f"Students over seeds ({art.where(with_seed=False)})")
+    return fig, {"rows": rows, "teachers": teachers}, {"split": SPLIT, "spread": "sample sd over seeds",
+                                                      "labels": f"models as at seed {art.seed}"}
+
+
 FIGURES: dict[str, Callable[[Artifacts], FigureAndData]] = {
     "teacher_correlation": teacher_correlation,
     "loss_curves": loss_curves,
@@ -298,6 +322,7 @@ FIGURES: dict[str, Callable[[Artifacts], FigureAndData]] = {
     "agreement_cerberus": agreement_cerberus,
     "agreement_replicated": agreement_replicated,
     "results": results,
+    "results_over_seeds": results_over_seeds,
     "ablation": ablation,
     "pareto": pareto,
 }

@@ -391,6 +391,34 @@ def plot_diversity_tradeoff(points: Sequence[Mapping[str, Any]], teacher_level: 
 
 
 # --------------------------------------------------------------------------- quality
+def plot_seed_spread(rows: Sequence[Mapping[str, Any]], references: Mapping[str, float], metric: str = "map",
+                     title: str = "") -> Figure:
+    """One row per system: every seed's value (small dots) and their mean ± sample sd (large dot and
+    whisker), so a gap between systems can be read against the spread between seeds. `rows`:
+    {"label", "values": per-seed values}; `references` (teachers, trained once) are dashed lines."""
+    fig = Figure(figsize=(7.5, 0.42 * len(rows) + 1.6))
+    ax = fig.subplots()
+    y = np.arange(len(rows))[::-1]
+    c = colors(1)[0]
+    for yi, row in zip(y, rows):
+        values = np.asarray(row["values"], dtype=float)
+        ax.scatter(values, np.full(len(values), yi), s=10, color="0.55", zorder=2)
+        sd = values.std(ddof=1) if len(values) > 1 else 0.0
+        ax.errorbar(values.mean(), yi, xerr=sd, fmt="o", color=c, ms=6, capsize=3, zorder=3)
+        ax.annotate(f"{values.mean():.3f} ± {sd:.3f} (n={len(values)})", (values.mean(), yi), xytext=(0, 5),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=6.5, color="0.2")
+    for (name, value), lc in zip(references.items(), colors(len(references) + 1)[1:]):
+        ax.axvline(value, color=lc, ls="--", lw=1, label=f"{name} ({value:.3f})")
+    ax.set_yticks(y, [r["label"] for r in rows])
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel(f"{METRIC_LABELS.get(metric, metric)}: seeds (grey), mean ± sd")
+    if references:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def _error(rows: Sequence[Mapping[str, Any]], metric: str) -> np.ndarray:
     values = np.array([r[metric] for r in rows])
     ci = np.array([r[f"{metric}_ci"] for r in rows]).reshape(len(rows), 2)

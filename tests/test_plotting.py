@@ -343,8 +343,10 @@ def artifacts(tmp_path_factory):
 
 def test_figures_cli_draws_every_figure_from_artifacts(artifacts, tmp_path, capsys):
     main(["--artifacts", str(artifacts), "--out", str(tmp_path)])
-    printed = capsys.readouterr().out.splitlines()  # the written paths; no "skip" note
-    assert printed == [str(tmp_path / f"{n}.{ext}") for n in FIGURES for ext in ("pdf", "png", "json")]
+    printed = capsys.readouterr().out.splitlines()  # the written paths; a "skip" note only for the seeds figure
+    one_seed = "skip results_over_seeds: no students/<name>/seed<s> runs (a multi-seed preset)"
+    assert printed == [one_seed] + [str(tmp_path / f"{n}.{ext}") for n in FIGURES if n != "results_over_seeds"
+                                    for ext in ("pdf", "png", "json")]
     sidecar = lambda name: json.loads((tmp_path / f"{name}.json").read_text())["data"]  # noqa: E731
     assert sidecar("agreement_cerberus")["own_teacher_is_closest"] == [True, True, True]
     assert sidecar("agreement_replicated")["heads"] == ["head0 ← t-a", "head1 ← t-a", "head2 ← t-a"]
@@ -423,6 +425,13 @@ def test_a_multi_seed_layout_is_read_one_seed_at_a_time(artifacts, tmp_path):
     assert later.where("test") == "synthetic test, 12 questions, seed 3"
     with pytest.raises(Missing):
         later.run("students", "gold")
+    fig, data, _ = FIGURES["results_over_seeds"](first)
+    rows = {r["name"]: r for r in data["rows"]}
+    assert rows["cerberus"]["seeds"] == [0, 3] and rows["gold"]["seeds"] == [0]  # every finished seed on disk
+    assert rows["cerberus"]["values"] == [first.quality("cerberus"), 0.123]
+    assert data["teachers"]["teacher t-b"] == first.quality("t-b") and "seed 0" not in fig.texts[0].get_text()
+    with pytest.raises(Missing, match="multi-seed"):
+        FIGURES["results_over_seeds"](Artifacts(artifacts))
 
 
 def test_example_question_is_short_and_ranked_right_by_every_teacher(artifacts):
