@@ -43,6 +43,7 @@ class Preset:
     ablation_head_layers: tuple[int, ...] = (2,)  # other body/head splits tried by the ablation
     seed_folders: bool = False  # students of seed s in students/<name>/seed<s> (multi-seed programmes)
     sweep: dict[str, dict[str, Any]] = field(default_factory=dict)  # recipe name -> CERBERUS config overrides
+    sweep_base: dict[str, Any] = field(default_factory=dict)  # what the recipes change from, fixed when the sweep ran
     # transfer, then adapt: every run starts from the same run (kind, name, seed) of this preset, whose
     # results folder holds this one's, in a subfolder named after the dataset (so both move as one)
     transfer_from: str | None = None
@@ -62,8 +63,11 @@ class Preset:
 
 
 # The recipe sweep of the multi-seed programme (issue 8, item 2): CERBERUS under other losses and
-# heads, each a change from the default (alpha 0.5, T 2, KL, 1-layer copied heads, summed head losses),
-# chosen on dev MAP and dev head diversity before the seeds run
+# heads, each a change from the default (V2_SWEEP_BASE: alpha 0.5, T 2, KL, 1-layer copied heads, summed
+# head losses), chosen on dev MAP and dev head diversity before the seeds run. The base is spelled out
+# so the sweep's runs stay what they were once the chosen recipe is set in the preset's students.
+V2_SWEEP_BASE = {"alpha": 0.5, "temperature": 2.0, "kd": "kl", "body_layers": 5, "head_layers": 1, "head_init": "copy",
+                 "head_loss": "sum"}
 V2_SWEEP: dict[str, dict[str, Any]] = {
     "default": {},
     **{f"alpha{a:g}-T{t:g}": {"alpha": a, "temperature": t}
@@ -97,7 +101,7 @@ PRESETS: dict[str, Preset] = {
                   "mpnet-base": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 3}},
         student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2},
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50},
-        ablation_head_layers=(2, 3), seed_folders=True, sweep=V2_SWEEP,
+        ablation_head_layers=(2, 3), seed_folders=True, sweep=V2_SWEEP, sweep_base=V2_SWEEP_BASE,
     ),
     # The full WikiQA run reported in the README (one seed; cheap teachers first so a partial run is useful)
     "full": Preset(
@@ -118,7 +122,7 @@ def transfer_preset(source: str, dataset: str, **changes: Any) -> Preset:
     sweep chose) carries over."""
     base = PRESETS[source]
     return dataclasses.replace(base, name=f"{source}-{dataset}", common={**base.common, "dataset": dataset}, sweep={},
-                               transfer_from=source, **changes)
+                               sweep_base={}, transfer_from=source, **changes)
 
 
 # the quick chain on TREC-QA (tests); issue 8, item 5: the v2 comparison on TREC-QA (artifacts/v2/trecqa),
@@ -190,7 +194,8 @@ def sweep_configs(preset: Preset, seed: int) -> dict[str, TrainConfig]:
     names = list(preset.teachers)
     base = {**preset.common, **preset.student, "seed": seed, "strategy": "cerberus", "num_heads": len(names),
             "teachers": [artifacts.teacher_scores_ref(t, seed_folders=False) for t in names]}
-    return {name: TrainConfig(name=f"sweep-{name}", **{**base, **over}) for name, over in preset.sweep.items()}
+    return {name: TrainConfig(name=f"sweep-{name}", **{**base, **preset.sweep_base, **over})
+            for name, over in preset.sweep.items()}
 
 
 def _done(run_dir: Path, cfg: TrainConfig) -> bool:

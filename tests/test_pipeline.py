@@ -170,3 +170,12 @@ def test_the_summary_over_seeds_reads_every_finished_seed_on_disk_in_the_compari
     assert [(role, name, seed) for role, name, seed, _ in runs] == [
         ("student", "gold", 1), ("student", "gold", 3), ("student", "cerberus", 0), ("ablation", "cerberus-B4H2", 0)]
     assert runs[0][3]["dev"]["pooled"]["map"] == 0.7
+
+
+def test_the_sweep_keeps_its_runs_when_the_chosen_recipe_is_set_in_the_students():
+    import dataclasses
+
+    v2 = pipeline.PRESETS["v2"]
+    chosen = dataclasses.replace(v2, student={**v2.student, "temperature": 4.0, "head_loss": "mean"})
+    assert pipeline.sweep_configs(chosen, 0) == pipeline.sweep_configs(v2, 0)
+    assert pipeline.sweep_configs(v2, 0)["default"].temperature == 2.0
