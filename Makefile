@@ -27,6 +27,7 @@ test: $(STAMP)
 
 figures: $(STAMP)
 	$(PY) -m cerberus_core.figures --artifacts artifacts/full --out figures
+	$(PY) -m cerberus_core.figures --artifacts artifacts/v2 --out figures/v2
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
