@@ -99,7 +99,9 @@ PRESETS: dict[str, Preset] = {
         teachers={"minilm-l3": {"backbone": "minilm-l3", "epochs": 4},
                   "minilm-l6": {"backbone": "minilm-l6", "epochs": 4},
                   "mpnet-base": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 3}},
-        student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2},
+        # alpha 1, T 2: the recipe sweep's choice (artifacts/v2/sweep.md, PLAN step 2)
+        student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2,
+                 "alpha": 1.0, "temperature": 2.0},
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50},
         ablation_head_layers=(2, 3), seed_folders=True, sweep=V2_SWEEP, sweep_base=V2_SWEEP_BASE,
     ),
