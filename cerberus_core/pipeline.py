@@ -324,15 +324,8 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
         table = sweep_markdown(root, preset)
         write_text_atomic(root / artifacts.SWEEP, table)
         return table
-    students = [(s, name, cfg) for s in seeds for name, cfg in student_configs(preset, root, best, s).items()]
-    ran = []  # (role, name, seed, metrics)
-    for student_seed, name, cfg in students:
-        run_dir = artifacts.run_dir(root, "students", name, student_seed if preset.seed_folders else None)
-        ran.append(("student", name, student_seed, ensure_trained(cfg, run_dir, progress)))
-    ablations = [(s, name, cfg) for s in ablation_seeds for name, cfg in ablation_configs(preset, root, s).items()]
-    for student_seed, name, cfg in ablations:
-        run_dir = artifacts.run_dir(root, "ablation", name, student_seed if preset.seed_folders else None)
-        ran.append(("ablation", name, student_seed, ensure_trained(cfg, run_dir, progress)))
+    ran = [(role, name, student_seed, ensure_trained(cfg, run_dir, progress))  # (role, name, seed, metrics)
+           for role, name, student_seed, cfg, run_dir in _student_runs(preset, root, best, seeds, ablation_seeds)]
     summary = ""
     if preset.seed_folders:  # every finished seed on disk, not only this call's
         ran = _seed_runs(preset, root, best)
@@ -399,15 +392,23 @@ def _missing_sources(preset: Preset, root: Path, seed: int, seeds: list[int], ab
     if not preset.transfer_from:
         return []
     best = best_teacher(preset, root) or next(iter(preset.teachers))  # the source of replicated does not depend on it
-    folder_seed = (lambda s: s) if preset.seed_folders else (lambda s: None)
     runs = [(teacher_config(preset, t, seed), artifacts.run_dir(root, "teachers", t)) for t in preset.teachers]
     if not teachers_only:
-        runs += [(cfg, artifacts.run_dir(root, "students", n, folder_seed(s)))
-                 for s in seeds for n, cfg in student_configs(preset, root, best, s).items()]
-        runs += [(cfg, artifacts.run_dir(root, "ablation", n, folder_seed(s)))
-                 for s in ablation_seeds for n, cfg in ablation_configs(preset, root, s).items()]
-    sources = [init_from_folder(cfg, run) for cfg, run in runs if not _done(run, cfg)]
+        runs += [(cfg, run) for *_, cfg, run in _student_runs(preset, root, best, seeds, ablation_seeds)]
+    # a finished run needs no source (were it stale, its source would be here to tell): no weights are hashed here
+    sources = [init_from_folder(cfg, run) for cfg, run in runs if not artifacts.is_finished(run)]
     return [folder for folder in sources if not (folder / "config.json").is_file()]
+
+
+def _student_runs(preset: Preset, root: Path, best: str, seeds: list[int],
+                  ablation_seeds: list[int]) -> list[tuple[str, str, int, TrainConfig, Path]]:
+    """(role, name, seed, config, run folder) of the students at `seeds`, then the ablations at
+    `ablation_seeds`, in training order."""
+    folder_seed = (lambda s: s) if preset.seed_folders else (lambda s: None)
+    return ([("student", n, s, cfg, artifacts.run_dir(root, "students", n, folder_seed(s)))
+             for s in seeds for n, cfg in student_configs(preset, root, best, s).items()]
+            + [("ablation", n, s, cfg, artifacts.run_dir(root, "ablation", n, folder_seed(s)))
+               for s in ablation_seeds for n, cfg in ablation_configs(preset, root, s).items()])
 
 
 def _row(role: str, name: str, metrics: dict[str, Any], column: str = "pooled") -> tuple:
