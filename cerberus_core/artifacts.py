@@ -350,6 +350,21 @@ class Artifacts:
             return "gold labels only"
         return names[cfg["teacher_index"]] if cfg["strategy"] in ("single", "replicated") else "+".join(names)
 
+    def separate_students(self, split: str = SPLIT) -> dict[str, float]:
+        """The single-teacher KD students taken together as if they were one student's heads, each
+        with its own teacher (`analysis.head_diversity`, S included): how far the same student follows
+        each teacher when it has a body of its own. The reference for CERBERUS's heads, which share one:
+        one student per CERBERUS teacher, in head order."""
+        names = [f"single-{t}" for t in self.teacher_names(self.run("students", "cerberus"))]
+        runs = [self.run("students", n) for n in names]
+        reference = self.table(runs[0], split)
+        students = {n: self.table(r, split) for n, r in zip(names, runs)}
+        teachers = {n: ScoreTable.load(from_run(r["dir"], r["config"]["teachers"][r["config"]["teacher_index"]])
+                                       / f"{split}.tsv") for n, r in zip(names, runs)}
+        _, heads = an.score_matrix(students, "head0", reference=reference)  # logit margins, as for heads
+        _, taught = an.score_matrix(teachers, reference=reference)
+        return an.head_diversity(reference.qids, reference.cand_idx, heads, taught)
+
     def teacher_ensemble(self, split: str = SPLIT) -> tuple[ScoreTable, np.ndarray]:
         """The finished teachers' mean positive probability per pair (`analysis.teacher_ensemble` of
         their cached scores), with the table whose qids and labels it follows."""

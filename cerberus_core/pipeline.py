@@ -329,7 +329,7 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     summary = ""
     if preset.seed_folders:  # every finished seed on disk, not only this call's
         ran = _seed_runs(preset, root, best)
-        summary = seeds_markdown(ran)
+        summary = seeds_markdown(ran, separate_students(root, sorted({seed for *_, seed, _ in ran})))
     for role, name, student_seed, metrics in ran:
         label = f"{name} (seed {student_seed})" if preset.seed_folders else name
         if role == "ablation":
@@ -359,10 +359,24 @@ def _mean_sd(values: list[float], digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
-def seeds_markdown(runs: list[tuple[str, str, int, dict[str, Any]]]) -> str:
+def separate_students(root: Path, seeds: list[int]) -> dict[int, dict[str, float]]:
+    """Seed -> `Artifacts.separate_students` on test, for the seeds whose single-teacher students
+    have all finished."""
+    found = {}
+    for seed in seeds:
+        try:
+            found[seed] = artifacts.Artifacts(root, seed).separate_students("test")
+        except artifacts.Missing:
+            continue
+    return found
+
+
+def seeds_markdown(runs: list[tuple[str, str, int, dict[str, Any]]],
+                   separate: dict[int, dict[str, float]] | None = None) -> str:
     """Every student over its seeds (mean ± sample sd; per-seed rows follow in results.md), and the
-    head diversity on test of every multi-head student at every seed. The claims, with paired tests
-    across seeds, come from the `claims` command."""
+    head diversity on test of every multi-head student at every seed, with, as their reference, the
+    single-teacher students of each seed taken together as heads (`separate`, by seed). The claims,
+    with paired tests across seeds, come from the `claims` command."""
     groups: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
     for role, name, seed, metrics in runs:
         groups.setdefault((role, name), []).append((seed, metrics))
@@ -383,6 +397,9 @@ def seeds_markdown(runs: list[tuple[str, str, int, dict[str, Any]]]) -> str:
                 s = f"{d['specialization']:.4f}" if d.get("specialization") is not None else "-"
                 lines.append(f"| {role} | {name} | {seed} | {s} | {d['head_head_r']:.4f} | "
                              f"{d['head_top1_disagreement']:.3f} |")
+    for seed, d in (separate or {}).items():
+        lines.append(f"| reference | single-teacher students as heads (a body each) | {seed} | {d['specialization']:.4f} | "
+                     f"{d['head_head_r']:.4f} | {d['head_top1_disagreement']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -140,11 +140,13 @@ def test_results_over_seeds_give_mean_and_sample_sd_and_every_seeds_diversity():
     runs = [("student", "gold", 0, metrics(0.70, 0.60)), ("student", "gold", 1, metrics(0.72, 0.64)),
             ("student", "cerberus", 0, metrics(0.75, 0.70, {"specialization": 0.012, "head_head_r": 0.99,
                                                             "head_top1_disagreement": 0.02}))]
-    table = pipeline.seeds_markdown(runs)
+    separate = {0: {"specialization": 0.0561, "head_head_r": 0.9362, "head_top1_disagreement": 0.1125}}
+    table = pipeline.seeds_markdown(runs, separate)
     # sample sd of (0.60, 0.64) is 0.0283; one seed gives the mean alone
     assert "| student | gold | 2 | 0.7100 ± 0.0141 | 0.6200 ± 0.0283 | 0.6200 ± 0.0283 | 0.6200 ± 0.0283 |" in table
     assert "| student | cerberus | 1 | 0.7500 | 0.7000 | 0.7000 | 0.7000 |" in table
     assert "| student | cerberus | 0 | 0.0120 | 0.9900 | 0.020 |" in table and "| student | gold | 0 |" not in table
+    assert table.rstrip().endswith("| reference | single-teacher students as heads (a body each) | 0 | 0.0561 | 0.9362 | 0.113 |")
 
 
 

@@ -401,6 +401,34 @@ def test_artifacts_quality_and_teachers_in_words(artifacts):
         "t-a+t-b+t-c", "t-a", "t-b", "gold labels only"]
 
 
+def test_the_single_teacher_students_are_read_together_as_heads_with_a_body_each(artifacts, tmp_path):
+    """The reference for CERBERUS's heads: one single-teacher student per CERBERUS teacher, in head order,
+    their logit margins (head0, not the pooled probability) against their own teachers."""
+    import shutil
+
+    root = tmp_path / "separate"
+    shutil.copytree(artifacts, root)
+    with pytest.raises(Missing, match="single-t-a"):  # only single-t-b has run
+        Artifacts(root).separate_students()
+    single_b = ScoreTable.load(root / "students" / "single-t-b" / "scores" / "test.tsv")
+    rng = np.random.default_rng(1)
+    teachers = {t: ScoreTable.load(root / "teacher_scores" / t / "test.tsv").columns["score"] for t in TEACHERS}
+    margins = {"t-b": single_b.columns["head0"]}
+    for i, t in ((0, "t-a"), (2, "t-c")):
+        margins[t] = teachers[t] + 0.2 * rng.normal(size=len(teachers[t]))
+        table = ScoreTable(single_b.qids, single_b.cand_idx, single_b.labels,
+                           {"pooled": an.to_probability(margins[t]), "head0": margins[t]}, single_b.meta)
+        write_run(root / "students" / f"single-{t}", {"strategy": "single", "num_heads": 1, "teacher_index": i,
+                                                       "teachers": [str(root / "teacher_scores" / u) for u in TEACHERS]},
+                  {"test": table}, curve=False)
+    found = Artifacts(root).separate_students()
+    r = np.corrcoef(np.stack([margins[t] for t in TEACHERS] + [teachers[t] for t in TEACHERS]))
+    own_minus_others = [r[i, 3 + i] - np.mean([r[i, 3 + j] for j in range(3) if j != i]) for i in range(3)]
+    assert found["specialization"] == pytest.approx(np.mean(own_minus_others), abs=1e-12)
+    assert found["head_head_r"] == pytest.approx(np.mean([r[0, 1], r[0, 2], r[1, 2]]), abs=1e-12)
+    assert found["specialization"] > 0.2  # each follows its own teacher, as these were made to
+
+
 def test_a_multi_seed_layout_is_read_one_seed_at_a_time(artifacts, tmp_path):
     """students/<name>/seed<s> (reproduce --seeds): the reader opens one seed, teachers are shared."""
     import shutil
