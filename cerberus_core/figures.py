@@ -131,9 +131,14 @@ def diversity_tradeoff(art: Artifacts) -> FigureAndData:
     """The recipe sweep: head diversity against pooled dev MAP, the teachers' own diversity marked."""
     found = art.sweep_points("dev")
     level = 1 - found["teachers"]["teacher_teacher_r"]
+    try:  # the same student with a body per teacher, at the reader's seed
+        separate = art.separate_students("dev")
+    except Missing:
+        separate = None
     title = f"Head diversity vs quality, one CERBERUS recipe per point ({art.where('dev')})"
-    fig = pl.plot_diversity_tradeoff(found["points"], level, "map", title)
-    return fig, {**found, "teacher_level": level}, {"split": "dev", "correlation": CORRELATION, "scores": "logit margins"}
+    fig = pl.plot_diversity_tradeoff(found["points"], level, "map", title, separate)
+    data = {**found, "teacher_level": level, **({"separate_students": separate} if separate else {})}
+    return fig, data, {"split": "dev", "correlation": CORRELATION, "scores": "logit margins"}
 
 
 def _agreement(art: Artifacts, name: str) -> FigureAndData:

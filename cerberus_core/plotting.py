@@ -367,10 +367,12 @@ def plot_diversity_over_steps(rows: Sequence[Mapping[str, float]] | Mapping[str,
 
 @_themed
 def plot_diversity_tradeoff(points: Sequence[Mapping[str, Any]], teacher_level: float, metric: str = "map",
-                            title: str = "") -> Figure:
+                            title: str = "", separate: Mapping[str, float] | None = None) -> Figure:
     """One point per recipe: the heads' diversity (left: 1 - mean head-head r, log scale; right: the
     specialization S) against pooled quality. The dashed line is the teachers' own 1 - r, which is
-    also S for heads that each equal their own teacher: the level a recipe could reach."""
+    also S for heads that each equal their own teacher: the level a recipe could reach. The dotted
+    line, given `separate` (`Artifacts.separate_students`), is where single-teacher students with a
+    body each stand: what the student learns from each teacher without a shared body."""
     fig = Figure(figsize=(9.5, 4.2))
     axes = fig.subplots(1, 2, sharey=True)
     ys = [p[metric] for p in points]
@@ -382,6 +384,10 @@ def plot_diversity_tradeoff(points: Sequence[Mapping[str, Any]], teacher_level: 
             ax.annotate(p["name"], (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
         ax.axvline(teacher_level, color="0.3", ls="--", lw=1, label=f"teachers ({teacher_level:.3f})")
         ax.set_xlabel(label)
+    if separate:
+        for ax, x in ((axes[0], 1 - separate["head_head_r"]), (axes[1], separate["specialization"])):
+            ax.axvline(x, color=colors(2)[1], ls=":", lw=1.2, label=f"single-teacher students, a body each ({x:.3f})")
+        axes[0].legend(fontsize=8, loc="lower right")
     axes[0].set_xscale("log")
     axes[0].set_ylabel(f"pooled {metric.upper()}")
     axes[1].legend(fontsize=8, loc="lower right")

@@ -384,6 +384,7 @@ def test_figures_cli_draws_every_figure_from_artifacts(artifacts, tmp_path, caps
         assert p["map"] == ranking_metrics(table.qids, table.labels, table.columns["pooled"])["map"]
     assert points["alpha1-T1"]["specialization"] > points["default"]["specialization"] > 0
     assert tradeoff["teacher_level"] == 1 - found["teacher_teacher_r"]
+    assert "separate_students" not in tradeoff  # one single-teacher student (t-b) is not a set of them
     assert [(r["panel"][:4], r["x"], r["name"]) for r in sidecar("ablation")["rows"]] == [
         ("numb", 1, "t-b"), ("body", 2, "B1 3H2"), ("numb", 2, "t-a+t-b"), ("numb", 3, "t-a+t-b+t-c"),
         ("body", 1, "B2 3H1")]
@@ -420,13 +421,19 @@ def test_the_single_teacher_students_are_read_together_as_heads_with_a_body_each
                            {"pooled": an.to_probability(margins[t]), "head0": margins[t]}, single_b.meta)
         write_run(root / "students" / f"single-{t}", {"strategy": "single", "num_heads": 1, "teacher_index": i,
                                                        "teachers": [str(root / "teacher_scores" / u) for u in TEACHERS]},
-                  {"test": table}, curve=False)
+                  {"test": table, "dev": table}, curve=False)
     found = Artifacts(root).separate_students()
     r = np.corrcoef(np.stack([margins[t] for t in TEACHERS] + [teachers[t] for t in TEACHERS]))
     own_minus_others = [r[i, 3 + i] - np.mean([r[i, 3 + j] for j in range(3) if j != i]) for i in range(3)]
     assert found["specialization"] == pytest.approx(np.mean(own_minus_others), abs=1e-12)
     assert found["head_head_r"] == pytest.approx(np.mean([r[0, 1], r[0, 2], r[1, 2]]), abs=1e-12)
     assert found["specialization"] > 0.2  # each follows its own teacher, as these were made to
+    # the recipe sweep's figure marks them (on dev, where recipes are chosen)
+    single_b.save(root / "students" / "single-t-b" / "scores" / "dev.tsv")
+    fig, data, _ = FIGURES["diversity_tradeoff"](Artifacts(root))
+    assert data["separate_students"] == Artifacts(root).separate_students("dev")
+    labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
+    assert f"single-teacher students, a body each ({data['separate_students']['specialization']:.3f})" in labels
 
 
 def test_a_multi_seed_layout_is_read_one_seed_at_a_time(artifacts, tmp_path):
