@@ -243,6 +243,13 @@ def run_head_diversity(table: ScoreTable, teacher_tables: Sequence[ScoreTable] =
 
 
 # --------------------------------------------------------------------------- quality
+def mean_sd(values: Sequence[float]) -> dict[str, float]:
+    """Mean and sample sd (ddof 1; nan for one value) over seeds, and how many there were."""
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            "n": len(values)}
+
+
 def _summary(m: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in m.items() if k != "per_question"}
 

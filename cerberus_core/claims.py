@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import artifacts
-from .analysis import MAIN_SCORES, own_teacher_is_closest, score_matrix, specialization
+from .analysis import MAIN_SCORES, mean_sd, own_teacher_is_closest, score_matrix, specialization
 from .config import TrainConfig
 from .errors import InputError
 from .metrics import bootstrap_ci, paired_test, ranking_metrics
@@ -109,13 +109,7 @@ def compare_map(a: System, b: System, seed: int = 0) -> dict[str, Any]:
     test = paired_test(d, np.zeros_like(d), n_resamples=N_PERMUTATIONS, seed=seed)
     return {"n_seeds": len(pairs), "n_questions": len(d), "delta_map": float(d.mean()),
             "ci95": list(bootstrap_ci(d, n_resamples=N_BOOTSTRAP, seed=seed)), "p": test["p_value"],
-            "map_a": _mean_sd(maps_a), "map_b": _mean_sd(maps_b)}
-
-
-def _mean_sd(values: Sequence[float]) -> dict[str, float]:
-    values = np.asarray(values, dtype=float)
-    return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-            "n": len(values)}
+            "map_a": mean_sd(maps_a), "map_b": mean_sd(maps_b)}
 
 
 def _specialization_samples(system: System, seed: int, teachers: list[ScoreTable],
@@ -154,7 +148,7 @@ def compare_specialization(a: System, b: System, teachers: list[ScoreTable], see
     p = min(1.0, 2 * (1 + min((boot <= 0).sum(), (boot >= 0).sum())) / (1 + len(boot)))
     return {"n_seeds": len(pairs), "n_questions": n_questions, "delta_specialization": float(diff[0]),
             "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))], "p": p,
-            "specialization_a": _mean_sd(s_a[:, 0]), "specialization_b": _mean_sd(s_b[:, 0]),
+            "specialization_a": mean_sd(s_a[:, 0]), "specialization_b": mean_sd(s_b[:, 0]),
             "own_teacher_closest": float(np.mean(closest))}  # share of (seed, head) of a closest to its teacher
 
 

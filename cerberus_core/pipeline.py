@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts
-from .analysis import teacher_ensemble
+from .analysis import mean_sd, teacher_ensemble
 from .atomic import write_text_atomic
 from .errors import InputError
 from .metrics import metrics_with_ci, with_interval
@@ -352,11 +352,9 @@ def _seed_runs(preset: Preset, root: Path, best: str) -> list[tuple[str, str, in
 
 
 def _mean_sd(values: list[float], digits: int = 4) -> str:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return f"{mean:.{digits}f}"
-    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+    """"mean ± sd" over seeds; the mean alone for one seed."""
+    found = mean_sd(values)
+    return f"{found['mean']:.{digits}f}" + (f" ± {found['sd']:.{digits}f}" if found["n"] > 1 else "")
 
 
 def separate_students(root: Path, seeds: list[int]) -> dict[int, dict[str, float]]:
