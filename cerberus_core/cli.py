@@ -142,7 +142,16 @@ def _score_args(p: argparse.ArgumentParser) -> None:
                    help="fp32, bf16 (where the CPU/GPU has it) or int8 (CPU); see precision.py")
 
 
-@command("evaluate", "P@1 / MAP / MRR with 95%% intervals of a saved model on any dataset or file", _score_args)
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    _score_args(p)
+    p.add_argument("--teachers", nargs="+", metavar="FOLDER",
+                   help="score-table folders of the heads' teachers, head order (each holding <split>.tsv, scored "
+                        "with the same --filter): also print the heads' specialization S, head-head r and top-1 "
+                        "disagreement on this split, e.g. on train to tell a fit that lost the teachers' diversity "
+                        "from a model that fits them and does not generalise")
+
+
+@command("evaluate", "P@1 / MAP / MRR with 95%% intervals of a saved model on any dataset or file", _evaluate_args)
 def _evaluate(args: argparse.Namespace) -> None:
     from .artifacts import saved_model
     from .data import load_as2
@@ -154,6 +163,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     folder = saved_model(args.model)
     _check_max_length(folder, args.max_length)
     ds = _nonempty(load_as2(args.data, split=args.split, filter=args.filter, data_root=args.data_root), args.data)
+    teachers = _head_teachers(args, folder, ds.n_pairs) if args.teachers else []
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
     table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
                           meta={"model_fingerprint": model_fingerprint(folder), "precision": args.precision})
@@ -161,6 +171,36 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(table.save(out))
     print(f"{ds.name} {ds.split or ''} ({ds.filter}): {len(ds)} questions, {ds.n_pairs} pairs")
     _print_metrics({"eval": evaluate_table(table)})
+    if teachers:
+        from .analysis import run_head_diversity
+
+        d = run_head_diversity(table, teachers)
+        print(f"heads  S {d['specialization']:.4f}  head-head r {d['head_head_r']:.4f}  top-1 disagreement "
+              f"{d['head_top1_disagreement']:.3f}  (teachers: r {d['teacher_teacher_r']:.4f}, top-1 disagreement "
+              f"{d['teacher_top1_disagreement']:.3f})")
+
+
+def _head_teachers(args: argparse.Namespace, folder: Path, n_pairs: int) -> list:
+    """evaluate --teachers: one table per head of the split being scored, each holding its pairs,
+    checked before the model is loaded."""
+    from .modelfiles import saved_model_config
+    from .scores import ScoreTable
+
+    if not args.split:
+        raise InputError(None, "--teachers needs --split (each teacher folder holds <split>.tsv)")
+    num_heads = saved_model_config(folder)["num_heads"]
+    if len(args.teachers) != num_heads or num_heads < 2:
+        raise InputError(folder / "config.json", f"--teachers: {len(args.teachers)} folders for a model with "
+                                                 f"{num_heads} head(s); expected one per head, and two or more heads")
+    tables = []
+    for folder in args.teachers:
+        path = Path(folder) / f"{args.split}.tsv"
+        table = ScoreTable.load(path, data_root=args.data_root)
+        if len(table.qids) != n_pairs:
+            raise InputError(path, f"holds {len(table.qids)} pairs, the evaluated split {n_pairs}; expected the same "
+                                   f"pairs (its sidecar's filter: {table.meta.get('filter')!r}, --filter: {args.filter!r})")
+        tables.append(table)
+    return tables
 
 
 @command("score", "score a dataset's splits with a teacher and store the score tables", _score_args)

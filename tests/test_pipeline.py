@@ -132,6 +132,36 @@ def test_cli_evaluate_any_saved_model_on_a_user_file(smoke, tmp_path):
     assert ScoreTable.load(out).head_columns() == ["head0", "head1"]
 
 
+def test_cli_evaluate_prints_the_heads_specialization_on_any_split_given_their_teachers(smoke, tmp_path):
+    """S, head-head r and top-1 disagreement of a saved student on a split, against teacher tables of that
+    split (here scored by `score`, as a user would for train: did the heads fit their teachers at all?)."""
+    import numpy as np
+
+    root, _ = smoke
+    base = [sys.executable, "-m", "cerberus_core"]
+    data = ["--data", "wikiqa", "--split", "test", "--max-length", "32"]
+    teachers = []
+    for t in ("l3-fast", "l3-slow"):
+        teachers.append(str(tmp_path / t))
+        scored = subprocess.run([*base, "score", "--model", str(root / "teachers" / t), *data, "--out", teachers[-1]],
+                                capture_output=True, text=True)
+        assert scored.returncode == 0, scored.stderr
+    evaluate = [*base, "evaluate", "--model", str(root / "students" / "cerberus"), *data]
+    one = subprocess.run([*evaluate, "--teachers", teachers[0]], capture_output=True, text=True)
+    assert one.returncode == 2 and one.stderr.count("\n") == 1 and "Loading" not in one.stderr  # refused first
+    assert "--teachers: 1 folders for a model with 2 head(s); expected one per head" in one.stderr
+    found = subprocess.run([*evaluate, "--teachers", *teachers, "--out", str(tmp_path / "student.tsv")],
+                           capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    student = ScoreTable.load(tmp_path / "student.tsv")
+    by_key = [ScoreTable.load(tmp_path / t / "test.tsv").key_index() for t in ("l3-fast", "l3-slow")]
+    rows = [[index[(q, int(c))] for q, c in zip(student.qids, student.cand_idx)] for index in by_key]
+    taught = [ScoreTable.load(tmp_path / t / "test.tsv").columns["score"][r] for t, r in zip(("l3-fast", "l3-slow"), rows)]
+    r = np.corrcoef([student.columns["head0"], student.columns["head1"], *taught])
+    s = ((r[0, 2] - r[0, 3]) + (r[1, 3] - r[1, 2])) / 2  # each head's own teacher minus the other
+    assert f"heads  S {s:.4f}  head-head r {r[0, 1]:.4f}  top-1 disagreement" in found.stdout, found.stdout
+
+
 def test_results_over_seeds_give_mean_and_sample_sd_and_every_seeds_diversity():
     def metrics(dev, test, diversity=None):
         m = {"dev": {"pooled": {"map": dev}}, "test": {"pooled": {"p@1": test, "map": test, "mrr": test}}}
