@@ -354,13 +354,21 @@ class Artifacts:
         """The single-teacher KD students taken together as if they were one student's heads, each
         with its own teacher (`analysis.head_diversity`, S included): how far the same student follows
         each teacher when it has a body of its own. The reference for CERBERUS's heads, which share one:
-        one student per CERBERUS teacher, in head order."""
-        names = [f"single-{t}" for t in self.teacher_names(self.run("students", "cerberus"))]
-        runs = [self.run("students", n) for n in names]
+        one student per CERBERUS teacher, in head order; Missing until CERBERUS and all of them have
+        finished at the reader's seed."""
+        taught = self.teacher_names(self.run("students", "cerberus"))
+        runs = [self.run("students", f"single-{t}") for t in taught]
+        seeded = {r["dir"].name == f"seed{self.seed}" for r in [self.run("students", "cerberus"), *runs]}
+        if len(seeded) > 1:  # a flat run beside seed folders would stand in for this seed
+            raise Missing(f"students/cerberus and single-* are not all runs of seed {self.seed}")
+        teachers = {}
+        for t, r in zip(taught, runs):
+            folder = r["config"]["teachers"][r["config"]["teacher_index"]]
+            if Path(folder).name != t:
+                raise InputError(config_path(r["dir"]), f"single-{t} learned from {folder}; expected teacher {t}")
+            teachers[t] = ScoreTable.load(from_run(r["dir"], folder) / f"{split}.tsv")
         reference = self.table(runs[0], split)
-        students = {n: self.table(r, split) for n, r in zip(names, runs)}
-        teachers = {n: ScoreTable.load(from_run(r["dir"], r["config"]["teachers"][r["config"]["teacher_index"]])
-                                       / f"{split}.tsv") for n, r in zip(names, runs)}
+        students = {t: self.table(r, split) for t, r in zip(taught, runs)}
         _, heads = an.score_matrix(students, "head0", reference=reference)  # logit margins, as for heads
         _, taught = an.score_matrix(teachers, reference=reference)
         return an.head_diversity(reference.qids, reference.cand_idx, heads, taught)

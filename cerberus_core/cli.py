@@ -163,7 +163,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     folder = saved_model(args.model)
     _check_max_length(folder, args.max_length)
     ds = _nonempty(load_as2(args.data, split=args.split, filter=args.filter, data_root=args.data_root), args.data)
-    teachers = _head_teachers(args, folder, ds.n_pairs) if args.teachers else []
+    teachers = _head_teachers(args, folder, ds) if args.teachers else []
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
     table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
                           meta={"model_fingerprint": model_fingerprint(folder), "precision": args.precision})
@@ -180,25 +180,29 @@ def _evaluate(args: argparse.Namespace) -> None:
               f"{d['teacher_top1_disagreement']:.3f})")
 
 
-def _head_teachers(args: argparse.Namespace, folder: Path, n_pairs: int) -> list:
-    """evaluate --teachers: one table per head of the split being scored, each holding its pairs,
-    checked before the model is loaded."""
+def _head_teachers(args: argparse.Namespace, folder: Path, ds) -> list:
+    """evaluate --teachers: one teacher table per head of the split being scored, each holding
+    exactly its pairs, checked before the model is loaded."""
     from .modelfiles import saved_model_config
     from .scores import ScoreTable
 
     if not args.split:
         raise InputError(None, "--teachers needs --split (each teacher folder holds <split>.tsv)")
-    num_heads = saved_model_config(folder)["num_heads"]
+    num_heads = saved_model_config(folder).get("num_heads", 1)
     if len(args.teachers) != num_heads or num_heads < 2:
         raise InputError(folder / "config.json", f"--teachers: {len(args.teachers)} folders for a model with "
                                                  f"{num_heads} head(s); expected one per head, and two or more heads")
+    qids, cand_idx, _ = ds.pair_arrays()
+    pairs = set(zip(qids, cand_idx.tolist()))
     tables = []
-    for folder in args.teachers:
-        path = Path(folder) / f"{args.split}.tsv"
+    for teacher in args.teachers:
+        path = Path(teacher) / f"{args.split}.tsv"
         table = ScoreTable.load(path, data_root=args.data_root)
-        if len(table.qids) != n_pairs:
-            raise InputError(path, f"holds {len(table.qids)} pairs, the evaluated split {n_pairs}; expected the same "
-                                   f"pairs (its sidecar's filter: {table.meta.get('filter')!r}, --filter: {args.filter!r})")
+        if "score" not in table.columns:
+            raise InputError(path, f"has columns {list(table.columns)}; expected a teacher's table (a 'score' column)")
+        if set(table.key_index()) != pairs:
+            raise InputError(path, f"holds {len(table.qids)} pairs, not the {len(pairs)} pairs evaluated; expected the "
+                                   f"same (its sidecar's filter: {table.meta.get('filter')!r}, --filter: {args.filter!r})")
         tables.append(table)
     return tables
 

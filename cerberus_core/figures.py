@@ -128,7 +128,8 @@ def diversity(art: Artifacts) -> FigureAndData:
 
 
 def diversity_tradeoff(art: Artifacts) -> FigureAndData:
-    """The recipe sweep: head diversity against pooled dev MAP, the teachers' own diversity marked."""
+    """The recipe sweep: head diversity against pooled dev MAP, the teachers' own diversity marked, and
+    the single-teacher students' (a body each, at the reader's seed) where they have all run."""
     found = art.sweep_points("dev")
     level = 1 - found["teachers"]["teacher_teacher_r"]
     try:  # the same student with a body per teacher, at the reader's seed

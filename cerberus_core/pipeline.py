@@ -358,8 +358,8 @@ def _mean_sd(values: list[float], digits: int = 4) -> str:
 
 
 def separate_students(root: Path, seeds: list[int]) -> dict[int, dict[str, float]]:
-    """Seed -> `Artifacts.separate_students` on test, for the seeds whose single-teacher students
-    have all finished."""
+    """Seed -> `Artifacts.separate_students` on test, for the seeds where CERBERUS and every one of
+    its single-teacher students have finished."""
     found = {}
     for seed in seeds:
         try:

@@ -23,7 +23,7 @@ from cycler import cycler
 from matplotlib import patches
 from matplotlib.figure import Figure
 
-from .analysis import METRICS, candidate_distribution, to_probability
+from .analysis import METRICS, candidate_distribution, mean_sd, to_probability
 from .atomic import atomic_path
 from .provenance import code_version
 from .scores import head_names
@@ -385,7 +385,7 @@ def plot_diversity_tradeoff(points: Sequence[Mapping[str, Any]], teacher_level: 
         ax.axvline(teacher_level, color="0.3", ls="--", lw=1, label=f"teachers ({teacher_level:.3f})")
         ax.set_xlabel(label)
     if separate:
-        for ax, x in ((axes[0], 1 - separate["head_head_r"]), (axes[1], separate["specialization"])):
+        for ax, x in ((axes[0], max(1 - separate["head_head_r"], 1e-6)), (axes[1], separate["specialization"])):
             ax.axvline(x, color=colors(2)[1], ls=":", lw=1.2, label=f"single-teacher students, a body each ({x:.3f})")
         axes[0].legend(fontsize=8, loc="lower right")
     axes[0].set_xscale("log")
@@ -409,7 +409,8 @@ def plot_seed_spread(rows: Sequence[Mapping[str, Any]], references: Mapping[str,
     for yi, row in zip(y, rows):
         values = np.asarray(row["values"], dtype=float)
         ax.scatter(values, np.full(len(values), yi), s=10, color="0.55", zorder=2)
-        sd = values.std(ddof=1) if len(values) > 1 else 0.0
+        found = mean_sd(values)
+        sd = found["sd"] if found["n"] > 1 else 0.0  # one seed: no whisker
         ax.errorbar(values.mean(), yi, xerr=sd, fmt="o", color=c, ms=6, capsize=3, zorder=3)
         ax.annotate(f"{values.mean():.3f} ± {sd:.3f} (n={len(values)})", (values.mean(), yi), xytext=(0, 5),
                     textcoords="offset points", ha="center", va="bottom", fontsize=6.5, color="0.2")

@@ -150,6 +150,12 @@ def test_cli_evaluate_prints_the_heads_specialization_on_any_split_given_their_t
     one = subprocess.run([*evaluate, "--teachers", teachers[0]], capture_output=True, text=True)
     assert one.returncode == 2 and one.stderr.count("\n") == 1 and "Loading" not in one.stderr  # refused first
     assert "--teachers: 1 folders for a model with 2 head(s); expected one per head" in one.stderr
+    student_tables = str(root / "students" / "cerberus" / "scores")  # a student's, not a teacher's
+    wrong = subprocess.run([*evaluate, "--teachers", teachers[0], student_tables], capture_output=True, text=True)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "expected a teacher's table" in wrong.stderr
+    subset = subprocess.run([*evaluate, "--teachers", teachers[0], str(root / "teacher_scores" / "l3-slow")],
+                            capture_output=True, text=True)  # the quick chain scored 6 test questions, not all
+    assert subset.returncode == 2 and "pairs evaluated; expected the same" in subset.stderr
     found = subprocess.run([*evaluate, "--teachers", *teachers, "--out", str(tmp_path / "student.tsv")],
                            capture_output=True, text=True)
     assert found.returncode == 0, found.stderr

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from cerberus_core import analysis as an  # noqa: E402
 from cerberus_core import plotting as pl  # noqa: E402
 from cerberus_core.artifacts import Artifacts, Missing  # noqa: E402
+from cerberus_core.errors import InputError  # noqa: E402
 from cerberus_core.figures import FIGURES, main, make_figures  # noqa: E402
 from cerberus_core.metrics import metrics_with_ci, ranking_metrics  # noqa: E402
 from cerberus_core.scores import ScoreTable  # noqa: E402
@@ -415,13 +416,17 @@ def test_the_single_teacher_students_are_read_together_as_heads_with_a_body_each
     rng = np.random.default_rng(1)
     teachers = {t: ScoreTable.load(root / "teacher_scores" / t / "test.tsv").columns["score"] for t in TEACHERS}
     margins = {"t-b": single_b.columns["head0"]}
+
+    def table(m):
+        return ScoreTable(single_b.qids, single_b.cand_idx, single_b.labels, {"pooled": an.to_probability(m), "head0": m},
+                          single_b.meta)
+
     for i, t in ((0, "t-a"), (2, "t-c")):
         margins[t] = teachers[t] + 0.2 * rng.normal(size=len(teachers[t]))
-        table = ScoreTable(single_b.qids, single_b.cand_idx, single_b.labels,
-                           {"pooled": an.to_probability(margins[t]), "head0": margins[t]}, single_b.meta)
+        dev = teachers[t] + 0.6 * rng.normal(size=len(teachers[t]))  # dev differs from test
         write_run(root / "students" / f"single-{t}", {"strategy": "single", "num_heads": 1, "teacher_index": i,
                                                        "teachers": [str(root / "teacher_scores" / u) for u in TEACHERS]},
-                  {"test": table, "dev": table}, curve=False)
+                  {"test": table(margins[t]), "dev": table(dev)}, curve=False)
     found = Artifacts(root).separate_students()
     r = np.corrcoef(np.stack([margins[t] for t in TEACHERS] + [teachers[t] for t in TEACHERS]))
     own_minus_others = [r[i, 3 + i] - np.mean([r[i, 3 + j] for j in range(3) if j != i]) for i in range(3)]
@@ -429,11 +434,16 @@ def test_the_single_teacher_students_are_read_together_as_heads_with_a_body_each
     assert found["head_head_r"] == pytest.approx(np.mean([r[0, 1], r[0, 2], r[1, 2]]), abs=1e-12)
     assert found["specialization"] > 0.2  # each follows its own teacher, as these were made to
     # the recipe sweep's figure marks them (on dev, where recipes are chosen)
-    single_b.save(root / "students" / "single-t-b" / "scores" / "dev.tsv")
+    table(margins["t-b"]).save(root / "students" / "single-t-b" / "scores" / "dev.tsv")
     fig, data, _ = FIGURES["diversity_tradeoff"](Artifacts(root))
-    assert data["separate_students"] == Artifacts(root).separate_students("dev")
+    dev = data["separate_students"]
+    assert dev == Artifacts(root).separate_students("dev") and dev["specialization"] < found["specialization"]
     labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
-    assert f"single-teacher students, a body each ({data['separate_students']['specialization']:.3f})" in labels
+    assert f"single-teacher students, a body each ({dev['specialization']:.3f})" in labels
+    config = root / "students" / "single-t-c" / "config.json"  # named after t-c, taught by t-b
+    config.write_text(config.read_text().replace('"teacher_index": 2', '"teacher_index": 1'))
+    with pytest.raises(InputError, match="single-t-c learned from .*t-b; expected teacher t-c"):
+        Artifacts(root).separate_students()
 
 
 def test_a_multi_seed_layout_is_read_one_seed_at_a_time(artifacts, tmp_path):
