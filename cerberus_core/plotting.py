@@ -412,7 +412,8 @@ def plot_seed_spread(rows: Sequence[Mapping[str, Any]], references: Mapping[str,
         found = mean_sd(values)
         sd = found["sd"] if found["n"] > 1 else 0.0  # one seed: no whisker
         ax.errorbar(values.mean(), yi, xerr=sd, fmt="o", color=c, ms=6, capsize=3, zorder=3)
-        ax.annotate(f"{values.mean():.3f} ± {sd:.3f} (n={len(values)})", (values.mean(), yi), xytext=(0, 5),
+        spread = f" ± {sd:.3f}" if found["n"] > 1 else ""  # one seed has no sd
+        ax.annotate(f"{values.mean():.3f}{spread} (n={len(values)})", (values.mean(), yi), xytext=(0, 5),
                     textcoords="offset points", ha="center", va="bottom", fontsize=6.5, color="0.2")
     for (name, value), lc in zip(references.items(), colors(len(references) + 1)[1:]):
         ax.axvline(value, color=lc, ls="--", lw=1, label=f"{name} ({value:.3f})")

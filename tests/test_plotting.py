@@ -475,6 +475,8 @@ def test_a_multi_seed_layout_is_read_one_seed_at_a_time(artifacts, tmp_path):
     assert rows["cerberus"]["seeds"] == [0, 3] and rows["gold"]["seeds"] == [0]  # every finished seed on disk
     assert rows["cerberus"]["values"] == [first.quality("cerberus"), 0.123]
     assert data["teachers"]["teacher t-b"] == first.quality("t-b") and "seed 0" not in fig.texts[0].get_text()
+    notes = [t.get_text() for t in fig.axes[0].texts]  # a sd needs two seeds: gold's one seed shows its value alone
+    assert f"{first.quality('gold'):.3f} (n=1)" in notes and sum(" ± " in n and "(n=2)" in n for n in notes) >= 1
     with pytest.raises(Missing, match="multi-seed"):
         FIGURES["results_over_seeds"](Artifacts(artifacts))
 
