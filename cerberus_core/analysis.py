@@ -250,6 +250,12 @@ def mean_sd(values: Sequence[float]) -> dict[str, float]:
             "n": len(values)}
 
 
+def format_mean_sd(values: Sequence[float], digits: int) -> str:
+    """"mean ± sd" over seeds; the mean alone for one seed, which has no sd."""
+    found = mean_sd(values)
+    return f"{found['mean']:.{digits}f}" + (f" ± {found['sd']:.{digits}f}" if found["n"] > 1 else "")
+
+
 def _summary(m: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in m.items() if k != "per_question"}
 

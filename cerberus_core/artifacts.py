@@ -356,22 +356,22 @@ class Artifacts:
         each teacher when it has a body of its own. The reference for CERBERUS's heads, which share one:
         one student per CERBERUS teacher, in head order; Missing until CERBERUS and all of them have
         finished at the reader's seed."""
-        taught = self.teacher_names(self.run("students", "cerberus"))
-        runs = [self.run("students", f"single-{t}") for t in taught]
-        seeded = {r["dir"].name == f"seed{self.seed}" for r in [self.run("students", "cerberus"), *runs]}
-        if len(seeded) > 1:  # a flat run beside seed folders would stand in for this seed
+        cerberus = self.run("students", "cerberus")
+        names = self.teacher_names(cerberus)
+        runs = [self.run("students", f"single-{t}") for t in names]
+        if len({r["dir"].name == f"seed{self.seed}" for r in [cerberus, *runs]}) > 1:  # a flat run beside seed folders
             raise Missing(f"students/cerberus and single-* are not all runs of seed {self.seed}")
-        teachers = {}
-        for t, r in zip(taught, runs):
+        teachers, students = {}, {}
+        for t, r in zip(names, runs):
             folder = r["config"]["teachers"][r["config"]["teacher_index"]]
             if Path(folder).name != t:
                 raise InputError(config_path(r["dir"]), f"single-{t} learned from {folder}; expected teacher {t}")
             teachers[t] = ScoreTable.load(from_run(r["dir"], folder) / f"{split}.tsv")
-        reference = self.table(runs[0], split)
-        students = {t: self.table(r, split) for t, r in zip(taught, runs)}
+            students[t] = self.table(r, split)
+        reference = students[names[0]]
         _, heads = an.score_matrix(students, "head0", reference=reference)  # logit margins, as for heads
-        _, taught = an.score_matrix(teachers, reference=reference)
-        return an.head_diversity(reference.qids, reference.cand_idx, heads, taught)
+        _, teacher_margins = an.score_matrix(teachers, reference=reference)
+        return an.head_diversity(reference.qids, reference.cand_idx, heads, teacher_margins)
 
     def teacher_ensemble(self, split: str = SPLIT) -> tuple[ScoreTable, np.ndarray]:
         """The finished teachers' mean positive probability per pair (`analysis.teacher_ensemble` of

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts
-from .analysis import mean_sd, teacher_ensemble
+from .analysis import format_mean_sd, teacher_ensemble
 from .atomic import write_text_atomic
 from .errors import InputError
 from .metrics import metrics_with_ci, with_interval
@@ -351,12 +351,6 @@ def _seed_runs(preset: Preset, root: Path, best: str) -> list[tuple[str, str, in
     return sorted(found, key=lambda r: (r[0] != "student", order.index(r[1]) if r[1] in order else len(order), r[1], r[2]))
 
 
-def _mean_sd(values: list[float], digits: int = 4) -> str:
-    """"mean ± sd" over seeds; the mean alone for one seed."""
-    found = mean_sd(values)
-    return f"{found['mean']:.{digits}f}" + (f" ± {found['sd']:.{digits}f}" if found["n"] > 1 else "")
-
-
 def separate_students(root: Path, seeds: list[int]) -> dict[int, dict[str, float]]:
     """Seed -> `Artifacts.separate_students` on test, for the seeds where CERBERUS and every one of
     its single-teacher students have finished."""
@@ -382,8 +376,8 @@ def seeds_markdown(runs: list[tuple[str, str, int, dict[str, Any]]],
              "| role | model | seeds | dev MAP | test P@1 | test MAP | test MRR |", "|---|---|---|---|---|---|---|"]
     for (role, name), found in groups.items():
         test = [m["test"]["pooled"] for _, m in found]
-        lines.append(f"| {role} | {name} | {len(found)} | {_mean_sd([m['dev']['pooled']['map'] for _, m in found])} | "
-                     + " | ".join(_mean_sd([t[k] for t in test]) for k in ("p@1", "map", "mrr")) + " |")
+        lines.append(f"| {role} | {name} | {len(found)} | {format_mean_sd([m['dev']['pooled']['map'] for _, m in found], 4)} | "
+                     + " | ".join(format_mean_sd([t[k] for t in test], 4) for k in ("p@1", "map", "mrr")) + " |")
     lines += ["", "## Head diversity on test, every seed", "",
               "S: specialization (each head's r with its own teacher minus its mean r with the others); r: mean "
               "head-head Pearson r of the logit margins; top-1: mean head-head top-1 disagreement.", "",

@@ -23,7 +23,7 @@ from cycler import cycler
 from matplotlib import patches
 from matplotlib.figure import Figure
 
-from .analysis import METRICS, candidate_distribution, mean_sd, to_probability
+from .analysis import METRICS, candidate_distribution, format_mean_sd, mean_sd, to_probability
 from .atomic import atomic_path
 from .provenance import code_version
 from .scores import head_names
@@ -411,9 +411,8 @@ def plot_seed_spread(rows: Sequence[Mapping[str, Any]], references: Mapping[str,
         ax.scatter(values, np.full(len(values), yi), s=10, color="0.55", zorder=2)
         found = mean_sd(values)
         sd = found["sd"] if found["n"] > 1 else 0.0  # one seed: no whisker
-        ax.errorbar(values.mean(), yi, xerr=sd, fmt="o", color=c, ms=6, capsize=3, zorder=3)
-        spread = f" ± {sd:.3f}" if found["n"] > 1 else ""  # one seed has no sd
-        ax.annotate(f"{values.mean():.3f}{spread} (n={len(values)})", (values.mean(), yi), xytext=(0, 5),
+        ax.errorbar(found["mean"], yi, xerr=sd, fmt="o", color=c, ms=6, capsize=3, zorder=3)
+        ax.annotate(f"{format_mean_sd(values, 3)} (n={found['n']})", (found["mean"], yi), xytext=(0, 5),
                     textcoords="offset points", ha="center", va="bottom", fontsize=6.5, color="0.2")
     for (name, value), lc in zip(references.items(), colors(len(references) + 1)[1:]):
         ax.axvline(value, color=lc, ls="--", lw=1, label=f"{name} ({value:.3f})")

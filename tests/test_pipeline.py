@@ -160,9 +160,11 @@ def test_cli_evaluate_prints_the_heads_specialization_on_any_split_given_their_t
                            capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
     student = ScoreTable.load(tmp_path / "student.tsv")
-    by_key = [ScoreTable.load(tmp_path / t / "test.tsv").key_index() for t in ("l3-fast", "l3-slow")]
-    rows = [[index[(q, int(c))] for q, c in zip(student.qids, student.cand_idx)] for index in by_key]
-    taught = [ScoreTable.load(tmp_path / t / "test.tsv").columns["score"][r] for t, r in zip(("l3-fast", "l3-slow"), rows)]
+    taught = []
+    for t in ("l3-fast", "l3-slow"):  # each teacher's scores in the student's pair order
+        table = ScoreTable.load(tmp_path / t / "test.tsv")
+        index = table.key_index()
+        taught.append(table.columns["score"][[index[(q, int(c))] for q, c in zip(student.qids, student.cand_idx)]])
     r = np.corrcoef([student.columns["head0"], student.columns["head1"], *taught])
     s = ((r[0, 2] - r[0, 3]) + (r[1, 3] - r[1, 2])) / 2  # each head's own teacher minus the other
     assert f"heads  S {s:.4f}  head-head r {r[0, 1]:.4f}  top-1 disagreement" in found.stdout, found.stdout
