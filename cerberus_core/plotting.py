@@ -387,10 +387,10 @@ def plot_diversity_tradeoff(points: Sequence[Mapping[str, Any]], teacher_level: 
     if separate:
         for ax, x in ((axes[0], max(1 - separate["head_head_r"], 1e-6)), (axes[1], separate["specialization"])):
             ax.axvline(x, color=colors(2)[1], ls=":", lw=1.2, label=f"single-teacher students, a body each ({x:.3f})")
-        axes[0].legend(fontsize=8, loc="lower right")
     axes[0].set_xscale("log")
     axes[0].set_ylabel(f"pooled {metric.upper()}")
-    axes[1].legend(fontsize=8, loc="lower right")
+    for ax in axes:  # one legend per panel (its own x values), under it: inside, it hid the points' labels
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     if title:
         fig.suptitle(title)
     return fig
