@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from .errors import InputError
 from .metrics import metrics_with_ci, with_interval
 from .model import CerberusForRanking
 from .provenance import code_version
+from .runlock import RunBusy, run_lock
 from .scores import ScoreTable, meta_path, model_fingerprint
 from .config import TrainConfig, init_from_folder
 from .scores import teacher_table
@@ -230,21 +232,53 @@ def teacher_fingerprints(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def ensure_trained(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
-    """Load-or-train: reuse metrics of an identical finished run, else train (resuming)."""
-    if _done(run_dir, cfg):
+    """Load-or-train: reuse metrics of an identical finished run, else train (resuming).
+
+    Checking, clearing and training happen under the run lock, so a run another process is
+    training raises `RunBusy` before anything here is read or cleared."""
+    if _done(run_dir, cfg):  # checked first without the lock: a finished run's folder is only read
         return artifacts.read_metrics(run_dir)
-    saved = artifacts.config_path(run_dir)
-    if saved.is_file() and TrainConfig.from_file(saved) != cfg:
-        raise InputError(saved, "a different experiment already lives here; delete the folder to retrain")
-    if artifacts.is_finished(run_dir):  # finished, but its teachers changed since: train anew
-        artifacts.clear_results(run_dir)
-    metrics = train(cfg, run_dir, progress=progress)
-    if metrics:  # the main process records what the run learned from
-        metrics["teacher_tables"] = teacher_fingerprints(cfg, run_dir)
-        if cfg.init_from:
-            metrics["init_from_model"] = init_from_fingerprint(cfg, run_dir)
-        artifacts.write_metrics(run_dir, metrics)
+    with run_lock(run_dir):
+        if _done(run_dir, cfg):  # another process finished it meanwhile
+            return artifacts.read_metrics(run_dir)
+        saved = artifacts.config_path(run_dir)
+        if saved.is_file() and TrainConfig.from_file(saved) != cfg:
+            raise InputError(saved, "a different experiment already lives here; delete the folder to retrain")
+        if artifacts.is_finished(run_dir):  # finished, but its teachers changed since: train anew
+            artifacts.clear_results(run_dir)
+        metrics = train(cfg, run_dir, progress=progress)
+        if metrics:  # the main process records what the run learned from
+            metrics["teacher_tables"] = teacher_fingerprints(cfg, run_dir)
+            if cfg.init_from:
+                metrics["init_from_model"] = init_from_fingerprint(cfg, run_dir)
+            artifacts.write_metrics(run_dir, metrics)
     return metrics
+
+
+def train_all(runs: list[tuple[TrainConfig, Path]], progress: bool = True) -> tuple[list[dict[str, Any]], list[Path]]:
+    """`ensure_trained` on each (config, run folder), leaving a run that another process is training
+    to it, so several processes can share one queue (the same `reproduce` command once per worker).
+    A run left once is tried again at the end (finished meanwhile, or abandoned: trained here).
+    Returns (every run's metrics in order, []), or ([], the folders still being trained elsewhere)."""
+    found: dict[int, dict[str, Any]] = {}
+    left = list(range(len(runs)))
+    for _ in range(2):
+        busy = []
+        for i in left:
+            try:
+                found[i] = ensure_trained(*runs[i], progress)
+            except RunBusy as err:
+                busy.append(i)
+                print(f"left to another process for now: {err}", file=sys.stderr)
+        left = busy
+    if left:
+        return [], [runs[i][1] for i in left]
+    return [found[i] for i in range(len(runs))], []
+
+
+def _left_note(busy: list[Path], table: str) -> str:
+    return (f"{table} not written: {len(busy)} run(s) still being trained by another process ({busy[0]} first); "
+            "the process that finishes last writes it")
 
 
 def ensure_teacher_scores(cfg: TrainConfig, model_dir: Path, out_dir: Path, progress: bool = True) -> None:
@@ -288,7 +322,10 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     With `ablation`, also train the head-count and body/head-split ablations (ROOT/ablation/), at
     `ablation_seeds` (default: the student seeds);
     with `teachers_only`, stop after the teachers and their score tables; with `sweep`, train the
-    preset's recipe sweep after the teachers (ROOT/sweep/, at `seed`) and return its dev table."""
+    preset's recipe sweep after the teachers (ROOT/sweep/, at `seed`) and return its dev table.
+    Several processes may run the same call at once, one per worker (`train_all`): once the teachers
+    are trained, each leaves the runs another is training to it, and the last to finish writes the
+    table (the others return a one-line note instead)."""
     if preset_name not in PRESETS:
         raise InputError(None, f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}")
     preset = PRESETS[preset_name]
@@ -319,13 +356,18 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     if teachers_only:
         return results_markdown(rows, preset, best)
     if sweep:
-        for name, cfg in sweep_configs(preset, seed).items():
-            ensure_trained(cfg, artifacts.run_dir(root, "sweep", name), progress)
+        _, busy = train_all([(cfg, artifacts.run_dir(root, "sweep", name)) for name, cfg in sweep_configs(preset, seed).items()],
+                            progress)
+        if busy:
+            return _left_note(busy, artifacts.SWEEP)
         table = sweep_markdown(root, preset)
         write_text_atomic(root / artifacts.SWEEP, table)
         return table
-    ran = [(role, name, student_seed, ensure_trained(cfg, run_dir, progress))  # (role, name, seed, metrics)
-           for role, name, student_seed, cfg, run_dir in _student_runs(preset, root, best, seeds, ablation_seeds)]
+    runs = _student_runs(preset, root, best, seeds, ablation_seeds)
+    found, busy = train_all([(cfg, run_dir) for *_, cfg, run_dir in runs], progress)
+    if busy:
+        return _left_note(busy, artifacts.RESULTS)
+    ran = [(role, name, student_seed, metrics) for (role, name, student_seed, *_), metrics in zip(runs, found)]
     summary = ""
     if preset.seed_folders:  # every finished seed on disk, not only this call's
         ran = _seed_runs(preset, root, best)

@@ -26,6 +26,10 @@ from .atomic import check_parents
 from .errors import InputError
 
 LOCK_NAME = ".run.lock"
+
+
+class RunBusy(InputError):
+    """The run folder is locked by another live process (so `reproduce` can leave that run to it)."""
 _held: dict[str, int] = {}  # real path of a folder this process has locked -> nesting depth
 
 
@@ -77,8 +81,8 @@ def _acquire(folder: Path) -> int:
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
-            raise InputError(folder, f"another run ({holder}) is writing to this run folder; wait for it "
-                                     "to end, or choose another output folder") from None
+            raise RunBusy(folder, f"another run ({holder}) is writing to this run folder; wait for it "
+                                  "to end, or choose another output folder") from None
         try:
             same = os.stat(lock).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:

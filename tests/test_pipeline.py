@@ -49,6 +49,50 @@ def test_second_run_skips_everything(smoke, monkeypatch):
     assert pipeline.reproduce("quick", root=root, progress=False, ablation=True).split("\n", 1)[1] == table.split("\n", 1)[1]
 
 
+def test_workers_share_one_queue(smoke, tmp_path, monkeypatch, capsys):
+    """Two workers on one `reproduce` queue: a student run that another process is training is left
+    to it. If it is still training when this worker's queue ends, no table is written; if it
+    finished meanwhile, its metrics are read and the table is the same as one worker's."""
+    import os
+
+    root, table = smoke
+    work = tmp_path / "quick"
+    shutil.copytree(root, work, copy_function=os.link)  # hard links: files here are replaced, never written
+    gold = work / "students" / "gold"
+    finished = (gold / "metrics.json").read_bytes()
+    (gold / "metrics.json").unlink()  # gold: not finished, and locked by the other worker below
+    other = subprocess.Popen([sys.executable, "-c", "import sys, time; from cerberus_core.runlock import run_lock\n"
+                              "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(300)", str(gold)],
+                             cwd=pipeline.REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "locked"
+
+        def no_training(*args, **kwargs):
+            raise AssertionError("a run was trained here")
+
+        monkeypatch.setattr(pipeline, "train", no_training)
+        note = pipeline.reproduce("quick", root=work, progress=False, ablation=True)
+        assert note == (f"results.md not written: 1 run(s) still being trained by another process ({gold} first); "
+                        "the process that finishes last writes it")
+        assert f"left to another process for now: {gold}: another run (pid {other.pid}) is writing" in capsys.readouterr().err
+        assert (work / "results.md").read_text() == table  # the earlier table stays
+
+        ensure_trained = pipeline.ensure_trained
+
+        def other_worker_finishes_gold(cfg, run_dir, progress):
+            if run_dir != gold and other.poll() is None:  # gold was left: the other worker ends it now
+                (gold / "metrics.json").write_bytes(finished)
+                other.kill()
+                other.wait()
+            return ensure_trained(cfg, run_dir, progress)
+
+        monkeypatch.setattr(pipeline, "ensure_trained", other_worker_finishes_gold)
+        again = pipeline.reproduce("quick", root=work, progress=False, ablation=True)
+        assert other.returncode is not None and again.split("\n", 1)[1] == table.split("\n", 1)[1]
+    finally:
+        other.kill()
+
+
 def test_recipe_sweep_trains_each_recipe_and_reports_it_on_dev(smoke, tmp_path):
     root, _ = smoke
     work = tmp_path / "root"
