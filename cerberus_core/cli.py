@@ -26,8 +26,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 
 
 def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None] = lambda p: None):
-    """Register `run(args)` as a subcommand whose arguments `configure` declares."""
-    def register(run: Callable[[argparse.Namespace], None]):
+    """Register `run(args)` as a subcommand whose arguments `configure` declares; `run` may return an
+    exit code (default 0)."""
+    def register(run: Callable[[argparse.Namespace], int | None]):
         COMMANDS[name] = (help, configure, run)
         return run
     return register
@@ -248,12 +249,17 @@ def _reproduce_args(p: argparse.ArgumentParser) -> None:
 
 
 @command("reproduce", "run the whole chain (teachers, scores, every student, results), skipping what is up to date", _reproduce_args)
-def _reproduce(args: argparse.Namespace) -> None:
-    from .pipeline import reproduce
+def _reproduce(args: argparse.Namespace) -> int | None:
+    from .pipeline import LeftToOthers, reproduce
 
-    print(reproduce(args.preset, root=args.root, seed=args.seed, ablation=args.ablation or bool(args.ablation_seeds),
-                    seeds=args.seeds, teachers_only=args.teachers_only, sweep=args.sweep,
-                    ablation_seeds=args.ablation_seeds))
+    try:
+        print(reproduce(args.preset, root=args.root, seed=args.seed, ablation=args.ablation or bool(args.ablation_seeds),
+                        seeds=args.seeds, teachers_only=args.teachers_only, sweep=args.sweep,
+                        ablation_seeds=args.ablation_seeds))
+    except LeftToOthers as left:  # not an error, but not finished either: `&& claims` must not go on
+        print(f"note: {left}", file=sys.stderr)
+        return 3
+    return None
 
 
 @command("claims", "test the paper's claims on every seed under a results folder; writes ROOT/claims.json",
@@ -395,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     warnings.showwarning = show
     try:
-        args.run(args)
+        code = args.run(args)
     except InputError as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
@@ -405,4 +411,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         warnings.showwarning = previous
-    return 0
+    return code or 0

@@ -7,6 +7,7 @@ it can be killed and re-run at any point. Small outputs live under
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -25,7 +26,7 @@ from .errors import InputError
 from .metrics import metrics_with_ci, with_interval
 from .model import CerberusForRanking
 from .provenance import code_version
-from .runlock import RunBusy, run_lock
+from .runlock import RunBusy, is_main_process, run_lock
 from .scores import ScoreTable, meta_path, model_fingerprint
 from .config import TrainConfig, init_from_folder
 from .scores import teacher_table
@@ -234,11 +235,12 @@ def teacher_fingerprints(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
 def ensure_trained(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Load-or-train: reuse metrics of an identical finished run, else train (resuming).
 
-    Checking, clearing and training happen under the run lock, so a run another process is
-    training raises `RunBusy` before anything here is read or cleared."""
-    if _done(run_dir, cfg):  # checked first without the lock: a finished run's folder is only read
+    A finished run is only read. Otherwise the re-check, clearing and training happen under the
+    run lock (of the main process of a distributed run), so a run another process is training
+    raises `RunBusy` before anything is cleared or trained."""
+    if _done(run_dir, cfg):
         return artifacts.read_metrics(run_dir)
-    with run_lock(run_dir):
+    with run_lock(run_dir) if is_main_process() else contextlib.nullcontext():
         if _done(run_dir, cfg):  # another process finished it meanwhile
             return artifacts.read_metrics(run_dir)
         saved = artifacts.config_path(run_dir)
@@ -247,7 +249,7 @@ def ensure_trained(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> di
         if artifacts.is_finished(run_dir):  # finished, but its teachers changed since: train anew
             artifacts.clear_results(run_dir)
         metrics = train(cfg, run_dir, progress=progress)
-        if metrics:  # the main process records what the run learned from
+        if metrics:  # the main process records what the run learned from, before letting go of the lock
             metrics["teacher_tables"] = teacher_fingerprints(cfg, run_dir)
             if cfg.init_from:
                 metrics["init_from_model"] = init_from_fingerprint(cfg, run_dir)
@@ -255,11 +257,17 @@ def ensure_trained(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> di
     return metrics
 
 
-def train_all(runs: list[tuple[TrainConfig, Path]], progress: bool = True) -> tuple[list[dict[str, Any]], list[Path]]:
-    """`ensure_trained` on each (config, run folder), leaving a run that another process is training
-    to it, so several processes can share one queue (the same `reproduce` command once per worker).
-    A run left once is tried again at the end (finished meanwhile, or abandoned: trained here).
-    Returns (every run's metrics in order, []), or ([], the folders still being trained elsewhere)."""
+class LeftToOthers(Exception):
+    """Some runs of this queue are still being trained by other processes: their last worker
+    writes the table (the command line prints this as a `note:` and exits with code 3)."""
+
+
+def train_all(runs: list[tuple[TrainConfig, Path]], table: str, progress: bool = True) -> list[dict[str, Any]]:
+    """`ensure_trained` on each (config, run folder), in order, and their metrics. A run that another
+    process is training is left to it, so several processes can share one queue (the same `reproduce`
+    command once per worker). Left runs are tried once more at the end (a worker killed meanwhile left
+    its run unfinished: it resumes here), then, with no training in between, checked for having finished,
+    so the worker that ends last always finds them all. Else `LeftToOthers` (naming `table`)."""
     found: dict[int, dict[str, Any]] = {}
     left = list(range(len(runs)))
     for _ in range(2):
@@ -271,14 +279,14 @@ def train_all(runs: list[tuple[TrainConfig, Path]], progress: bool = True) -> tu
                 busy.append(i)
                 print(f"left to another process for now: {err}", file=sys.stderr)
         left = busy
+    for i in left:
+        if _done(runs[i][1], runs[i][0]):
+            found[i] = artifacts.read_metrics(runs[i][1])
+    left = [runs[i][1] for i in left if i not in found]
     if left:
-        return [], [runs[i][1] for i in left]
-    return [found[i] for i in range(len(runs))], []
-
-
-def _left_note(busy: list[Path], table: str) -> str:
-    return (f"{table} not written: {len(busy)} run(s) still being trained by another process ({busy[0]} first); "
-            "the process that finishes last writes it")
+        raise LeftToOthers(f"{table} not written: {len(left)} run(s) still being trained by another process "
+                           f"({left[0]} first); the worker that finishes last writes it")
+    return [found[i] for i in range(len(runs))]
 
 
 def ensure_teacher_scores(cfg: TrainConfig, model_dir: Path, out_dir: Path, progress: bool = True) -> None:
@@ -325,7 +333,7 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     preset's recipe sweep after the teachers (ROOT/sweep/, at `seed`) and return its dev table.
     Several processes may run the same call at once, one per worker (`train_all`): once the teachers
     are trained, each leaves the runs another is training to it, and the last to finish writes the
-    table (the others return a one-line note instead)."""
+    table (the others raise `LeftToOthers`)."""
     if preset_name not in PRESETS:
         raise InputError(None, f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}")
     preset = PRESETS[preset_name]
@@ -356,17 +364,13 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     if teachers_only:
         return results_markdown(rows, preset, best)
     if sweep:
-        _, busy = train_all([(cfg, artifacts.run_dir(root, "sweep", name)) for name, cfg in sweep_configs(preset, seed).items()],
-                            progress)
-        if busy:
-            return _left_note(busy, artifacts.SWEEP)
+        train_all([(cfg, artifacts.run_dir(root, "sweep", name)) for name, cfg in sweep_configs(preset, seed).items()],
+                  artifacts.SWEEP, progress)
         table = sweep_markdown(root, preset)
         write_text_atomic(root / artifacts.SWEEP, table)
         return table
     runs = _student_runs(preset, root, best, seeds, ablation_seeds)
-    found, busy = train_all([(cfg, run_dir) for *_, cfg, run_dir in runs], progress)
-    if busy:
-        return _left_note(busy, artifacts.RESULTS)
+    found = train_all([(cfg, run_dir) for *_, cfg, run_dir in runs], artifacts.RESULTS, progress)
     ran = [(role, name, student_seed, metrics) for (role, name, student_seed, *_), metrics in zip(runs, found)]
     summary = ""
     if preset.seed_folders:  # every finished seed on disk, not only this call's

@@ -30,6 +30,8 @@ LOCK_NAME = ".run.lock"
 
 class RunBusy(InputError):
     """The run folder is locked by another live process (so `reproduce` can leave that run to it)."""
+
+
 _held: dict[str, int] = {}  # real path of a folder this process has locked -> nesting depth
 
 

@@ -50,45 +50,60 @@ def test_second_run_skips_everything(smoke, monkeypatch):
 
 
 def test_workers_share_one_queue(smoke, tmp_path, monkeypatch, capsys):
-    """Two workers on one `reproduce` queue: a student run that another process is training is left
-    to it. If it is still training when this worker's queue ends, no table is written; if it
-    finished meanwhile, its metrics are read and the table is the same as one worker's."""
+    """Workers on one `reproduce` queue: a student run that another process is training is left to
+    it. Still training when this worker's queue ends: no table, a note and exit code 3. Its holder
+    killed meanwhile: this worker trains it on the retry. Finished meanwhile: its metrics are read.
+    Either way the table is then the same as one worker's."""
     import os
+
+    from cerberus_core.cli import main
 
     root, table = smoke
     work = tmp_path / "quick"
     shutil.copytree(root, work, copy_function=os.link)  # hard links: files here are replaced, never written
     gold = work / "students" / "gold"
-    finished = (gold / "metrics.json").read_bytes()
-    (gold / "metrics.json").unlink()  # gold: not finished, and locked by the other worker below
-    other = subprocess.Popen([sys.executable, "-c", "import sys, time; from cerberus_core.runlock import run_lock\n"
-                              "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(300)", str(gold)],
-                             cwd=pipeline.REPO, stdout=subprocess.PIPE, text=True)
-    try:
+    finished = json.loads((gold / "metrics.json").read_text())
+
+    def other_worker_takes_gold():
+        (gold / "metrics.json").unlink(missing_ok=True)
+        other = subprocess.Popen([sys.executable, "-c", "import sys, time; from cerberus_core.runlock import run_lock\n"
+                                  "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(300)", str(gold)],
+                                 cwd=pipeline.REPO, stdout=subprocess.PIPE, text=True)
         assert other.stdout.readline().strip() == "locked"
+        return other
 
-        def no_training(*args, **kwargs):
-            raise AssertionError("a run was trained here")
+    trained = []
 
-        monkeypatch.setattr(pipeline, "train", no_training)
-        note = pipeline.reproduce("quick", root=work, progress=False, ablation=True)
-        assert note == (f"results.md not written: 1 run(s) still being trained by another process ({gold} first); "
-                        "the process that finishes last writes it")
-        assert f"left to another process for now: {gold}: another run (pid {other.pid}) is writing" in capsys.readouterr().err
-        assert (work / "results.md").read_text() == table  # the earlier table stays
+    def train_gold_only(cfg, run_dir, progress):
+        assert run_dir == gold, "a finished run was trained again"
+        trained.append(run_dir)
+        return dict(finished)
+
+    monkeypatch.setattr(pipeline, "train", train_gold_only)
+    other = other_worker_takes_gold()
+    try:
+        assert main(["reproduce", "--preset", "quick", "--root", str(work), "--ablation"]) == 3
+        err = capsys.readouterr().err
+        assert f"left to another process for now: {gold}: another run (pid {other.pid}) is writing" in err
+        assert (f"note: results.md not written: 1 run(s) still being trained by another process ({gold} first); "
+                "the worker that finishes last writes it") in err
+        assert (work / "results.md").read_text() == table and not trained  # the earlier table stays
 
         ensure_trained = pipeline.ensure_trained
+        for other_ends_gold in ("killed", "finished"):
+            def meanwhile(cfg, run_dir, progress):
+                if run_dir != gold and other.poll() is None:  # gold was left: the other worker ends now
+                    if other_ends_gold == "finished":
+                        (gold / "metrics.json").write_text(json.dumps(finished))
+                    other.kill()
+                    other.wait()
+                return ensure_trained(cfg, run_dir, progress)
 
-        def other_worker_finishes_gold(cfg, run_dir, progress):
-            if run_dir != gold and other.poll() is None:  # gold was left: the other worker ends it now
-                (gold / "metrics.json").write_bytes(finished)
-                other.kill()
-                other.wait()
-            return ensure_trained(cfg, run_dir, progress)
-
-        monkeypatch.setattr(pipeline, "ensure_trained", other_worker_finishes_gold)
-        again = pipeline.reproduce("quick", root=work, progress=False, ablation=True)
-        assert other.returncode is not None and again.split("\n", 1)[1] == table.split("\n", 1)[1]
+            monkeypatch.setattr(pipeline, "ensure_trained", meanwhile)
+            again = pipeline.reproduce("quick", root=work, progress=False, ablation=True)
+            assert other.returncode is not None and again.split("\n", 1)[1] == table.split("\n", 1)[1]
+            assert trained == [gold]  # trained here once: on the retry after the holder was killed
+            other = other_worker_takes_gold()
     finally:
         other.kill()
 
