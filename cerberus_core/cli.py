@@ -22,7 +22,7 @@ from .errors import CerberusWarning, InputError, one_line
 from .filters import RULES
 from .precision import PRECISIONS
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], None]]] = {}
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {}
 
 
 def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None] = lambda p: None):
