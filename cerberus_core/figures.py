@@ -210,37 +210,70 @@ def results(art: Artifacts) -> FigureAndData:
 def ablation(art: Artifacts) -> FigureAndData:
     """The runs of `reproduce --ablation` (ROOT/ablation/) beside the main ones: quality against the
     number of heads (single-<t> is 1 head, students/cerberus all k) and against the body/head split.
-    The main CERBERUS run is in both panels, marked "main"."""
+    The main CERBERUS run is in both panels, marked "main". Where the ablations have seeds
+    (ablation/<name>/seed<s>), every row is its mean ± sd over those seeds, its main and
+    single-teacher runs read at the same seeds; otherwise one run each, with its 95% CI."""
+    seeds = sorted({seed for _, seed, _ in finished_seed_runs(art.root, "ablation")})
+    if not seeds:
+        rows = _ablation_rows(art)
+        where = art.where()
+    else:
+        rows = _over_seeds([row for s in seeds for row in _ablation_rows(Artifacts(art.root, s), seed=s)])
+        where = f"{art.where(with_seed=False)}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+    main = art.run("students", "cerberus")
+    depth = (main["config"].get("body_layers") or 0) + main["config"]["head_layers"]
+    xlabels = {ABLATION_HEADS: "teachers distilled, one head each",
+               ABLATION_SPLIT: f"B_b kH_h with b + h = {depth} layers" if depth > main["config"]["head_layers"]
+               else "B_b kH_h"}
+    params = {"split": SPLIT, "metric": "map", "x": {ABLATION_HEADS: "num_heads", ABLATION_SPLIT: "head_layers"},
+              "spread": "sample sd over seeds" if seeds else "95% bootstrap CI over questions"}
+    fig = pl.plot_ablation(rows, xlabels=xlabels, title=f"Ablations of CERBERUS ({where}; dotted: main run)")
+    return fig, {"rows": rows}, params
+
+
+ABLATION_HEADS, ABLATION_SPLIT = "number of heads (one teacher each)", "body/head split (same depth)"
+
+
+def _ablation_rows(art: Artifacts, seed: int | None = None) -> list[dict[str, Any]]:
+    """One row per run of the ablation figure at the reader's seed (`seed`, when given, is recorded)."""
     if not art.names("ablation"):
         raise Missing("no finished run under ablation/")
     main = art.run("students", "cerberus")
-    heads, split = "number of heads (one teacher each)", "body/head split (same depth)"
     main_model = main["metrics"]["model"]
 
     def row(run: dict[str, Any], panel: str, x: int, name: str, legend: str) -> dict[str, Any]:
         is_main = run is main
-        return {"panel": panel, "x": x, "name": name, "main": is_main,
+        return {"panel": panel, "x": x, "name": name, "main": is_main, **({} if seed is None else {"seed": seed}),
                 "legend": f"main CERBERUS ({main_model})" if is_main else legend, **run["metrics"][SPLIT]["pooled"]}
 
     rows = []
     for name in art.names("students", "single-*"):
         run = art.run("students", name)
-        rows.append(row(run, heads, 1, art.teacher_names(run)[run["config"]["teacher_index"]],
+        rows.append(row(run, ABLATION_HEADS, 1, art.teacher_names(run)[run["config"]["teacher_index"]],
                         "1 head: single-teacher KD"))
     for run in [art.run("ablation", n) for n in art.names("ablation")] + [main]:
         cfg = run["config"]
         if cfg["head_layers"] == main["config"]["head_layers"]:
             k = cfg["num_heads"]
-            rows.append(row(run, heads, k, "+".join(art.teacher_names(run)), f"{k} heads: CERBERUS on {k} teachers"))
+            rows.append(row(run, ABLATION_HEADS, k, "+".join(art.teacher_names(run)),
+                            f"{k} heads: CERBERUS on {k} teachers"))
         if cfg["num_heads"] == main["config"]["num_heads"]:
             h = cfg["head_layers"]
-            rows.append(row(run, split, h, run["metrics"]["model"], f"{h} layers per head"))
-    depth = (main["config"].get("body_layers") or 0) + main["config"]["head_layers"]
-    xlabels = {heads: "teachers distilled, one head each",
-               split: f"B_b kH_h with b + h = {depth} layers" if depth > main["config"]["head_layers"] else "B_b kH_h"}
-    params = {"split": SPLIT, "metric": "map", "x": {heads: "num_heads", split: "head_layers"}}
-    fig = pl.plot_ablation(rows, xlabels=xlabels, title=f"Ablations of CERBERUS ({art.where()}; dotted: main run)")
-    return fig, {"rows": rows}, params
+            rows.append(row(run, ABLATION_SPLIT, h, run["metrics"]["model"], f"{h} layers per head"))
+    return rows
+
+
+def _over_seeds(rows: list[dict[str, Any]], metric: str = "map") -> list[dict[str, Any]]:
+    """Rows of several seeds merged per (panel, run): the mean of `metric`, and every seed's value
+    ("values", "seeds"), in order of first appearance."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        key = (r["panel"], r["x"], r["name"], r["main"])
+        into = merged.setdefault(key, {k: r[k] for k in ("panel", "x", "name", "main", "legend")}
+                                 | {"seeds": [], "values": []})
+        into["seeds"].append(r["seed"])
+        into["values"].append(r[metric])
+    return [{**r, metric: an.mean_sd(r["values"])["mean"]} for r in merged.values()]
 
 
 def bench_latency(art: Artifacts, rows: list[dict[str, Any]],

@@ -489,11 +489,15 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
     """Quality with 95% CIs of every ablation run, one panel per "panel" (e.g. number of heads,
     body/head split), one tick per run ("name", "+" starts a new line), ordered by its setting "x"
     and coloured by it; the row marked "main" (the main run, in every panel) has one colour and
-    marker everywhere and a dotted line at its value. `xlabels`: panel -> x-axis label."""
+    marker everywhere and a dotted line at its value. `xlabels`: panel -> x-axis label. Rows with
+    "values" (one per seed; `metric` is then their mean) show each seed as a grey dot and mean ± sd
+    instead of the CI."""
+    over_seeds = all("values" in r for r in rows)
     panels = list(dict.fromkeys(r["panel"] for r in rows))
     sizes = [sum(r["panel"] == p for r in rows) for p in panels]
-    fig = Figure(figsize=(max(6.0, 0.95 * sum(sizes) + 2.2 * len(panels)), 4.6))
-    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, width_ratios=sizes))
+    widths = [max(size, 3) for size in sizes]  # room for a panel's title and legend, even with one run
+    fig = Figure(figsize=(max(6.0, 0.95 * sum(widths) + 2.2 * len(panels)), 4.6))
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, width_ratios=widths))
     settings = list(dict.fromkeys((p, r["x"]) for p in panels
                                   for r in sorted(rows, key=lambda r: r["x"]) if r["panel"] == p and not r.get("main")))
     palette = dict(zip(settings, colors(len(settings) + 1)[1:]))  # colour 0 is the main run's; none means two things
@@ -506,12 +510,17 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
             runs = [sub[i] for i in pos]
             is_main = key == "main"
             label = runs[0].get("legend", "main run" if is_main else f"{key}")
-            ax.errorbar(pos, [r[metric] for r in runs], yerr=_error(runs, metric), fmt="*" if is_main else "o",
+            error = _seed_error(runs) if over_seeds else _error(runs, metric)
+            ax.errorbar(pos, [r[metric] for r in runs], yerr=error, fmt="*" if is_main else "o",
                         ms=11 if is_main else 6, color=main_color if is_main else palette[(panel, key)], capsize=3,
-                        label=label)
+                        label=label, zorder=3)
             for p_, r in zip(pos, runs):
-                ax.annotate(f"{r[metric]:.3f}", (p_, r[metric]), xytext=(6, 0), textcoords="offset points",
-                            va="center", fontsize=7, color="0.2")
+                note = f"{r[metric]:.3f}"
+                if over_seeds:
+                    ax.scatter([p_] * len(r["values"]), r["values"], s=9, color="0.55", zorder=2)
+                    note = f"{format_mean_sd(r['values'], 3)}\n(n={len(r['values'])})"
+                ax.annotate(note, (p_, r[metric]), xytext=(6, 0), textcoords="offset points",
+                            va="center", fontsize=6.5 if over_seeds else 7, color="0.2")
         if main is not None:
             ax.axhline(main[metric], color=main_color, ls=":", lw=1)
         ax.set_xticks(range(len(sub)), [r["name"].replace("+", "\n+") for r in sub], fontsize=7.5)
@@ -519,10 +528,17 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
         ax.set_title(panel)
         ax.set_xlabel((xlabels or {}).get(panel, ""))
         ax.legend(fontsize=7.5, loc="lower right")
-    axes[0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)} (95% CI)")
+    spread = "seeds (grey), mean ± sd" if over_seeds else "95% CI"
+    axes[0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)} ({spread})")
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _seed_error(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Sample sd over each row's seeds, both ways (none for one seed, which has no sd)."""
+    sd = [mean_sd(r["values"])["sd"] if len(r["values"]) > 1 else 0.0 for r in rows]
+    return np.array([sd, sd])
 
 
 def label_groups(points: np.ndarray, tolerance: float = 0.02, axes: Sequence[int] = (0, 1)) -> list[list[int]]:

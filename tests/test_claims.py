@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,26 @@ def test_command_writes_claims_json_and_prints_the_table(root, capsys):
     assert [r["id"] for r in saved["claims"]] == ["1", "1", "1", "1", "2", "3", "4", "5", "6"]
     assert "| 5 |" in capsys.readouterr().out
     assert cli.main(["claims", "--root", str(root / "teachers")]) == 2
+
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = sorted(REPO.glob("artifacts/*/claims.json"))
+
+
+@pytest.mark.parametrize("saved", COMMITTED, ids=[p.parent.name for p in COMMITTED])
+def test_committed_claims_json_recomputes_from_its_runs(saved, monkeypatch):
+    monkeypatch.chdir(REPO)  # claims.json names its runs as `claims --root artifacts/<version>` was given them
+    found = claims.build_claims(saved.parent.relative_to(REPO))
+    assert json.loads(json.dumps(found)) == json.loads(saved.read_text())
+
+
+def test_every_claims_table_in_the_readme_is_a_committed_claims_json():
+    """The README quotes claims tables; each must be the rendering of a committed claims.json, never edited by hand."""
+    header = claims.format_claims_table({"claims": []}).splitlines()[0]
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    quoted = []
+    for start in (i for i, line in enumerate(lines) if line == header):
+        end = next((j for j in range(start, len(lines)) if not lines[j].startswith("|")), len(lines))
+        quoted.append("\n".join(lines[start:end]) + "\n")
+    rendered = {claims.format_claims_table(json.loads(p.read_text())) for p in COMMITTED}
+    assert quoted and all(table in rendered for table in quoted)

@@ -481,6 +481,42 @@ def test_a_multi_seed_layout_is_read_one_seed_at_a_time(artifacts, tmp_path):
         FIGURES["results_over_seeds"](Artifacts(artifacts))
 
 
+def test_ablations_with_seeds_show_every_seed_and_mean_sd_at_the_ablations_seeds(artifacts, tmp_path):
+    """ablation/<name>/seed<s>: each row is the mean over the seeds the ablations ran at; the main and
+    single-teacher runs are read at those seeds only (seed 3 of the students has no ablation)."""
+    import shutil
+
+    root = tmp_path / "seeds"
+    shutil.copytree(artifacts, root)
+    for run in [*(root / "students").iterdir(), *(root / "ablation").iterdir()]:
+        shutil.move(run, run.with_name("tmp"))
+        for seed in (0, 1, 3) if run.parent.name == "students" else (0, 1):
+            shutil.copytree(run.with_name("tmp"), run / f"seed{seed}")
+        shutil.rmtree(run.with_name("tmp"))
+
+    def set_map(run: Path, value: float) -> None:
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["test"]["pooled"]["map"] = value
+        (run / "metrics.json").write_text(json.dumps(metrics))
+
+    set_map(root / "ablation" / "cerberus-t-a+t-b" / "seed1", 0.5)
+    set_map(root / "students" / "cerberus" / "seed3", 0.1)  # no ablation at seed 3: never read
+    shutil.rmtree(root / "ablation" / "cerberus-B1H2" / "seed1")  # not trained yet at seed 1
+    fig, data, params = FIGURES["ablation"](Artifacts(root))
+    rows = {(r["panel"][:4], r["name"]): r for r in data["rows"]}
+    first = Artifacts(artifacts)
+    pair = first.run("ablation", "cerberus-t-a+t-b")["metrics"]["test"]["pooled"]["map"]
+    assert rows["numb", "t-a+t-b"]["values"] == [pair, 0.5] and rows["numb", "t-a+t-b"]["map"] == (pair + 0.5) / 2
+    assert rows["numb", "t-a+t-b+t-c"]["seeds"] == [0, 1] == rows["numb", "t-b"]["seeds"]
+    assert rows["numb", "t-a+t-b+t-c"]["values"] == [first.quality("cerberus")] * 2
+    assert rows["body", "B1 3H2"]["seeds"] == [0] and params["spread"] == "sample sd over seeds"
+    assert "seeds 0, 1" in fig.texts[0].get_text()
+    assert fig.axes[0].get_ylabel() == "MAP (seeds (grey), mean ± sd)"
+    notes = [t.get_text() for ax in fig.axes[:2] for t in ax.texts]
+    assert f"{(pair + 0.5) / 2:.3f} ± {np.std([pair, 0.5], ddof=1):.3f}\n(n=2)" in notes
+    assert f"{rows['body', 'B1 3H2']['map']:.3f}\n(n=1)" in notes  # one seed has no sd
+
+
 def test_example_question_is_short_and_ranked_right_by_every_teacher(artifacts):
     art = Artifacts(artifacts)
     example = art.example_question("dev")
