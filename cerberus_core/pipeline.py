@@ -553,22 +553,31 @@ def training_code_hash() -> str:
 NOTEBOOK_CACHE = REPO / ".cache" / "notebooks"  # git-ignored; holds the quick chain of the current code only
 QUICK_MINUTES = 3  # the quick chain, trained once, on 2 CPU cores
 RETRAIN_MINUTES = {"teachers": 45, "students": 13, "ablation": 15}  # one full-preset run on 2 CPU cores, at most
-FULL_COMMAND = "python -m cerberus_core reproduce --preset full --ablation"  # about 4 h on 2 CPU cores
+# notebook presets read from the committed artifacts/<preset> as they are (nothing trained): the
+# command that rebuilds each, and how long it takes
+COMMITTED_PRESETS = {
+    "full": ("python -m cerberus_core reproduce --preset full --ablation", "about 4 h on 2 CPU cores"),
+    "v2": ("python -m cerberus_core reproduce --preset v2 --seeds 0 1 2 3 4 --ablation --ablation-seeds 0 1 2",
+           "about 10 h on 2 CPU cores, 1 h with a GPU for the students"),
+}
 
 
-def expected_runs(preset_name: str, root: str | Path, seed: int = 0) -> list[str]:
-    """The run folders (relative to `root`) that `reproduce(preset_name, root, ablation=True)` fills.
-    The replicated student is named after the best teacher on dev; until every teacher is finished
-    the first one stands in (the count is right, the name may not be)."""
+def expected_runs(preset_name: str, root: str | Path, seed: int = 0, ablation: bool = True) -> list[str]:
+    """The run folders (relative to `root`) that `reproduce(preset_name, root, ablation=True)` fills
+    at student seed `seed` (its seed<seed> subfolders in a multi-seed preset). The replicated student
+    is named after the best teacher on dev; until every teacher is finished the first one stands in
+    (the count is right, the name may not be)."""
     preset, root = PRESETS[preset_name], Path(root)
     best = best_teacher(preset, root) or next(iter(preset.teachers))
+    folder = seed if preset.seed_folders else None
+    students = [("students", n) for n in student_configs(preset, root, best, seed)]
+    students += [("ablation", n) for n in ablation_configs(preset, root, seed)] if ablation else []
     return ([f"teachers/{t}" for t in preset.teachers]
-            + [f"students/{n}" for n in student_configs(preset, root, best, seed)]
-            + [f"ablation/{n}" for n in ablation_configs(preset, root, seed)])
+            + [artifacts.run_dir(root, kind, n, folder).relative_to(root).as_posix() for kind, n in students])
 
 
-def _missing(preset_name: str, root: Path) -> list[str]:
-    return [r for r in expected_runs(preset_name, root) if not artifacts.is_finished(root / r)]
+def _missing(preset_name: str, root: Path, seed: int = 0, ablation: bool = True) -> list[str]:
+    return [r for r in expected_runs(preset_name, root, seed, ablation) if not artifacts.is_finished(root / r)]
 
 
 def _prune_notebook_cache(keep: Path) -> None:
@@ -618,11 +627,13 @@ def _reproduce_with_one_bar(root: Path, preset_name: str, enabled: bool) -> None
         bar.close()
 
 
-def notebook_artifacts(preset: str = "quick", progress: bool = True) -> Path:
+def notebook_artifacts(preset: str = "quick", progress: bool = True, seed: int = 0) -> Path:
     """The artifacts folder a notebook reads; never writes a tracked file.
 
-    `full`: the committed `artifacts/full`, read as it is (nothing is trained or rewritten); a run
-    missing from it is an error that names the command rebuilding it.
+    `full`, `v2` (COMMITTED_PRESETS): the committed `artifacts/<preset>`, read as it is (nothing is
+    trained or rewritten); a teacher or student run missing from it at student seed `seed` is an
+    error that names the command rebuilding it. An unfinished ablation is not: a notebook shows the
+    ablation runs there are (a multi-seed programme fills them last).
     `quick`: the `quick` chain (with its ablation), trained once into NOTEBOOK_CACHE/quick-<hash of
     the training code> (about QUICK_MINUTES min on 2 CPU cores, one progress bar) and reused after;
     caches made by other training code are deleted, and so are the finished runs' resumable
@@ -634,15 +645,15 @@ def notebook_artifacts(preset: str = "quick", progress: bool = True) -> Path:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    if preset not in ("quick", "full"):
-        raise InputError(None, f"unknown notebook preset {preset!r}; choose from ['full', 'quick']")
-    if preset == "full":
-        root = REPO / "artifacts" / "full"
-        missing = _missing("full", root)
+    if preset not in ("quick", *COMMITTED_PRESETS):
+        raise InputError(None, f"unknown notebook preset {preset!r}; choose from {sorted(['quick', *COMMITTED_PRESETS])}")
+    if preset in COMMITTED_PRESETS:
+        root = REPO / "artifacts" / preset
+        missing = _missing(preset, root, seed, ablation=False)
         if missing:
             raise InputError(root, f"{len(missing)} run(s) are missing ({', '.join(missing[:3])}"
-                                   f"{', ...' if len(missing) > 3 else ''}); `{FULL_COMMAND}` trains what is "
-                                   "missing (about 4 h on 2 CPU cores for everything)")
+                                   f"{', ...' if len(missing) > 3 else ''}); `{COMMITTED_PRESETS[preset][0]}` "
+                                   f"trains what is missing ({COMMITTED_PRESETS[preset][1]} for everything)")
         return root
     root = NOTEBOOK_CACHE / f"quick-{training_code_hash()}"
     _prune_notebook_cache(keep=root)
@@ -664,14 +675,16 @@ def notebook_artifacts(preset: str = "quick", progress: bool = True) -> Path:
 def run_weights(run_dir: str | Path, train_missing: bool = False, progress: bool = True) -> Path | None:
     """A run's saved model (RUN/best), load-or-train. Weights are git-ignored, so a committed run
     has none: then, with `train_missing`, its exact config is trained again into
-    NOTEBOOK_CACHE/retrained/<root name>/<kind>/<name> (its teacher tables are the committed ones), otherwise
-    one line says so and how to get them, and the result is None."""
+    NOTEBOOK_CACHE/retrained/<root name>/<kind>/<name>[/seed<s>] (its teacher tables are the committed
+    ones), otherwise one line says so and how to get them, and the result is None."""
     run_dir = Path(run_dir).resolve()
     if artifacts.has_model(run_dir):
         return artifacts.best_dir(run_dir)
-    kind, root = run_dir.parent.name, run_dir.parents[1]
+    seeded = run_dir.name.removeprefix("seed").isdigit()  # students/<name>/seed<s> of a multi-seed programme
+    root = run_dir.parents[2 if seeded else 1]
+    kind = run_dir.relative_to(root).parts[0]
     mirror = NOTEBOOK_CACHE / "retrained" / root.name
-    target = mirror / kind / run_dir.name
+    target = mirror / run_dir.relative_to(root)
     if artifacts.has_model(target) and artifacts.is_finished(target):
         return artifacts.best_dir(target)
     minutes = RETRAIN_MINUTES.get(kind, 15)

@@ -1,6 +1,6 @@
 """The notebooks: committed without outputs, one papermill `parameters` cell each, and every one
-runs top to bottom in both presets: `quick` (the small chain, trained once into the notebook cache)
-and `full` (the committed artifacts/full alone: no weights are committed, so a section that needs
+runs top to bottom in every preset: `quick` (the small chain, trained once into the notebook cache),
+`full` and `v2` (the committed artifacts/full and artifacts/v2 alone: no weights are committed, so a section that needs
 them must say so instead of failing). Running a notebook never changes a tracked file.
 
 Execution works on a copy under pytest's tmp_path (nbclient never writes back), so the committed
@@ -29,7 +29,7 @@ CELL_TIMEOUT = 600  # seconds per cell
 NOTEBOOK_TIMEOUT = 240  # seconds per notebook attempt; the slowest takes ~1.5 min on 2 busy cores
 ATTEMPTS = 3
 PRESET_LINE = re.compile(r'^PRESET\s*=\s*"quick"', re.MULTILINE)
-PRESETS = ("quick", "full")
+PRESETS = ("quick", "full", "v2")
 
 
 def _read(path: Path) -> nbformat.NotebookNode:

@@ -278,3 +278,30 @@ def test_the_sweep_keeps_its_runs_when_the_chosen_recipe_is_set_in_the_students(
     chosen = dataclasses.replace(v2, student={**v2.student, "temperature": 4.0, "head_loss": "mean"})
     assert pipeline.sweep_configs(chosen, 0) == pipeline.sweep_configs(v2, 0)
     assert pipeline.sweep_configs(v2, 0)["default"].temperature == 2.0
+
+
+@pytest.mark.parametrize("inner", ["students/cerberus", "students/cerberus/seed3"])
+def test_run_weights_finds_a_retrained_copy_of_a_run_in_either_layout(tmp_path, monkeypatch, capsys, inner):
+    """A committed run has no weights: run_weights says so, or finds the copy retrained into the notebook cache
+    under the same relative folder (students/<name>/seed<s> in a multi-seed programme)."""
+    root, cache = tmp_path / "artifacts" / "v9", tmp_path / "cache"
+    monkeypatch.setattr(pipeline, "NOTEBOOK_CACHE", cache)
+    (root / inner).mkdir(parents=True)
+    assert pipeline.run_weights(root / inner) is None
+    assert "has no weights (best/ is never committed): set TRAIN_MISSING = True" in capsys.readouterr().out
+    retrained = cache / "retrained" / "v9" / inner
+    (retrained / "best").mkdir(parents=True)
+    (retrained / "best" / "config.json").write_text("{}")
+    (retrained / "metrics.json").write_text("{}")
+    assert pipeline.run_weights(root / inner) == retrained / "best"
+
+
+def test_a_committed_multi_seed_preset_is_read_at_the_seed_asked_for():
+    """Notebooks read artifacts/v2 as it is: at a seed whose students are all there it is returned, at a seed
+    not trained it names the missing runs and the command."""
+    root = pipeline.notebook_artifacts("v2", progress=False, seed=0)
+    assert root == pipeline.REPO / "artifacts" / "v2"
+    with pytest.raises(InputError, match=r"run\(s\) are missing \(students/gold/seed99, .*reproduce --preset v2 --seeds"):
+        pipeline.notebook_artifacts("v2", progress=False, seed=99)
+    with pytest.raises(InputError, match=r"unknown notebook preset 'v3'; choose from \['full', 'quick', 'v2'\]"):
+        pipeline.notebook_artifacts("v3")
