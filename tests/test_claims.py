@@ -121,6 +121,24 @@ def test_a_second_dataset_in_a_subfolder_is_claimed_apart_and_joins_the_holm_fam
     assert row["p_holm"] >= single["p_holm"]  # a larger family corrects more
 
 
+def test_without_the_cached_teacher_tables_s_reads_the_teachers_own_test_scores(root, tmp_path):
+    """TREC-QA's teacher tables are not committed (licence): claim 5 then reads each teacher run's head0,
+    the same margins, and finds the same S."""
+    import shutil
+
+    copy = tmp_path / "root"
+    shutil.copytree(root, copy)
+    meta = synthetic_dataset_meta(copy, QIDS, CAND, LABELS)
+    for t in TEACHERS:  # a real teacher run's table: pooled probability and head0 margin
+        margins = ScoreTable.load(copy / "teacher_scores" / t / "test.tsv").columns["score"]
+        ScoreTable(QIDS, CAND, LABELS, {"pooled": 1 / (1 + np.exp(-margins)), "head0": margins}, meta).save(
+            copy / "teachers" / t / "scores" / "test.tsv")
+    shutil.rmtree(copy / "teacher_scores")
+    specialization = lambda result: next(r for r in result["claims"] if r["id"] == "5")  # noqa: E731
+    found, cached = specialization(claims.build_claims(copy)), specialization(claims.build_claims(root))
+    assert found["delta_specialization"] == cached["delta_specialization"] and found["ci95"] == cached["ci95"]
+
+
 def test_command_writes_claims_json_and_prints_the_table(root, capsys):
     assert cli.main(["claims", "--root", str(root)]) == 0
     saved = json.loads((root / "claims.json").read_text())
