@@ -212,13 +212,22 @@ def ablation(art: Artifacts) -> FigureAndData:
     number of heads (single-<t> is 1 head, students/cerberus all k) and against the body/head split.
     The main CERBERUS run is in both panels, marked "main". Where the ablations have seeds
     (ablation/<name>/seed<s>), every row is its mean ± sd over those seeds, its main and
-    single-teacher runs read at the same seeds; otherwise one run each, with its 95% CI."""
+    single-teacher runs read at the same seeds; otherwise one run each, with its 95% CI. Runs still
+    training at some seeds are averaged over fewer: each point names its seeds."""
     seeds = sorted({seed for _, seed, _ in finished_seed_runs(art.root, "ablation")})
     if not seeds:
         rows = _ablation_rows(art)
         where = art.where()
     else:
-        rows = _over_seeds([row for s in seeds for row in _ablation_rows(Artifacts(art.root, s), seed=s)])
+        per_seed = []
+        for s in seeds:
+            with contextlib.suppress(Missing):  # a seed whose main CERBERUS has not finished yet
+                per_seed += _ablation_rows(Artifacts(art.root, s), seed=s)
+        if not per_seed:
+            raise Missing(f"no ablation seed ({seeds}) has a finished main CERBERUS run")
+        rows = _over_seeds(per_seed)
+        seeds = sorted({r["seed"] for r in per_seed})
+        art = Artifacts(art.root, seeds[0])
         where = f"{art.where(with_seed=False)}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
     main = art.run("students", "cerberus")
     depth = (main["config"].get("body_layers") or 0) + main["config"]["head_layers"]

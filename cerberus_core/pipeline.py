@@ -277,7 +277,7 @@ def train_all(runs: list[tuple[TrainConfig, Path]], table: str, progress: bool =
                 found[i] = ensure_trained(*runs[i], progress)
             except RunBusy as err:
                 busy.append(i)
-                print(f"left to another process for now: {err}", file=sys.stderr)
+                print(f"left to another process for now: {err.path} ({err.holder} is training it)", file=sys.stderr)
         left = busy
     for i in left:
         if _done(runs[i][1], runs[i][0]):
@@ -563,7 +563,7 @@ COMMITTED_PRESETS = {
 
 
 def expected_runs(preset_name: str, root: str | Path, seed: int = 0, ablation: bool = True) -> list[str]:
-    """The run folders (relative to `root`) that `reproduce(preset_name, root, ablation=True)` fills
+    """The run folders (relative to `root`) that `reproduce(preset_name, root, ablation=ablation)` fills
     at student seed `seed` (its seed<seed> subfolders in a multi-seed preset). The replicated student
     is named after the best teacher on dev; until every teacher is finished the first one stands in
     (the count is right, the name may not be)."""

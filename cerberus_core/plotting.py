@@ -490,8 +490,8 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
     body/head split), one tick per run ("name", "+" starts a new line), ordered by its setting "x"
     and coloured by it; the row marked "main" (the main run, in every panel) has one colour and
     marker everywhere and a dotted line at its value. `xlabels`: panel -> x-axis label. Rows with
-    "values" (one per seed; `metric` is then their mean) show each seed as a grey dot and mean ± sd
-    instead of the CI."""
+    "values" and "seeds" (one value per seed; `metric` is then their mean) show each seed as a grey
+    dot and mean ± sd instead of the CI, and name their seeds."""
     over_seeds = all("values" in r for r in rows)
     panels = list(dict.fromkeys(r["panel"] for r in rows))
     sizes = [sum(r["panel"] == p for r in rows) for p in panels]
@@ -518,7 +518,8 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
                 note = f"{r[metric]:.3f}"
                 if over_seeds:
                     ax.scatter([p_] * len(r["values"]), r["values"], s=9, color="0.55", zorder=2)
-                    note = f"{format_mean_sd(r['values'], 3)}\n(n={len(r['values'])})"
+                    note = f"{format_mean_sd(r['values'], 3)}\n(seed{'s' if len(r['seeds']) > 1 else ''} " \
+                           f"{','.join(map(str, r['seeds']))})"
                 ax.annotate(note, (p_, r[metric]), xytext=(6, 0), textcoords="offset points",
                             va="center", fontsize=6.5 if over_seeds else 7, color="0.2")
         if main is not None:

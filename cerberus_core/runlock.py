@@ -31,6 +31,11 @@ LOCK_NAME = ".run.lock"
 class RunBusy(InputError):
     """The run folder is locked by another live process (so `reproduce` can leave that run to it)."""
 
+    def __init__(self, folder: Path, holder: str):
+        self.holder = holder  # "pid N", for a worker's one line
+        super().__init__(folder, f"another run ({holder}) is writing to this run folder; wait for it to end, "
+                                 "or choose another output folder")
+
 
 _held: dict[str, int] = {}  # real path of a folder this process has locked -> nesting depth
 
@@ -83,8 +88,7 @@ def _acquire(folder: Path) -> int:
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
-            raise RunBusy(folder, f"another run ({holder}) is writing to this run folder; wait for it "
-                                  "to end, or choose another output folder") from None
+            raise RunBusy(folder, holder) from None
         try:
             same = os.stat(lock).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:

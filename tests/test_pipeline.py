@@ -84,7 +84,7 @@ def test_workers_share_one_queue(smoke, tmp_path, monkeypatch, capsys):
     try:
         assert main(["reproduce", "--preset", "quick", "--root", str(work), "--ablation"]) == 3
         err = capsys.readouterr().err
-        assert f"left to another process for now: {gold}: another run (pid {other.pid}) is writing" in err
+        assert f"left to another process for now: {gold} (pid {other.pid} is training it)" in err
         assert (f"note: results.md not written: 1 run(s) still being trained by another process ({gold} first); "
                 "the worker that finishes last writes it") in err
         assert (work / "results.md").read_text() == table and not trained  # the earlier table stays

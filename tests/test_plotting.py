@@ -514,8 +514,10 @@ def test_ablations_with_seeds_show_every_seed_and_mean_sd_at_the_ablations_seeds
     assert "seeds 0, 1" in fig.texts[0].get_text()
     assert fig.axes[0].get_ylabel() == "MAP (seeds (grey), mean ± sd)"
     notes = [t.get_text() for ax in fig.axes[:2] for t in ax.texts]
-    assert f"{(pair + 0.5) / 2:.3f} ± {np.std([pair, 0.5], ddof=1):.3f}\n(n=2)" in notes
-    assert f"{rows['body', 'B1 3H2']['map']:.3f}\n(n=1)" in notes  # one seed has no sd
+    assert f"{(pair + 0.5) / 2:.3f} ± {np.std([pair, 0.5], ddof=1):.3f}\n(seeds 0,1)" in notes
+    assert f"{rows['body', 'B1 3H2']['map']:.3f}\n(seed 0)" in notes  # one seed has no sd; fewer seeds are named
+    shutil.rmtree(root / "students" / "cerberus" / "seed1")  # an ablation seed whose main run is still training
+    assert {tuple(r["seeds"]) for r in FIGURES["ablation"](Artifacts(root))[1]["rows"]} == {(0,)}
 
 
 def test_example_question_is_short_and_ranked_right_by_every_teacher(artifacts):
