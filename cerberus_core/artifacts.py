@@ -177,6 +177,11 @@ def run_dir(root: str | Path, kind: str, name: str, seed: int | None = None) -> 
     return folder / f"seed{seed}" if seed is not None else folder
 
 
+def is_seed_folder(folder: str | Path) -> bool:
+    """Whether a folder is a run's seed<s> subfolder (run_dir with a seed)."""
+    return Path(folder).name.removeprefix("seed").isdigit()
+
+
 def teacher_scores_dir(root: str | Path, teacher: str) -> Path:
     return Path(root) / TEACHER_SCORES / teacher
 
@@ -213,9 +218,8 @@ def finished_seed_runs(root: str | Path, kind: str) -> list[tuple[str, int, Path
     """(name, seed, folder) of every finished ROOT/<kind>/<name>/seed<s>, sorted."""
     found = []
     for path in Path(root, kind).glob(f"*/seed*/{METRICS}"):
-        seed = path.parent.name.removeprefix("seed")
-        if seed.isdigit():
-            found.append((path.parent.parent.name, int(seed), path.parent))
+        if is_seed_folder(path.parent):
+            found.append((path.parent.parent.name, int(path.parent.name.removeprefix("seed")), path.parent))
     return sorted(found)
 
 

@@ -19,6 +19,10 @@ Verdicts: "supported" (corrected p < alpha, difference in the claimed direction)
 "contradicted" (corrected p < alpha, the other direction), "not supported" (otherwise);
 claim 6 ("rivals the large models") is a non-inferiority claim: supported when the interval's
 lower end is above -MARGIN and the cost ratios from bench.json are below 1.
+
+`recompute` checks a saved claims.json on a machine that lacks some datasets' tables (a clean
+clone has no TREC-QA tables: licence): what can be measured is measured again, the rest is taken
+as saved, and the correction and verdicts are recomputed over the whole family.
 """
 from __future__ import annotations
 
@@ -198,6 +202,12 @@ COMPARISONS = (  # (claim id, statement template, system a, system b)
 def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
     """Every testable comparison of method.md's claims on the runs under `root`, per dataset; the
     comparisons of all datasets are one family for the Holm correction."""
+    return correct_claims(root, measure_claims(root, seed))
+
+
+def measure_claims(root: str | Path, seed: int = 0) -> list[dict[str, Any]]:
+    """The rows of every dataset under `root` with a finished CERBERUS, before the correction:
+    each comparison's difference, interval and raw p (each distinct comparison computed once)."""
     root = Path(root)
     datasets = {d: systems for d, systems in find_systems(root).items() if "cerberus" in systems}
     if not datasets:
@@ -205,19 +215,30 @@ def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     done: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for dataset, systems in datasets.items():
-        rows += _dataset_claims(dataset, systems, seed, done)
+        rows += _dataset_claims(root, dataset, systems, seed, done)
+    return rows
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    return row["dataset"], row["a"], row["b"], row["test"]
+
+
+def correct_claims(root: str | Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Holm over the distinct comparisons of all `rows` (a comparison listed under two claims is one
+    test of the family), then each tested row's verdict. Reads nothing but the rows."""
+    rows = [dict(r) for r in rows]
     tested = [r for r in rows if "p" in r]
-    unique = list(done)  # a comparison listed under two claims is one test in the family
-    corrected = dict(zip(unique, holm([done[key]["p"] for key in unique])))
+    unique = list(dict.fromkeys(_key(r) for r in tested))
+    raw = {_key(r): r["p"] for r in tested}
+    corrected = dict(zip(unique, holm([raw[key] for key in unique])))
     for row in tested:
-        row["p_holm"] = p_holm = corrected[(row["dataset"], row["a"], row["b"], row["test"])]
+        row["p_holm"] = p_holm = corrected[_key(row)]
         # two-sided: twice the smaller one-sided (count + 1) / (N + 1), so the floor is 2 / (N + 1)
         floor = 2 / ((N_PERMUTATIONS if row["test"] == "map" else N_BOOTSTRAP) + 1)
         row["p_holm_display"] = format_p(p_holm, row["p"], floor)
         delta = row.get("delta_map", row.get("delta_specialization"))
-        if row["id"] == "6":  # the cost of the same architectures, timed on the root's runs
-            cost = _cost(root, row["b"].removeprefix("teacher-"))
-            row["cost"] = cost
+        if row["id"] == "6":  # non-inferiority at a fraction of the cost
+            cost = row["cost"]
             cheap = cost is not None and cost["params_fraction"] < 1 and cost["latency_fraction"] < 1
             row["verdict"] = ("supported" if row["ci95"][0] > -MARGIN and cheap else
                               "contradicted" if p_holm < ALPHA and delta < 0 else "not supported")
@@ -231,7 +252,28 @@ def build_claims(root: str | Path, seed: int = 0) -> dict[str, Any]:
             "permutations": N_PERMUTATIONS, "bootstrap_resamples": N_BOOTSTRAP, "claims": rows}
 
 
-def _dataset_claims(dataset: str, systems: dict[str, System], seed: int,
+def _measured(row: dict[str, Any]) -> dict[str, Any]:
+    """A saved row as measure_claims made it: a tested row's verdict (and its reason) is the correction's."""
+    dropped = ("p_holm", "p_holm_display", "verdict", "reason") if "p" in row else ()
+    return {k: v for k, v in row.items() if k not in dropped}
+
+
+def recompute(saved: dict[str, Any], seed: int = 0) -> tuple[dict[str, Any], list[str]]:
+    """A saved claims.json rebuilt from the runs that are here, and the datasets that were.
+
+    A dataset whose test tables are not here (TREC-QA's are never committed: licence) keeps its saved
+    measured rows; the Holm correction and every verdict are recomputed over the whole family all the
+    same. So on a clean clone the result equals `saved` only if every dataset that can be measured
+    measures the same and the correction follows from the rows."""
+    here = measure_claims(saved["root"], seed)
+    measured = {r["dataset"] for r in here}
+    kept = [_measured(r) for r in saved["claims"] if r["dataset"] not in measured]
+    datasets = list(dict.fromkeys(r["dataset"] for r in [*saved["claims"], *here]))
+    rows = [r for d in datasets for r in (here if d in measured else kept) if r["dataset"] == d]
+    return correct_claims(saved["root"], rows), sorted(measured)
+
+
+def _dataset_claims(root: Path, dataset: str, systems: dict[str, System], seed: int,
                     done: dict[tuple[str, str, str, str], dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of one dataset; each distinct comparison is computed once, into `done`."""
     teacher_names = [Path(t).name for t in systems["cerberus"].config["teachers"]]
@@ -267,21 +309,18 @@ def _dataset_claims(dataset: str, systems: dict[str, System], seed: int,
         kind="specialization", teachers=teacher_tables)
     add("6", f"CERBERUS rivals the best teacher on dev ({best}) in test MAP (at most {MARGIN} below) at a "
              "fraction of its parameters and latency", "cerberus", f"teacher-{best}")
+    for row in rows:
+        if row["id"] == "6" and "p" in row:  # the cost of the same architectures, timed on the root's runs
+            row["cost"] = _cost(root, best)
     return rows
 
 
 def _teacher_table(systems: dict[str, System], folder: str) -> ScoreTable:
-    """The test margins CERBERUS's teacher `folder` (a `teachers` entry of its config) gave: its
-    cached table, or where that is not here, its own run's test scores (head0, the same numbers:
-    the TREC-QA tables are not committed, its teachers' scores are)."""
+    """The test margins CERBERUS's teacher `folder` (a `teachers` entry of its config) gave: the
+    cached table the student was trained from."""
     student = systems["cerberus"]
     run = student.runs[min(student.runs)]
-    cached = artifacts.from_run(run, folder) / f"{student.config.get('test_split', 'test')}.tsv"
-    teacher = systems.get(f"teacher-{Path(folder).name}")
-    if cached.is_file() or teacher is None:
-        return ScoreTable.load(cached)
-    table = teacher.table(min(teacher.runs))
-    return ScoreTable(table.qids, table.cand_idx, table.labels, {"score": table.columns["head0"]}, table.meta)
+    return ScoreTable.load(artifacts.from_run(run, folder) / f"{student.config.get('test_split', 'test')}.tsv")
 
 
 def format_claims_table(result: dict[str, Any]) -> str:

@@ -649,6 +649,9 @@ def notebook_artifacts(preset: str = "quick", progress: bool = True, seed: int =
         raise InputError(None, f"unknown notebook preset {preset!r}; choose from {sorted(['quick', *COMMITTED_PRESETS])}")
     if preset in COMMITTED_PRESETS:
         root = REPO / "artifacts" / preset
+        if seed != 0 and not PRESETS[preset].seed_folders:
+            raise InputError(root, f"preset {preset!r} trained one seed (0), so SEED = {seed} has no runs; "
+                                   f"the multi-seed runs are in {[p for p in COMMITTED_PRESETS if PRESETS[p].seed_folders]}")
         missing = _missing(preset, root, seed, ablation=False)
         if missing:
             raise InputError(root, f"{len(missing)} run(s) are missing ({', '.join(missing[:3])}"
@@ -672,18 +675,25 @@ def notebook_artifacts(preset: str = "quick", progress: bool = True, seed: int =
     return root
 
 
+def _mirror_name(root: Path) -> Path:
+    """Where a results folder's retrained runs go under NOTEBOOK_CACHE/retrained: its path in the
+    repository (artifacts/v2/trecqa), or its name and a hash of its path, so two roots never share one."""
+    if root.is_relative_to(REPO):
+        return root.relative_to(REPO)
+    return Path(f"{root.name}-{hashlib.sha256(str(root).encode()).hexdigest()[:8]}")
+
+
 def run_weights(run_dir: str | Path, train_missing: bool = False, progress: bool = True) -> Path | None:
     """A run's saved model (RUN/best), load-or-train. Weights are git-ignored, so a committed run
     has none: then, with `train_missing`, its exact config is trained again into
-    NOTEBOOK_CACHE/retrained/<root name>/<kind>/<name>[/seed<s>] (its teacher tables are the committed
+    NOTEBOOK_CACHE/retrained/<root>/<kind>/<name>[/seed<s>] (_mirror_name) (its teacher tables are the committed
     ones), otherwise one line says so and how to get them, and the result is None."""
     run_dir = Path(run_dir).resolve()
     if artifacts.has_model(run_dir):
         return artifacts.best_dir(run_dir)
-    seeded = run_dir.name.removeprefix("seed").isdigit()  # students/<name>/seed<s> of a multi-seed programme
-    root = run_dir.parents[2 if seeded else 1]
+    root = run_dir.parents[2 if artifacts.is_seed_folder(run_dir) else 1]  # students/<name>[/seed<s>]
     kind = run_dir.relative_to(root).parts[0]
-    mirror = NOTEBOOK_CACHE / "retrained" / root.name
+    mirror = NOTEBOOK_CACHE / "retrained" / _mirror_name(root)
     target = mirror / run_dir.relative_to(root)
     if artifacts.has_model(target) and artifacts.is_finished(target):
         return artifacts.best_dir(target)

@@ -410,8 +410,7 @@ def plot_seed_spread(rows: Sequence[Mapping[str, Any]], references: Mapping[str,
         values = np.asarray(row["values"], dtype=float)
         ax.scatter(values, np.full(len(values), yi), s=10, color="0.55", zorder=2)
         found = mean_sd(values)
-        sd = found["sd"] if found["n"] > 1 else 0.0  # one seed: no whisker
-        ax.errorbar(found["mean"], yi, xerr=sd, fmt="o", color=c, ms=6, capsize=3, zorder=3)
+        ax.errorbar(found["mean"], yi, xerr=_whisker(values), fmt="o", color=c, ms=6, capsize=3, zorder=3)
         ax.annotate(f"{format_mean_sd(values, 3)} (n={found['n']})", (found["mean"], yi), xytext=(0, 5),
                     textcoords="offset points", ha="center", va="bottom", fontsize=6.5, color="0.2")
     for (name, value), lc in zip(references.items(), colors(len(references) + 1)[1:]):
@@ -536,9 +535,14 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
     return fig
 
 
+def _whisker(values: Sequence[float]) -> float:
+    """The half-length of a seed whisker: the sample sd, or none for one seed (which has no sd)."""
+    return mean_sd(values)["sd"] if len(values) > 1 else 0.0
+
+
 def _seed_error(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Sample sd over each row's seeds, both ways (none for one seed, which has no sd)."""
-    sd = [mean_sd(r["values"])["sd"] if len(r["values"]) > 1 else 0.0 for r in rows]
+    """Each row's seed whisker, both ways."""
+    sd = [_whisker(r["values"]) for r in rows]
     return np.array([sd, sd])
 
 

@@ -121,22 +121,28 @@ def test_a_second_dataset_in_a_subfolder_is_claimed_apart_and_joins_the_holm_fam
     assert row["p_holm"] >= single["p_holm"]  # a larger family corrects more
 
 
-def test_without_the_cached_teacher_tables_s_reads_the_teachers_own_test_scores(root, tmp_path):
-    """TREC-QA's teacher tables are not committed (licence): claim 5 then reads each teacher run's head0,
-    the same margins, and finds the same S."""
+def test_a_dataset_whose_tables_are_not_here_keeps_its_saved_rows_and_the_family_is_corrected_again(root, tmp_path):
+    """TREC-QA's run tables are never committed (licence): on a clean clone its rows are taken as saved,
+    the rest is measured again, and the Holm correction and verdicts are recomputed over both."""
     import shutil
 
-    copy = tmp_path / "root"
-    shutil.copytree(root, copy)
-    meta = synthetic_dataset_meta(copy, QIDS, CAND, LABELS)
-    for t in TEACHERS:  # a real teacher run's table: pooled probability and head0 margin
-        margins = ScoreTable.load(copy / "teacher_scores" / t / "test.tsv").columns["score"]
-        ScoreTable(QIDS, CAND, LABELS, {"pooled": 1 / (1 + np.exp(-margins)), "head0": margins}, meta).save(
-            copy / "teachers" / t / "scores" / "test.tsv")
-    shutil.rmtree(copy / "teacher_scores")
-    specialization = lambda result: next(r for r in result["claims"] if r["id"] == "5")  # noqa: E731
-    found, cached = specialization(claims.build_claims(copy)), specialization(claims.build_claims(root))
-    assert found["delta_specialization"] == cached["delta_specialization"] and found["ci95"] == cached["ci95"]
+    both = tmp_path / "root"
+    shutil.copytree(root, both)
+    shutil.copytree(root, both / "trecqa")
+    for config in (both / "trecqa").rglob("config.json"):
+        config.write_text(json.dumps({**json.loads(config.read_text()), "dataset": "trecqa"}))
+    saved = json.loads(json.dumps(claims.build_claims(both)))
+    for tables in (both / "trecqa").rglob("scores"):
+        shutil.rmtree(tables)
+    again, measured = claims.recompute(saved)
+    assert measured == ["synthetic"] and again == saved
+    edited = json.loads(json.dumps(saved))  # a kept row's raw p is corrected again, not copied
+    at = next(i for i, r in enumerate(edited["claims"]) if r["dataset"] == "trecqa" and "p" in r)
+    edited["claims"][at]["p"] = 0.5
+    assert claims.recompute(edited)[0]["claims"][at]["p_holm"] == 1.0 != saved["claims"][at]["p_holm"]
+    edited = json.loads(json.dumps(saved))  # a measured row that does not measure the same is not kept
+    edited["claims"][0]["delta_map"] += 0.001
+    assert claims.recompute(edited)[0] == saved
 
 
 def test_command_writes_claims_json_and_prints_the_table(root, capsys):
@@ -153,9 +159,12 @@ COMMITTED = sorted(REPO.glob("artifacts/*/claims.json"))
 
 @pytest.mark.parametrize("saved", COMMITTED, ids=[p.parent.name for p in COMMITTED])
 def test_committed_claims_json_recomputes_from_its_runs(saved, monkeypatch):
+    """Every dataset whose tables are committed is measured again; TREC-QA's (not committed) only where the
+    runs are. The correction and verdicts are recomputed over the whole family either way."""
     monkeypatch.chdir(REPO)  # claims.json names its runs as `claims --root artifacts/<version>` was given them
-    found = claims.build_claims(saved.parent.relative_to(REPO))
-    assert json.loads(json.dumps(found)) == json.loads(saved.read_text())
+    expected = json.loads(saved.read_text())
+    found, measured = claims.recompute(expected)
+    assert "wikiqa" in measured and json.loads(json.dumps(found)) == expected
 
 
 def test_every_claims_table_in_the_readme_is_a_committed_claims_json():

@@ -1,8 +1,10 @@
 """The main job end to end on the `quick` preset (real MiniLM-L3 teachers, real WikiQA questions)."""
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -289,11 +291,20 @@ def test_run_weights_finds_a_retrained_copy_of_a_run_in_either_layout(tmp_path, 
     (root / inner).mkdir(parents=True)
     assert pipeline.run_weights(root / inner) is None
     assert "has no weights (best/ is never committed): set TRAIN_MISSING = True" in capsys.readouterr().out
-    retrained = cache / "retrained" / "v9" / inner
+    root_hash = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+    retrained = cache / "retrained" / f"v9-{root_hash}" / inner
     (retrained / "best").mkdir(parents=True)
     (retrained / "best" / "config.json").write_text("{}")
     (retrained / "metrics.json").write_text("{}")
     assert pipeline.run_weights(root / inner) == retrained / "best"
+    other = tmp_path / "elsewhere" / "v9"  # another root of the same name does not share the mirror
+    (other / inner).mkdir(parents=True)
+    assert pipeline.run_weights(other / inner) is None
+
+
+def test_a_root_in_the_repository_is_mirrored_at_its_own_path():
+    trecqa = pipeline.REPO / "artifacts" / "v2" / "trecqa"
+    assert pipeline._mirror_name(trecqa) == Path("artifacts/v2/trecqa")
 
 
 def test_a_committed_multi_seed_preset_is_read_at_the_seed_asked_for():
@@ -305,3 +316,5 @@ def test_a_committed_multi_seed_preset_is_read_at_the_seed_asked_for():
         pipeline.notebook_artifacts("v2", progress=False, seed=99)
     with pytest.raises(InputError, match=r"unknown notebook preset 'v3'; choose from \['full', 'quick', 'v2'\]"):
         pipeline.notebook_artifacts("v3")
+    with pytest.raises(InputError, match=r"preset 'full' trained one seed \(0\), so SEED = 1 has no runs; .*\['v2'\]"):
+        pipeline.notebook_artifacts("full", progress=False, seed=1)
