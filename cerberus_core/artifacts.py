@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,7 @@ def run_dir(root: str | Path, kind: str, name: str, seed: int | None = None) -> 
 
 def is_seed_folder(folder: str | Path) -> bool:
     """Whether a folder is a run's seed<s> subfolder (run_dir with a seed)."""
-    return Path(folder).name.removeprefix("seed").isdigit()
+    return re.fullmatch(r"seed[0-9]+", Path(folder).name) is not None
 
 
 def teacher_scores_dir(root: str | Path, teacher: str) -> Path:

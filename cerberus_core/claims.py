@@ -258,19 +258,35 @@ def _measured(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in dropped}
 
 
-def recompute(saved: dict[str, Any], seed: int = 0) -> tuple[dict[str, Any], list[str]]:
-    """A saved claims.json rebuilt from the runs that are here, and the datasets that were.
+def recompute(saved: dict[str, Any], root: str | Path | None = None,
+              seed: int = 0) -> tuple[dict[str, Any], list[str]]:
+    """A saved claims.json rebuilt from the runs that are here (under `root`, default the one it was
+    made from), and the datasets that were.
 
     A dataset whose test tables are not here (TREC-QA's are never committed: licence) keeps its saved
     measured rows; the Holm correction and every verdict are recomputed over the whole family all the
     same. So on a clean clone the result equals `saved` only if every dataset that can be measured
     measures the same and the correction follows from the rows."""
-    here = measure_claims(saved["root"], seed)
+    root = saved["root"] if root is None else str(root)
+    here = measure_claims(root, seed)
     measured = {r["dataset"] for r in here}
     kept = [_measured(r) for r in saved["claims"] if r["dataset"] not in measured]
     datasets = list(dict.fromkeys(r["dataset"] for r in [*saved["claims"], *here]))
     rows = [r for d in datasets for r in (here if d in measured else kept) if r["dataset"] == d]
-    return correct_claims(saved["root"], rows), sorted(measured)
+    return correct_claims(root, rows), sorted(measured)
+
+
+def update_claims(root: str | Path, seed: int = 0) -> tuple[dict[str, Any], list[str]]:
+    """What `claims --root ROOT` writes, and the datasets it kept as saved: build_claims, except that
+    a dataset of an existing ROOT/claims.json whose runs are not here keeps its rows (recompute), so
+    a clone without the TREC-QA tables does not drop them and change every corrected p."""
+    saved = artifacts.read_json(Path(root) / artifacts.CLAIMS)
+    if saved:
+        result, measured = recompute(saved, root, seed)
+        kept = sorted({r["dataset"] for r in saved["claims"]} - set(measured))
+        if kept:
+            return result, kept
+    return build_claims(root, seed), []
 
 
 def _dataset_claims(root: Path, dataset: str, systems: dict[str, System], seed: int,

@@ -233,7 +233,7 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _reproduce_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="quick (minutes; tests and notebooks) | full (the README's run) "
+    p.add_argument("--preset", default="quick", help="quick (minutes; tests and notebooks) | full (the one-seed v1 record) "
                                                      "| v2 (the multi-seed programme, artifacts/PLAN.md) | v2-trecqa "
                                                      "(v2 transferred to TREC-QA, after v2) | quick-trecqa")
     p.add_argument("--root", help="output folder (default: artifacts/<preset>; a transfer preset's is its source's "
@@ -269,11 +269,14 @@ def _claims(args: argparse.Namespace) -> None:
 
     from .artifacts import CLAIMS
     from .atomic import write_text_atomic
-    from .claims import build_claims, format_claims_table
+    from .claims import format_claims_table, update_claims
 
-    result = build_claims(args.root)
+    result, kept = update_claims(args.root)
     write_text_atomic(Path(args.root) / CLAIMS, json.dumps(result, indent=1) + "\n")
     print(format_claims_table(result))
+    if kept:
+        print(f"note: {', '.join(kept)}: no test tables here, so the rows of {Path(args.root) / CLAIMS} were kept "
+              "as they were (the Holm correction and verdicts were recomputed over every row)")
 
 
 @command("demo", "train a gold and a CERBERUS student on WikiQA from the committed teacher tables (minutes)")

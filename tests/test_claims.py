@@ -139,10 +139,31 @@ def test_a_dataset_whose_tables_are_not_here_keeps_its_saved_rows_and_the_family
     edited = json.loads(json.dumps(saved))  # a kept row's raw p is corrected again, not copied
     at = next(i for i, r in enumerate(edited["claims"]) if r["dataset"] == "trecqa" and "p" in r)
     edited["claims"][at]["p"] = 0.5
-    assert claims.recompute(edited)[0]["claims"][at]["p_holm"] == 1.0 != saved["claims"][at]["p_holm"]
+    row = claims.recompute(edited)[0]["claims"][at]
+    assert row["p_holm"] == 1.0 != saved["claims"][at]["p_holm"] and row["verdict"] == "not supported"
+    assert saved["claims"][at]["verdict"] == "supported"
     edited = json.loads(json.dumps(saved))  # a measured row that does not measure the same is not kept
     edited["claims"][0]["delta_map"] += 0.001
     assert claims.recompute(edited)[0] == saved
+
+
+def test_the_command_keeps_the_saved_rows_of_a_dataset_whose_tables_are_not_here(root, tmp_path, capsys):
+    """`claims` on a clone without TREC-QA's tables must not drop its rows (and change every corrected p)."""
+    import shutil
+
+    both = tmp_path / "root"
+    shutil.copytree(root, both)
+    shutil.copytree(root, both / "trecqa")
+    for config in (both / "trecqa").rglob("config.json"):
+        config.write_text(json.dumps({**json.loads(config.read_text()), "dataset": "trecqa"}))
+    assert cli.main(["claims", "--root", str(both)]) == 0
+    saved = (both / "claims.json").read_text()
+    for tables in (both / "trecqa").rglob("scores"):
+        shutil.rmtree(tables)
+    capsys.readouterr()
+    assert cli.main(["claims", "--root", str(both)]) == 0
+    assert (both / "claims.json").read_text() == saved
+    assert "note: trecqa: no test tables here, so the rows of" in capsys.readouterr().out
 
 
 def test_command_writes_claims_json_and_prints_the_table(root, capsys):
@@ -165,6 +186,13 @@ def test_committed_claims_json_recomputes_from_its_runs(saved, monkeypatch):
     expected = json.loads(saved.read_text())
     found, measured = claims.recompute(expected)
     assert "wikiqa" in measured and json.loads(json.dumps(found)) == expected
+    kept = [r for r in expected["claims"] if r["dataset"] not in measured]
+    assert {r["dataset"] for r in kept} <= {"trecqa"}  # only the dataset whose tables are never committed
+    for row in (r for r in kept if r.get("test") == "map"):  # its rows still agree with its committed metrics
+        for side in ("a", "b"):
+            maps = [json.loads((REPO / run / "metrics.json").read_text())["test"]["pooled"]["map"]
+                    for run in row["runs"][side]]
+            assert row[f"map_{side}"]["mean"] == pytest.approx(np.mean(maps), abs=1e-12), (row["statement"], side)
 
 
 def test_every_claims_table_in_the_readme_is_a_committed_claims_json():

@@ -1,5 +1,4 @@
 """The main job end to end on the `quick` preset (real MiniLM-L3 teachers, real WikiQA questions)."""
-import hashlib
 import json
 import shutil
 import subprocess
@@ -291,8 +290,8 @@ def test_run_weights_finds_a_retrained_copy_of_a_run_in_either_layout(tmp_path, 
     (root / inner).mkdir(parents=True)
     assert pipeline.run_weights(root / inner) is None
     assert "has no weights (best/ is never committed): set TRAIN_MISSING = True" in capsys.readouterr().out
-    root_hash = hashlib.sha256(str(root).encode()).hexdigest()[:8]
-    retrained = cache / "retrained" / f"v9-{root_hash}" / inner
+    retrained = cache / "retrained" / pipeline._mirror_name(root.resolve()) / inner
+    assert pipeline._mirror_name(root.resolve()).name.startswith("v9-")  # outside the repository: name and hash
     (retrained / "best").mkdir(parents=True)
     (retrained / "best" / "config.json").write_text("{}")
     (retrained / "metrics.json").write_text("{}")
@@ -312,6 +311,7 @@ def test_a_committed_multi_seed_preset_is_read_at_the_seed_asked_for():
     not trained it names the missing runs and the command."""
     root = pipeline.notebook_artifacts("v2", progress=False, seed=0)
     assert root == pipeline.REPO / "artifacts" / "v2"
+    assert pipeline.notebook_artifacts("full", progress=False) == pipeline.REPO / "artifacts" / "full"
     with pytest.raises(InputError, match=r"run\(s\) are missing \(students/gold/seed99, .*reproduce --preset v2 --seeds"):
         pipeline.notebook_artifacts("v2", progress=False, seed=99)
     with pytest.raises(InputError, match=r"unknown notebook preset 'v3'; choose from \['full', 'quick', 'v2'\]"):
