@@ -289,28 +289,41 @@ def update_claims(root: str | Path, seed: int = 0) -> tuple[dict[str, Any], list
     return build_claims(root, seed), []
 
 
+def _compare_row(systems: dict[str, System], dataset: str, done: dict[tuple[str, str, str, str], dict[str, Any]],
+                 seed: int, claim: str, statement: str, a: str, b: str, kind: str = "map",
+                 teachers: list[ScoreTable] | None = None) -> dict[str, Any]:
+    """One row: a against b on test MAP (or S, against `teachers`), computed once per distinct
+    comparison (into `done`); "not tested" when a side has no finished run."""
+    if a not in systems or b not in systems:
+        missing = [n for n in (a, b) if n not in systems]
+        return {"id": claim, "dataset": dataset, "statement": statement, "runs": {"a": [], "b": []},
+                "verdict": "not tested", "reason": f"no finished run named {', '.join(map(repr, missing))}"}
+    key = (dataset, a, b, kind)
+    if key not in done:
+        done[key] = (compare_map(systems[a], systems[b], seed) if kind == "map" else
+                     compare_specialization(systems[a], systems[b], teachers, seed))
+    pairs = _seeds(systems[a], systems[b])
+    return {"id": claim, "dataset": dataset, "statement": statement, "a": a, "b": b,
+            "runs": {"a": [str(systems[a].runs[s]) for s, _ in pairs],
+                     "b": sorted({str(systems[b].runs[s]) for _, s in pairs})},
+            "test": kind, **done[key]}
+
+
+def _best_teacher(systems: dict[str, System], teacher_names: Sequence[str]) -> str:
+    """The teacher with the best dev MAP among `teacher_names` ("" while any has no metrics)."""
+    return artifacts.best_on_dev({t: systems[f"teacher-{t}"].runs[min(systems[f"teacher-{t}"].runs)]
+                                  for t in teacher_names if f"teacher-{t}" in systems}) or ""
+
+
 def _dataset_claims(root: Path, dataset: str, systems: dict[str, System], seed: int,
                     done: dict[tuple[str, str, str, str], dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of one dataset; each distinct comparison is computed once, into `done`."""
     teacher_names = [Path(t).name for t in systems["cerberus"].config["teachers"]]
-    best = artifacts.best_on_dev({t: systems[f"teacher-{t}"].runs[min(systems[f"teacher-{t}"].runs)]
-                                  for t in teacher_names if f"teacher-{t}" in systems}) or ""
+    best = _best_teacher(systems, teacher_names)
     rows: list[dict[str, Any]] = []
 
     def add(claim: str, statement: str, a: str, b: str, kind: str = "map", **extra: Any) -> None:
-        if a not in systems or b not in systems:
-            missing = [n for n in (a, b) if n not in systems]
-            rows.append({"id": claim, "dataset": dataset, "statement": statement, "runs": {"a": [], "b": []},
-                         "verdict": "not tested", "reason": f"no finished run named {', '.join(map(repr, missing))}"})
-            return
-        key = (dataset, a, b, kind)
-        if key not in done:
-            done[key] = (compare_map(systems[a], systems[b], seed) if kind == "map" else
-                         compare_specialization(systems[a], systems[b], extra["teachers"], seed))
-        rows.append({"id": claim, "dataset": dataset, "statement": statement, "a": a, "b": b,
-                     "runs": {"a": [str(systems[a].runs[s]) for s, _ in _seeds(systems[a], systems[b])],
-                              "b": sorted({str(systems[b].runs[s]) for _, s in _seeds(systems[a], systems[b])})},
-                     "test": kind, **done[key]})
+        rows.append(_compare_row(systems, dataset, done, seed, claim, statement, a, b, kind, extra.get("teachers")))
 
     for claim, template, a, b in COMPARISONS:
         for t in teacher_names if "{t}" in template else [None]:
@@ -329,6 +342,55 @@ def _dataset_claims(root: Path, dataset: str, systems: dict[str, System], seed: 
         if row["id"] == "6" and "p" in row:  # the cost of the same architectures, timed on the root's runs
             row["cost"] = _cost(root, best)
     return rows
+
+
+SUBSET = re.compile(r"cerberus-(?P<teachers>.+\+.+)")  # the head-count ablation: CERBERUS on a teacher subset
+SPLIT = re.compile(r"cerberus-B(?P<body>\d+)H(?P<head>\d+)")  # the body/head-split ablation
+
+
+def build_ablation_tests(root: str | Path, seed: int = 0) -> dict[str, Any] | None:
+    """The ablations as paired tests, in the claims' format (ROOT/ablation_tests.json): exploratory,
+    not claims of method.md, so Holm-corrected as a family of their own (adding them to the claims'
+    family would change the claims' corrected p). Per dataset with ablation runs:
+    - head count: CERBERUS on all k teachers against CERBERUS on each subset, and each subset run
+      against KD (one head) from the best of its teachers on dev;
+    - body/head split: each B<n> kH<h> against CERBERUS, on test MAP and on S.
+    None where there are no ablation runs (cerberus-A+B, cerberus-B<n>H<h>) beside a finished CERBERUS."""
+    root = Path(root)
+    rows: list[dict[str, Any]] = []
+    done: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for dataset, systems in find_systems(root).items():
+        ablations = sorted((n for n in systems if SUBSET.fullmatch(n) or SPLIT.fullmatch(n)), key=lambda n: (not SUBSET.fullmatch(n), n))
+        if "cerberus" not in systems or not ablations:
+            continue  # (TREC-QA has no ablations, and no teacher tables on a clean clone)
+        teachers = [_teacher_table(systems, t) for t in systems["cerberus"].config["teachers"]]
+        main = _architecture(systems["cerberus"])
+        k = len(teachers)
+        for name in ablations:
+            if match := SUBSET.fullmatch(name):
+                subset = match["teachers"].split("+")
+                better = _best_teacher(systems, subset)
+                rows.append(_compare_row(systems, dataset, done, seed, "k", f"CERBERUS on all {k} teachers beats "
+                                         f"CERBERUS on {' + '.join(subset)}", "cerberus", name))
+                rows.append(_compare_row(systems, dataset, done, seed, "k", f"CERBERUS on {' + '.join(subset)} beats "
+                                         f"KD from the better of them on dev ({better})", name, f"single-{better}"))
+            else:
+                split = _architecture(systems[name])
+                rows.append(_compare_row(systems, dataset, done, seed, "split", f"{split} beats {main} (CERBERUS) "
+                                         "in test MAP", name, "cerberus"))
+                rows.append(_compare_row(systems, dataset, done, seed, "split", f"{split} has more specialized heads "
+                                         f"(S) than {main} (CERBERUS)", name, "cerberus", "specialization", teachers))
+    if not rows:
+        return None
+    result = correct_claims(root, rows)
+    result["correction"] += " of the ablations (exploratory: a family of their own, apart from the claims)"
+    return result
+
+
+def _architecture(system: System) -> str:
+    """B<body> <k>H<head>, as metrics.json names a model."""
+    c = system.config
+    return f"B{c['body_layers']} {c['num_heads']}H{c['head_layers']}"
 
 
 def _teacher_table(systems: dict[str, System], folder: str) -> ScoreTable:

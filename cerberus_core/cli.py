@@ -262,21 +262,27 @@ def _reproduce(args: argparse.Namespace) -> int | None:
     return None
 
 
-@command("claims", "test the paper's claims on every seed under a results folder; writes ROOT/claims.json",
+@command("claims", "test the paper's claims on every seed under a results folder; writes ROOT/claims.json "
+                   "(and ROOT/ablation_tests.json where ablation runs are)",
          lambda p: p.add_argument("--root", default="artifacts/full", help="results folder (runs found recursively)"))
 def _claims(args: argparse.Namespace) -> None:
     import json
 
-    from .artifacts import CLAIMS
+    from .artifacts import ABLATION_TESTS, CLAIMS
     from .atomic import write_text_atomic
-    from .claims import format_claims_table, update_claims
+    from .claims import build_ablation_tests, format_claims_table, update_claims
 
     result, kept = update_claims(args.root)
+    tests = build_ablation_tests(args.root)  # both computed before anything is written
     write_text_atomic(Path(args.root) / CLAIMS, json.dumps(result, indent=1) + "\n")
     print(format_claims_table(result))
     if kept:
         print(f"note: {', '.join(kept)}: no test tables here, so the rows of {Path(args.root) / CLAIMS} were kept "
               "as they were (the Holm correction and verdicts were recomputed over every row)")
+    if tests:
+        write_text_atomic(Path(args.root) / ABLATION_TESTS, json.dumps(tests, indent=1) + "\n")
+        print(f"Ablations ({tests['correction']}):\n")
+        print(format_claims_table(tests))
 
 
 @command("demo", "train a gold and a CERBERUS student on WikiQA from the committed teacher tables (minutes)")

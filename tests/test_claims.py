@@ -20,13 +20,16 @@ LABELS = np.tile([1, 0, 0, 0, 0], N_Q)
 TEACHERS = ["a", "b", "c"]
 
 
-def _write_run(run, name, seed, columns, teachers=(), meta=None, dev_map=0.5):
+def _write_run(run, name, seed, columns, teachers=(), meta=None, dev_map=0.5, **config):
     table = ScoreTable(QIDS, CAND, LABELS, {k: np.asarray(v, float) for k, v in columns.items()}, meta)
     table.save(run / "scores" / "test.tsv")
     config = {"name": name, "seed": seed, "dataset": "synthetic", "test_split": "test",
-              "teachers": [f"../../../teacher_scores/{t}" for t in teachers]}  # from students/NAME/seedS
+              "teachers": [f"../../../teacher_scores/{t}" for t in teachers], **config}  # from students/NAME/seedS
     (run / "config.json").write_text(json.dumps(config))
     (run / "metrics.json").write_text(json.dumps({"dev": {"pooled": {"map": dev_map}}}))
+
+
+B5_3H1 = {"body_layers": 5, "num_heads": 3, "head_layers": 1}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,7 @@ def root(tmp_path_factory):
         noise = lambda scale: rng.normal(scale=scale, size=len(QIDS))  # noqa: E731
         heads = {f"head{i}": teacher[t] + noise(0.3) for i, t in enumerate(TEACHERS)}
         _write_run(root / "students" / "cerberus" / f"seed{seed}", "cerberus", seed,
-                   {"pooled": signal + noise(0.2), **heads}, TEACHERS, meta)
+                   {"pooled": signal + noise(0.2), **heads}, TEACHERS, meta, **B5_3H1)
         same = teacher["c"] + noise(0.3)
         _write_run(root / "students" / "replicated-c" / f"seed{seed}", "replicated-c", seed,
                    {"pooled": signal + noise(0.2), **{f"head{i}": same + noise(0.05) for i in range(3)}}, TEACHERS, meta)
@@ -174,8 +177,48 @@ def test_command_writes_claims_json_and_prints_the_table(root, capsys):
     assert cli.main(["claims", "--root", str(root / "teachers")]) == 2
 
 
+def test_ablations_are_tested_as_a_family_of_their_own(root, tmp_path, capsys):
+    """Head count (CERBERUS on every teacher against a subset, the subset against KD from its best teacher)
+    and body/head split (against CERBERUS, on MAP and on S), Holm-corrected apart from the claims."""
+    import shutil
+
+    both = tmp_path / "root"
+    shutil.copytree(root, both)
+    assert claims.build_ablation_tests(both) is None
+    rng = np.random.default_rng(1)
+    signal = LABELS * 2.0
+    teacher = {t: ScoreTable.load(root / "teacher_scores" / t / "test.tsv").columns["score"] for t in TEACHERS}
+    meta = ScoreTable.load(root / "teacher_scores" / "a" / "test.tsv").meta
+    for seed in (0, 1, 2):
+        noise = lambda scale: rng.normal(scale=scale, size=len(QIDS))  # noqa: E731
+        _write_run(both / "ablation" / "cerberus-a+b" / f"seed{seed}", "cerberus-a+b", seed,  # far worse than CERBERUS
+                   {"pooled": signal + noise(3.0), "head0": teacher["a"], "head1": teacher["b"]}, TEACHERS[:2], meta,
+                   body_layers=5, num_heads=2, head_layers=1)
+        same = signal + noise(0.2)  # as good as CERBERUS, but its heads are one
+        _write_run(both / "ablation" / "cerberus-B4H2" / f"seed{seed}", "cerberus-B4H2", seed,
+                   {"pooled": same, **{f"head{i}": same + noise(0.05) for i in range(3)}}, TEACHERS, meta,
+                   body_layers=4, num_heads=3, head_layers=2)
+    result = claims.build_ablation_tests(both)
+    rows = {(r["a"], r["b"], r["test"]): r for r in result["claims"]}
+    assert [r["id"] for r in result["claims"]] == ["k", "k", "split", "split"]
+    assert result["correction"].startswith("Holm over the 4 distinct comparisons of the ablations")
+    assert rows[("cerberus", "cerberus-a+b", "map")]["verdict"] == "supported"
+    assert rows[("cerberus-a+b", "single-b", "map")]["statement"].endswith("better of them on dev (b)")
+    assert rows[("cerberus-a+b", "single-b", "map")]["n_seeds"] == 3
+    split = rows[("cerberus-B4H2", "cerberus", "specialization")]
+    assert split["statement"] == "B4 3H2 has more specialized heads (S) than B5 3H1 (CERBERUS)"
+    assert split["verdict"] == "contradicted" and split["delta_specialization"] < -0.3
+    assert rows[("cerberus-B4H2", "cerberus", "map")]["verdict"] == "not supported"
+    assert cli.main(["claims", "--root", str(both)]) == 0
+    assert json.loads((both / "ablation_tests.json").read_text()) == json.loads(json.dumps(result))
+    written = json.loads((both / "claims.json").read_text())  # the claims' family is not widened by the ablations
+    assert [r.get("p_holm") for r in written["claims"]] == [r.get("p_holm") for r in claims.build_claims(root)["claims"]]
+    assert "Ablations (Holm over the 4 distinct comparisons" in capsys.readouterr().out
+
+
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = sorted(REPO.glob("artifacts/*/claims.json"))
+COMMITTED_ABLATIONS = sorted(REPO.glob("artifacts/*/ablation_tests.json"))
 
 
 @pytest.mark.parametrize("saved", COMMITTED, ids=[p.parent.name for p in COMMITTED])
@@ -195,6 +238,13 @@ def test_committed_claims_json_recomputes_from_its_runs(saved, monkeypatch):
             assert row[f"map_{side}"]["mean"] == pytest.approx(np.mean(maps), abs=1e-12), (row["statement"], side)
 
 
+@pytest.mark.parametrize("saved", COMMITTED_ABLATIONS, ids=[p.parent.name for p in COMMITTED_ABLATIONS])
+def test_committed_ablation_tests_recompute_from_their_runs(saved, monkeypatch):
+    monkeypatch.chdir(REPO)
+    expected = json.loads(saved.read_text())
+    assert json.loads(json.dumps(claims.build_ablation_tests(expected["root"]))) == expected
+
+
 def test_every_claims_table_in_the_readme_is_a_committed_claims_json():
     """The README quotes claims tables; each must be the rendering of a committed claims.json, never edited by hand."""
     lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
@@ -202,5 +252,5 @@ def test_every_claims_table_in_the_readme_is_a_committed_claims_json():
     for start in (i for i, line in enumerate(lines) if line.startswith("| claim |")):  # any claims table, any header
         end = next((j for j in range(start, len(lines)) if not lines[j].startswith("|")), len(lines))
         quoted.append("\n".join(lines[start:end]) + "\n")
-    rendered = {claims.format_claims_table(json.loads(p.read_text())) for p in COMMITTED}
+    rendered = {claims.format_claims_table(json.loads(p.read_text())) for p in COMMITTED + COMMITTED_ABLATIONS}
     assert quoted and all(table in rendered for table in quoted)
