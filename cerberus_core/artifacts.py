@@ -5,7 +5,7 @@
     ROOT/students/<name>[/seed<s>]/            a student's run folder (seed<s>: multi-seed programmes)
     ROOT/ablation/<name>[/seed<s>]/            ablation runs
     ROOT/sweep/<name>/                         CERBERUS under each recipe of the sweep (one seed)
-    ROOT/results.md, sweep.md, bench.json, claims.json   the tables made from them
+    ROOT/results.md, sweep.md, bench.json, claims.json, ablation_tests.json   the tables made from them
 
     RUN/config.json           the experiment (config.TrainConfig)
     RUN/checkpoint/           the resumable state (checkpoint.py)

@@ -20,6 +20,12 @@ Verdicts: "supported" (corrected p < alpha, difference in the claimed direction)
 claim 6 ("rivals the large models") is a non-inferiority claim: supported when the interval's
 lower end is above -MARGIN and the cost ratios from bench.json are below 1.
 
+The ablations (`build_ablation_tests`, ROOT/ablation_tests.json) are tested the same way, but as
+a Holm family of their own: they are exploratory, not claims of method.md, and adding them to the
+claims' family would move the claims' corrected p. Head count: CERBERUS on every teacher against
+CERBERUS on each teacher subset, and the subset against KD from its best teacher on dev; body/head
+split: each split against CERBERUS, on test MAP and on S.
+
 `recompute` checks a saved claims.json on a machine that lacks some datasets' tables (a clean
 clone has no TREC-QA tables: licence): what can be measured is measured again, the rest is taken
 as saved, and the correction and verdicts are recomputed over the whole family.
@@ -296,8 +302,7 @@ def _compare_row(systems: dict[str, System], dataset: str, done: dict[tuple[str,
     comparison (into `done`); "not tested" when a side has no finished run."""
     if a not in systems or b not in systems:
         missing = [n for n in (a, b) if n not in systems]
-        return {"id": claim, "dataset": dataset, "statement": statement, "runs": {"a": [], "b": []},
-                "verdict": "not tested", "reason": f"no finished run named {', '.join(map(repr, missing))}"}
+        return _not_tested(claim, dataset, statement, f"no finished run named {', '.join(map(repr, missing))}")
     key = (dataset, a, b, kind)
     if key not in done:
         done[key] = (compare_map(systems[a], systems[b], seed) if kind == "map" else
@@ -307,6 +312,11 @@ def _compare_row(systems: dict[str, System], dataset: str, done: dict[tuple[str,
             "runs": {"a": [str(systems[a].runs[s]) for s, _ in pairs],
                      "b": sorted({str(systems[b].runs[s]) for _, s in pairs})},
             "test": kind, **done[key]}
+
+
+def _not_tested(claim: str, dataset: str, statement: str, reason: str) -> dict[str, Any]:
+    return {"id": claim, "dataset": dataset, "statement": statement, "runs": {"a": [], "b": []},
+            "verdict": "not tested", "reason": reason}
 
 
 def _best_teacher(systems: dict[str, System], teacher_names: Sequence[str]) -> str:
@@ -328,10 +338,9 @@ def _dataset_claims(root: Path, dataset: str, systems: dict[str, System], seed: 
     for claim, template, a, b in COMPARISONS:
         for t in teacher_names if "{t}" in template else [None]:
             add(claim, template.format(t=t, best=best), a, b.format(t=t, best=best))
-    rows.append({"id": "4", "dataset": dataset, "verdict": "not tested", "runs": {"a": [], "b": []},
-                 "statement": "heterogeneous teachers beat homogeneous ones",
-                 "reason": "the embedded teachers differ in family and in strength at once, so no pair of teacher "
-                           "sets isolates heterogeneity"})
+    rows.append(_not_tested("4", dataset, "heterogeneous teachers beat homogeneous ones",
+                            "the embedded teachers differ in family and in strength at once, so no pair of "
+                            "teacher sets isolates heterogeneity"))
     teacher_tables = [_teacher_table(systems, t) for t in systems["cerberus"].config["teachers"]]
     add("5", "the heads stay diverse, each closest to its own teacher: specialization S of CERBERUS above "
              f"that of the replicated control (replicated-{best})", "cerberus", f"replicated-{best}",
@@ -344,8 +353,8 @@ def _dataset_claims(root: Path, dataset: str, systems: dict[str, System], seed: 
     return rows
 
 
-SUBSET = re.compile(r"cerberus-(?P<teachers>.+\+.+)")  # the head-count ablation: CERBERUS on a teacher subset
-SPLIT = re.compile(r"cerberus-B(?P<body>\d+)H(?P<head>\d+)")  # the body/head-split ablation
+SUBSET_RUN = re.compile(r"cerberus-.+\+.+")  # the head-count ablation: CERBERUS on a teacher subset
+SPLIT_RUN = re.compile(r"cerberus-B\d+H\d+")  # the body/head-split ablation
 
 
 def build_ablation_tests(root: str | Path, seed: int = 0) -> dict[str, Any] | None:
@@ -360,26 +369,10 @@ def build_ablation_tests(root: str | Path, seed: int = 0) -> dict[str, Any] | No
     rows: list[dict[str, Any]] = []
     done: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for dataset, systems in find_systems(root).items():
-        ablations = sorted((n for n in systems if SUBSET.fullmatch(n) or SPLIT.fullmatch(n)), key=lambda n: (not SUBSET.fullmatch(n), n))
-        if "cerberus" not in systems or not ablations:
-            continue  # (TREC-QA has no ablations, and no teacher tables on a clean clone)
-        teachers = [_teacher_table(systems, t) for t in systems["cerberus"].config["teachers"]]
-        main = _architecture(systems["cerberus"])
-        k = len(teachers)
-        for name in ablations:
-            if match := SUBSET.fullmatch(name):
-                subset = match["teachers"].split("+")
-                better = _best_teacher(systems, subset)
-                rows.append(_compare_row(systems, dataset, done, seed, "k", f"CERBERUS on all {k} teachers beats "
-                                         f"CERBERUS on {' + '.join(subset)}", "cerberus", name))
-                rows.append(_compare_row(systems, dataset, done, seed, "k", f"CERBERUS on {' + '.join(subset)} beats "
-                                         f"KD from the better of them on dev ({better})", name, f"single-{better}"))
-            else:
-                split = _architecture(systems[name])
-                rows.append(_compare_row(systems, dataset, done, seed, "split", f"{split} beats {main} (CERBERUS) "
-                                         "in test MAP", name, "cerberus"))
-                rows.append(_compare_row(systems, dataset, done, seed, "split", f"{split} has more specialized heads "
-                                         f"(S) than {main} (CERBERUS)", name, "cerberus", "specialization", teachers))
+        subsets = sorted(n for n in systems if SUBSET_RUN.fullmatch(n))
+        splits = sorted(n for n in systems if SPLIT_RUN.fullmatch(n))
+        if "cerberus" in systems:  # (TREC-QA has no ablations, and no teacher tables on a clean clone)
+            rows += _subset_rows(systems, dataset, done, seed, subsets) + _split_rows(systems, dataset, done, seed, splits)
     if not rows:
         return None
     result = correct_claims(root, rows)
@@ -387,10 +380,48 @@ def build_ablation_tests(root: str | Path, seed: int = 0) -> dict[str, Any] | No
     return result
 
 
+def _subset_rows(systems: dict[str, System], dataset: str, done: dict[tuple[str, str, str, str], dict[str, Any]],
+                 seed: int, subsets: list[str]) -> list[dict[str, Any]]:
+    """Head count: CERBERUS on every teacher against each subset run, the subset run against KD from its
+    best teacher on dev (not tested until every teacher of the subset has a finished run)."""
+    k = len(systems["cerberus"].config["teachers"])
+    rows = []
+    for name in subsets:
+        subset = [Path(t).name for t in systems[name].config["teachers"]]
+        named = " + ".join(subset)
+        rows.append(_compare_row(systems, dataset, done, seed, "k", f"CERBERUS on all {k} teachers beats "
+                                 f"CERBERUS on {named}", "cerberus", name))
+        missing = [t for t in subset if f"teacher-{t}" not in systems]
+        best = "" if missing else _best_teacher(systems, subset)
+        statement = f"CERBERUS on {named} beats KD from the best of them on dev ({best or '?'})"
+        rows.append(_compare_row(systems, dataset, done, seed, "k", statement, name, f"single-{best}") if best else
+                    _not_tested("k", dataset, statement, f"no finished teacher run of {', '.join(missing) or named}"))
+    return rows
+
+
+def _split_rows(systems: dict[str, System], dataset: str, done: dict[tuple[str, str, str, str], dict[str, Any]],
+                seed: int, splits: list[str]) -> list[dict[str, Any]]:
+    """Body/head split: each split run against CERBERUS on test MAP and on S; a split run taught by
+    other teachers than CERBERUS is not comparable and is not tested."""
+    main = systems["cerberus"]
+    teachers = [_teacher_table(systems, t) for t in main.config["teachers"]] if splits else []
+    rows = []
+    for name in splits:
+        split, main_model = _architecture(systems[name]), _architecture(main)
+        statements = (f"{split} beats {main_model} (CERBERUS) in test MAP",
+                      f"{split} has a higher specialization S than {main_model} (CERBERUS)")
+        if systems[name].config["teachers"] != main.config["teachers"]:
+            rows += [_not_tested("split", dataset, s, "its teachers are not CERBERUS's") for s in statements]
+            continue
+        rows.append(_compare_row(systems, dataset, done, seed, "split", statements[0], name, "cerberus"))
+        rows.append(_compare_row(systems, dataset, done, seed, "split", statements[1], name, "cerberus",
+                                 "specialization", teachers))
+    return rows
+
+
 def _architecture(system: System) -> str:
-    """B<body> <k>H<head>, as metrics.json names a model."""
-    c = system.config
-    return f"B{c['body_layers']} {c['num_heads']}H{c['head_layers']}"
+    """B<body> <k>H<head>, as the run's metrics.json names its model."""
+    return artifacts.read_metrics(system.runs[min(system.runs)])["model"]
 
 
 def _teacher_table(systems: dict[str, System], folder: str) -> ScoreTable:

@@ -273,14 +273,18 @@ def _claims(args: argparse.Namespace) -> None:
     from .claims import build_ablation_tests, format_claims_table, update_claims
 
     result, kept = update_claims(args.root)
-    tests = build_ablation_tests(args.root)  # both computed before anything is written
+    tests = build_ablation_tests(args.root)  # both computed, then both written, before anything is printed
     write_text_atomic(Path(args.root) / CLAIMS, json.dumps(result, indent=1) + "\n")
+    stale = Path(args.root) / ABLATION_TESTS
+    if tests:
+        write_text_atomic(stale, json.dumps(tests, indent=1) + "\n")
+    else:
+        stale.unlink(missing_ok=True)  # no ablation runs left: a table of earlier ones would mislead
     print(format_claims_table(result))
     if kept:
         print(f"note: {', '.join(kept)}: no test tables here, so the rows of {Path(args.root) / CLAIMS} were kept "
               "as they were (the Holm correction and verdicts were recomputed over every row)")
     if tests:
-        write_text_atomic(Path(args.root) / ABLATION_TESTS, json.dumps(tests, indent=1) + "\n")
         print(f"Ablations ({tests['correction']}):\n")
         print(format_claims_table(tests))
 

@@ -26,7 +26,8 @@ def _write_run(run, name, seed, columns, teachers=(), meta=None, dev_map=0.5, **
     config = {"name": name, "seed": seed, "dataset": "synthetic", "test_split": "test",
               "teachers": [f"../../../teacher_scores/{t}" for t in teachers], **config}  # from students/NAME/seedS
     (run / "config.json").write_text(json.dumps(config))
-    (run / "metrics.json").write_text(json.dumps({"dev": {"pooled": {"map": dev_map}}}))
+    model = f"B{config.get('body_layers', 5)} {config.get('num_heads', 1)}H{config.get('head_layers', 1)}"  # as training names it
+    (run / "metrics.json").write_text(json.dumps({"dev": {"pooled": {"map": dev_map}}, "model": model}))
 
 
 B5_3H1 = {"body_layers": 5, "num_heads": 3, "head_layers": 1}
@@ -203,10 +204,10 @@ def test_ablations_are_tested_as_a_family_of_their_own(root, tmp_path, capsys):
     assert [r["id"] for r in result["claims"]] == ["k", "k", "split", "split"]
     assert result["correction"].startswith("Holm over the 4 distinct comparisons of the ablations")
     assert rows[("cerberus", "cerberus-a+b", "map")]["verdict"] == "supported"
-    assert rows[("cerberus-a+b", "single-b", "map")]["statement"].endswith("better of them on dev (b)")
+    assert rows[("cerberus-a+b", "single-b", "map")]["statement"].endswith("best of them on dev (b)")
     assert rows[("cerberus-a+b", "single-b", "map")]["n_seeds"] == 3
     split = rows[("cerberus-B4H2", "cerberus", "specialization")]
-    assert split["statement"] == "B4 3H2 has more specialized heads (S) than B5 3H1 (CERBERUS)"
+    assert split["statement"] == "B4 3H2 has a higher specialization S than B5 3H1 (CERBERUS)"
     assert split["verdict"] == "contradicted" and split["delta_specialization"] < -0.3
     assert rows[("cerberus-B4H2", "cerberus", "map")]["verdict"] == "not supported"
     assert cli.main(["claims", "--root", str(both)]) == 0
@@ -214,6 +215,13 @@ def test_ablations_are_tested_as_a_family_of_their_own(root, tmp_path, capsys):
     written = json.loads((both / "claims.json").read_text())  # the claims' family is not widened by the ablations
     assert [r.get("p_holm") for r in written["claims"]] == [r.get("p_holm") for r in claims.build_claims(root)["claims"]]
     assert "Ablations (Holm over the 4 distinct comparisons" in capsys.readouterr().out
+    shutil.rmtree(both / "teachers" / "b")  # a subset's best teacher must be among finished runs, never guessed
+    rows = {r["statement"]: r for r in claims.build_ablation_tests(both)["claims"]}
+    assert rows["CERBERUS on a + b beats KD from the best of them on dev (?)"]["verdict"] == "not tested"
+    for folder in (both / "ablation").iterdir():
+        shutil.rmtree(folder)
+    assert cli.main(["claims", "--root", str(both)]) == 0
+    assert not (both / "ablation_tests.json").exists()  # no ablations left: no stale table either
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -240,6 +248,8 @@ def test_committed_claims_json_recomputes_from_its_runs(saved, monkeypatch):
 
 @pytest.mark.parametrize("saved", COMMITTED_ABLATIONS, ids=[p.parent.name for p in COMMITTED_ABLATIONS])
 def test_committed_ablation_tests_recompute_from_their_runs(saved, monkeypatch):
+    """ablation_tests.json is the claims command's output over the committed runs: a synced ablation seed
+    fails this until the table is rebuilt and committed with it."""
     monkeypatch.chdir(REPO)
     expected = json.loads(saved.read_text())
     assert json.loads(json.dumps(claims.build_ablation_tests(expected["root"]))) == expected
