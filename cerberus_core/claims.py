@@ -24,7 +24,10 @@ The ablations (`build_ablation_tests`, ROOT/ablation_tests.json) are tested the 
 a Holm family of their own: they are exploratory, not claims of method.md, and adding them to the
 claims' family would move the claims' corrected p. Head count: CERBERUS on every teacher against
 CERBERUS on each teacher subset, and the subset against KD from its best teacher on dev; body/head
-split: each split against CERBERUS, on test MAP and on S.
+split: each split against CERBERUS, on test MAP and on S. An ablation that cannot be paired with
+CERBERUS (other teachers, no shared seed) gets a "not tested" row with the reason. Unlike the
+claims, ablation_tests.json keeps no saved rows: it is rebuilt from the runs there are (the
+ablations are WikiQA runs, whose tables a clean clone has).
 
 `recompute` checks a saved claims.json on a machine that lacks some datasets' tables (a clean
 clone has no TREC-QA tables: licence): what can be measured is measured again, the rest is taken
@@ -303,11 +306,14 @@ def _compare_row(systems: dict[str, System], dataset: str, done: dict[tuple[str,
     if a not in systems or b not in systems:
         missing = [n for n in (a, b) if n not in systems]
         return _not_tested(claim, dataset, statement, f"no finished run named {', '.join(map(repr, missing))}")
+    pairs = _seeds(systems[a], systems[b])
+    if not pairs:
+        return _not_tested(claim, dataset, statement, f"{a!r} (seeds {sorted(systems[a].runs)}) and {b!r} "
+                                                      f"(seeds {sorted(systems[b].runs)}) share no seed")
     key = (dataset, a, b, kind)
     if key not in done:
         done[key] = (compare_map(systems[a], systems[b], seed) if kind == "map" else
                      compare_specialization(systems[a], systems[b], teachers, seed))
-    pairs = _seeds(systems[a], systems[b])
     return {"id": claim, "dataset": dataset, "statement": statement, "a": a, "b": b,
             "runs": {"a": [str(systems[a].runs[s]) for s, _ in pairs],
                      "b": sorted({str(systems[b].runs[s]) for _, s in pairs})},
@@ -383,19 +389,27 @@ def build_ablation_tests(root: str | Path, seed: int = 0) -> dict[str, Any] | No
 def _subset_rows(systems: dict[str, System], dataset: str, done: dict[tuple[str, str, str, str], dict[str, Any]],
                  seed: int, subsets: list[str]) -> list[dict[str, Any]]:
     """Head count: CERBERUS on every teacher against each subset run, the subset run against KD from its
-    best teacher on dev (not tested until every teacher of the subset has a finished run)."""
-    k = len(systems["cerberus"].config["teachers"])
+    best teacher on dev (not tested until every teacher of the subset has a finished run). A subset
+    taught by a teacher CERBERUS does not have is not a subset, and is not tested."""
+    main = systems["cerberus"]
+    k = len(main.config["teachers"])
     rows = []
     for name in subsets:
         subset = [Path(t).name for t in systems[name].config["teachers"]]
         named = " + ".join(subset)
-        rows.append(_compare_row(systems, dataset, done, seed, "k", f"CERBERUS on all {k} teachers beats "
-                                 f"CERBERUS on {named}", "cerberus", name))
+        statements = (f"CERBERUS on all {k} teachers beats CERBERUS on {named}",
+                      f"CERBERUS on {named} beats KD from the best of them on dev")
+        if not set(_teacher_folders(systems[name])) <= set(_teacher_folders(main)):
+            rows += [_not_tested("k", dataset, s, "its teachers are not among CERBERUS's") for s in statements]
+            continue
+        rows.append(_compare_row(systems, dataset, done, seed, "k", statements[0], "cerberus", name))
         missing = [t for t in subset if f"teacher-{t}" not in systems]
         best = "" if missing else _best_teacher(systems, subset)
-        statement = f"CERBERUS on {named} beats KD from the best of them on dev ({best or '?'})"
+        statement = f"{statements[1]} ({best or '?'})"
+        reason = (f"no finished teacher run of {', '.join(missing)}" if missing else
+                  f"no dev MAP in the metrics of a teacher of {named}")
         rows.append(_compare_row(systems, dataset, done, seed, "k", statement, name, f"single-{best}") if best else
-                    _not_tested("k", dataset, statement, f"no finished teacher run of {', '.join(missing) or named}"))
+                    _not_tested("k", dataset, statement, reason))
     return rows
 
 
@@ -404,19 +418,27 @@ def _split_rows(systems: dict[str, System], dataset: str, done: dict[tuple[str, 
     """Body/head split: each split run against CERBERUS on test MAP and on S; a split run taught by
     other teachers than CERBERUS is not comparable and is not tested."""
     main = systems["cerberus"]
-    teachers = [_teacher_table(systems, t) for t in main.config["teachers"]] if splits else []
+    teachers: list[ScoreTable] = []  # loaded at the first split that is tested
     rows = []
     for name in splits:
         split, main_model = _architecture(systems[name]), _architecture(main)
         statements = (f"{split} beats {main_model} (CERBERUS) in test MAP",
                       f"{split} has a higher specialization S than {main_model} (CERBERUS)")
-        if systems[name].config["teachers"] != main.config["teachers"]:
+        if _teacher_folders(systems[name]) != _teacher_folders(main):
             rows += [_not_tested("split", dataset, s, "its teachers are not CERBERUS's") for s in statements]
             continue
+        teachers = teachers or [_teacher_table(systems, t) for t in main.config["teachers"]]
         rows.append(_compare_row(systems, dataset, done, seed, "split", statements[0], name, "cerberus"))
         rows.append(_compare_row(systems, dataset, done, seed, "split", statements[1], name, "cerberus",
                                  "specialization", teachers))
     return rows
+
+
+def _teacher_folders(system: System) -> list[Path]:
+    """The teacher folders a run's config names, resolved from its folder (configs name them relative
+    to the run, so the same teacher is spelt differently at different depths)."""
+    run = system.runs[min(system.runs)]
+    return [artifacts.from_run(run, t).resolve() for t in system.config["teachers"]]
 
 
 def _architecture(system: System) -> str:

@@ -224,6 +224,47 @@ def test_ablations_are_tested_as_a_family_of_their_own(root, tmp_path, capsys):
     assert not (both / "ablation_tests.json").exists()  # no ablations left: no stale table either
 
 
+def test_ablations_that_cannot_be_compared_with_cerberus_are_not_tested(root, tmp_path):
+    """Teachers are compared as the folders they resolve to, not as spelt; other teachers or no shared
+    seed give a "not tested" row with the reason, never an error or a comparison of unlike runs."""
+    import shutil
+
+    both = tmp_path / "root"
+    shutil.copytree(root, both)
+    shutil.copytree(both / "teacher_scores", both / "teacher_scores_other")
+    signal = LABELS * 2.0
+    rng = np.random.default_rng(2)
+    meta = ScoreTable.load(root / "teacher_scores" / "a" / "test.tsv").meta
+
+    def ablation(folder, name, seed, teachers, **config):
+        run = both / "ablation" / folder / f"seed{seed}"
+        _write_run(run, name, seed, {"pooled": signal + rng.normal(size=len(QIDS)),
+                                     **{f"head{i}": signal + rng.normal(size=len(QIDS)) for i in range(3)}},
+                   (), meta, **config)
+        written = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**written, "teachers": teachers}))
+
+    for seed in (0, 1):
+        ablation("deeper/cerberus-B3H3", "cerberus-B3H3", seed,  # CERBERUS's teachers, spelt from one level deeper
+                 [f"../../../../teacher_scores/{t}" for t in TEACHERS], body_layers=3, num_heads=3, head_layers=3)
+        ablation("cerberus-B2H4", "cerberus-B2H4", seed, [f"../../../teacher_scores_other/{t}" for t in TEACHERS],
+                 body_layers=2, num_heads=3, head_layers=4)
+        ablation("cerberus-a+z", "cerberus-a+z", seed, ["../../../teacher_scores/a", "../../../teacher_scores_other/z"])
+    ablation("cerberus-B6H1", "cerberus-B6H1", 7, [f"../../../teacher_scores/{t}" for t in TEACHERS],
+             body_layers=6, num_heads=3, head_layers=1)
+    rows = claims.build_ablation_tests(both)["claims"]
+    reasons = {r["statement"]: r.get("reason") for r in rows}
+    assert reasons["B3 3H3 beats B5 3H1 (CERBERUS) in test MAP"] is None  # tested
+    assert {r["n_seeds"] for r in rows if r["statement"].startswith("B3 3H3")} == {2}
+    assert reasons["B2 3H4 beats B5 3H1 (CERBERUS) in test MAP"] == "its teachers are not CERBERUS's"
+    assert reasons["B2 3H4 has a higher specialization S than B5 3H1 (CERBERUS)"] == "its teachers are not CERBERUS's"
+    assert reasons["CERBERUS on all 3 teachers beats CERBERUS on a + z"] == "its teachers are not among CERBERUS's"
+    assert reasons["CERBERUS on a + z beats KD from the best of them on dev"] == "its teachers are not among CERBERUS's"
+    assert reasons["B6 3H1 beats B5 3H1 (CERBERUS) in test MAP"] == (
+        "'cerberus-B6H1' (seeds [7]) and 'cerberus' (seeds [0, 1, 2]) share no seed")
+    assert sum(r["verdict"] == "not tested" for r in rows) == 6
+
+
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = sorted(REPO.glob("artifacts/*/claims.json"))
 COMMITTED_ABLATIONS = sorted(REPO.glob("artifacts/*/ablation_tests.json"))
