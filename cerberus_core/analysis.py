@@ -146,7 +146,8 @@ def ambiguity(probabilities: np.ndarray) -> float:
 
     It is what averaging gains over the average member (squared error of the mean prediction =
     mean member error - ambiguity). Computed on deviations from the first column, which leaves the
-    value unchanged but makes it exactly 0.0 when all columns are identical (as heads are at step 0).
+    value unchanged but makes it exactly 0.0 when all columns are identical (heads at step 0 are, up to
+    the rounding of the batched heads at 2 threads: notebook 05).
     """
     p = np.asarray(probabilities, dtype=float)
     if p.ndim != 2:

@@ -7,7 +7,7 @@ name (config fields `dataset`, `name`) are the seeds of one system, and must sha
 config field. A transfer preset's runs (artifacts/v2/trecqa) sit in a subfolder of the root, so
 one command tests every dataset, and the Holm family spans them all.
 A comparison pairs the seeds the two systems share (a teacher, trained once, pairs with
-every seed). Per question, the test AP difference is averaged over those seeds; the mean of
+every seed); with none shared, or a side with no finished run, the row is "not tested". Per question, the test AP difference is averaged over those seeds; the mean of
 that is the MAP difference, its 95% interval a bootstrap over questions, its p a two-sided
 sign-flip permutation test over questions (seeds fixed, questions the sample: the test set is
 what varies between papers). Claim 5 compares the specialization S of CERBERUS and of the
@@ -302,7 +302,8 @@ def _compare_row(systems: dict[str, System], dataset: str, done: dict[tuple[str,
                  seed: int, claim: str, statement: str, a: str, b: str, kind: str = "map",
                  teachers: list[ScoreTable] | None = None) -> dict[str, Any]:
     """One row: a against b on test MAP (or S, against `teachers`), computed once per distinct
-    comparison (into `done`); "not tested" when a side has no finished run."""
+    comparison (into `done`); "not tested" when a side has no finished run or the sides share no seed
+    (a not-tested row has no p and stays out of the Holm family)."""
     if a not in systems or b not in systems:
         missing = [n for n in (a, b) if n not in systems]
         return _not_tested(claim, dataset, statement, f"no finished run named {', '.join(map(repr, missing))}")
@@ -389,8 +390,9 @@ def build_ablation_tests(root: str | Path, seed: int = 0) -> dict[str, Any] | No
 def _subset_rows(systems: dict[str, System], dataset: str, done: dict[tuple[str, str, str, str], dict[str, Any]],
                  seed: int, subsets: list[str]) -> list[dict[str, Any]]:
     """Head count: CERBERUS on every teacher against each subset run, the subset run against KD from its
-    best teacher on dev (not tested until every teacher of the subset has a finished run). A subset
-    taught by a teacher CERBERUS does not have is not a subset, and is not tested."""
+    best teacher on dev (not tested until every teacher of the subset has a finished run). Runs taught
+    by a teacher CERBERUS does not have, by all of its teachers or by one teacher twice are not subsets,
+    and are not tested."""
     main = systems["cerberus"]
     k = len(main.config["teachers"])
     rows = []
@@ -399,8 +401,10 @@ def _subset_rows(systems: dict[str, System], dataset: str, done: dict[tuple[str,
         named = " + ".join(subset)
         statements = (f"CERBERUS on all {k} teachers beats CERBERUS on {named}",
                       f"CERBERUS on {named} beats KD from the best of them on dev")
-        if not set(_teacher_folders(systems[name])) <= set(_teacher_folders(main)):
-            rows += [_not_tested("k", dataset, s, "its teachers are not among CERBERUS's") for s in statements]
+        folders = _teacher_folders(systems[name])
+        if len(set(folders)) < len(folders) or not set(folders) < set(_teacher_folders(main)):
+            rows += [_not_tested("k", dataset, s, "its teachers are not a subset of CERBERUS's (fewer, each once)")
+                     for s in statements]
             continue
         rows.append(_compare_row(systems, dataset, done, seed, "k", statements[0], "cerberus", name))
         missing = [t for t in subset if f"teacher-{t}" not in systems]

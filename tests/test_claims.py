@@ -250,19 +250,28 @@ def test_ablations_that_cannot_be_compared_with_cerberus_are_not_tested(root, tm
         ablation("cerberus-B2H4", "cerberus-B2H4", seed, [f"../../../teacher_scores_other/{t}" for t in TEACHERS],
                  body_layers=2, num_heads=3, head_layers=4)
         ablation("cerberus-a+z", "cerberus-a+z", seed, ["../../../teacher_scores/a", "../../../teacher_scores_other/z"])
+        ablation("cerberus-a+a", "cerberus-a+a", seed, ["../../../teacher_scores/a"] * 2)  # one teacher twice
+        ablation("deeper/cerberus-a+c", "cerberus-a+c", seed, ["../../../../teacher_scores/a", "../../../../teacher_scores/c"])
     ablation("cerberus-B6H1", "cerberus-B6H1", 7, [f"../../../teacher_scores/{t}" for t in TEACHERS],
              body_layers=6, num_heads=3, head_layers=1)
-    rows = claims.build_ablation_tests(both)["claims"]
+    result = claims.build_ablation_tests(both)
+    rows = result["claims"]
     reasons = {r["statement"]: r.get("reason") for r in rows}
+    assert reasons["CERBERUS on all 3 teachers beats CERBERUS on a + c"] is None  # a subset, spelt from deeper
+    assert not any(s.startswith("CERBERUS on a + c beats KD") for s, r in reasons.items() if r)  # (best: c)
+    assert reasons["CERBERUS on all 3 teachers beats CERBERUS on a + a"] == reasons[
+        "CERBERUS on all 3 teachers beats CERBERUS on a + z"] == "its teachers are not a subset of CERBERUS's (fewer, each once)"
     assert reasons["B3 3H3 beats B5 3H1 (CERBERUS) in test MAP"] is None  # tested
     assert {r["n_seeds"] for r in rows if r["statement"].startswith("B3 3H3")} == {2}
     assert reasons["B2 3H4 beats B5 3H1 (CERBERUS) in test MAP"] == "its teachers are not CERBERUS's"
     assert reasons["B2 3H4 has a higher specialization S than B5 3H1 (CERBERUS)"] == "its teachers are not CERBERUS's"
-    assert reasons["CERBERUS on all 3 teachers beats CERBERUS on a + z"] == "its teachers are not among CERBERUS's"
-    assert reasons["CERBERUS on a + z beats KD from the best of them on dev"] == "its teachers are not among CERBERUS's"
+    assert reasons["CERBERUS on a + z beats KD from the best of them on dev"] == reasons[
+        "CERBERUS on all 3 teachers beats CERBERUS on a + z"]
     assert reasons["B6 3H1 beats B5 3H1 (CERBERUS) in test MAP"] == (
         "'cerberus-B6H1' (seeds [7]) and 'cerberus' (seeds [0, 1, 2]) share no seed")
-    assert sum(r["verdict"] == "not tested" for r in rows) == 6
+    assert sum(r["verdict"] == "not tested" for r in rows) == 8
+    # tested: B3H3 on MAP and on S, a + c against CERBERUS and against KD from c; the rest stay out of Holm
+    assert result["correction"].startswith("Holm over the 4 distinct comparisons of the ablations")
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,9 +16,9 @@ from cerberus_core.config import TrainConfig
 
 for run in map(Path, sys.argv[1:]):
     run = run.resolve()
-    checkout = next(d for d in run.parents if (d / ".git").exists())
-    if (checkout / ".git").is_dir():  # a worktree's .git is a file: this is the main checkout
-        sys.exit(f"{run}: rebuild in a run worktree (git worktree add), not in the main checkout {checkout}")
+    checkout = next((d for d in run.parents if (d / ".git").exists()), None)
+    if checkout is None or (checkout / ".git").is_dir():  # a worktree's .git is a file
+        sys.exit(f"{run}: rebuild in a run worktree (git worktree add), not in {checkout or 'no checkout'}")
     cfg = TrainConfig.from_file(artifacts.config_path(run))
     if not artifacts.has_model(run):
         artifacts.metrics_path(run).unlink(missing_ok=True)  # the committed record: train it anew
