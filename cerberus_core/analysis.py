@@ -9,6 +9,7 @@ teacher). Margins (logit differences) become probabilities with `to_probability`
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -202,6 +203,26 @@ def own_teacher_is_closest(matrix: np.ndarray) -> list[bool]:
     if matrix.shape[0] > matrix.shape[1]:
         raise ValueError(f"{matrix.shape[0]} heads but only {matrix.shape[1]} teachers")
     return [bool(matrix[i, i] >= row.max()) for i, row in enumerate(matrix)]
+
+
+def own_head_is_closest(matrix: np.ndarray) -> list[bool]:
+    """For an agreement matrix (head i taught by teacher i): is teacher j's own head the head that
+    agrees most with teacher j? The column reading of `own_teacher_is_closest`: it is blind to a
+    teacher every head sits near (the one that shares the student's pretrained encoder)."""
+    return own_teacher_is_closest(np.asarray(matrix, dtype=float).T)
+
+
+def relabeling_p(matrices: Sequence[np.ndarray]) -> float:
+    """The chance that every teacher's own head is the head closest to it, in every (k, k) agreement
+    matrix (one per seed), when the heads' labels are shuffled independently per seed: exact, all k!
+    relabelings of each matrix enumerated. Heads that start as copies learn the same thing unless
+    their teachers make them differ, so under that null their labels are exchangeable."""
+    p = 1.0
+    for matrix in matrices:
+        m = np.asarray(matrix, dtype=float)
+        perms = list(itertools.permutations(range(m.shape[0])))
+        p *= sum(all(own_head_is_closest(m[list(perm)])) for perm in perms) / len(perms)
+    return p
 
 
 def specialization(agreement: np.ndarray) -> float:

@@ -152,7 +152,7 @@ def _agreement(art: Artifacts, name: str) -> FigureAndData:
     data = {"heads": head_labels, "teachers": teachers, "agreement": matrix}
     if run["config"]["strategy"] == "cerberus" and teachers == art.teacher_names(run):
         data["own_teacher_is_closest"] = an.own_teacher_is_closest(matrix)
-        data["own_head_is_closest"] = an.own_teacher_is_closest(matrix.T)
+        data["own_head_is_closest"] = an.own_head_is_closest(matrix)
     title = f"{name}: head-teacher agreement ({art.where()})"
     fig = pl.plot_agreement_matrix(matrix, head_labels, teachers, title, measure=f"{CORRELATION.capitalize()} r")
     return fig, data, {"run": f"students/{name}", "split": SPLIT, "method": CORRELATION}

@@ -152,6 +152,18 @@ def test_own_teacher_is_closest_on_a_constructed_case():
     assert an.own_teacher_is_closest(swapped) == [False, False, True]
 
 
+def test_own_head_is_the_column_reading_and_its_relabeling_p_is_exact():
+    # every head sits nearest teacher 1 (a shared encoder), yet each teacher's own head is nearest it
+    agreement = np.array([[0.80, 0.95, 0.74], [0.78, 0.96, 0.73], [0.77, 0.94, 0.75]])
+    assert an.own_teacher_is_closest(agreement) == [False, True, False]
+    assert an.own_head_is_closest(agreement) == [True, True, True]
+    assert an.relabeling_p([agreement]) == pytest.approx(1 / 6)  # one of the 3! relabelings
+    assert an.relabeling_p([agreement] * 5) == pytest.approx(6.0 ** -5)
+    same_head_wins = np.array([[0.9, 0.9, 0.9], [0.5, 0.5, 0.5], [0.1, 0.1, 0.1]])
+    assert an.own_head_is_closest(same_head_wins) == [True, False, False]
+    assert an.relabeling_p([agreement, same_head_wins]) == 0.0  # no relabeling makes each column its own
+
+
 def test_top1_agreement_is_one_minus_disagreement():
     rng = np.random.default_rng(5)
     heads, teachers = rng.normal(size=(30, 2)), rng.normal(size=(30, 3))
