@@ -106,7 +106,7 @@ PRESETS: dict[str, Preset] = {
         student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2,
                  "alpha": 1.0, "temperature": 2.0},
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50},
-        ablation_head_layers=(2, 3, 4), seed_folders=True, sweep=V2_SWEEP, sweep_base=V2_SWEEP_BASE,
+        ablation_head_layers=(2, 3, 4, 6), seed_folders=True, sweep=V2_SWEEP, sweep_base=V2_SWEEP_BASE,
     ),
     # The full WikiQA run reported in the README (one seed; cheap teachers first so a partial run is useful)
     "full": Preset(
