@@ -206,17 +206,22 @@ def own_teacher_is_closest(matrix: np.ndarray) -> list[bool]:
 
 
 def own_head_is_closest(matrix: np.ndarray) -> list[bool]:
-    """For an agreement matrix (head i taught by teacher i): is teacher j's own head the head that
-    agrees most with teacher j? The column reading of `own_teacher_is_closest`: it is blind to a
-    teacher every head sits near (the one that shares the student's pretrained encoder)."""
-    return own_teacher_is_closest(np.asarray(matrix, dtype=float).T)
+    """For an agreement matrix (head i taught by teacher i): is teacher j's own head strictly the
+    head that agrees most with teacher j? The column reading of `own_teacher_is_closest`: it is blind
+    to a teacher every head sits near (the one that shares the student's pretrained encoder). Strict,
+    unlike the row reading, because heads that learned the same thing tie on every column."""
+    m = np.asarray(matrix, dtype=float)
+    if m.shape[0] > m.shape[1]:
+        raise ValueError(f"{m.shape[0]} heads but only {m.shape[1]} teachers")
+    return [bool(m[j, j] > np.delete(m[:, j], j).max(initial=-np.inf)) for j in range(m.shape[0])]
 
 
 def relabeling_p(matrices: Sequence[np.ndarray]) -> float:
-    """The chance that every teacher's own head is the head closest to it, in every (k, k) agreement
-    matrix (one per seed), when the heads' labels are shuffled independently per seed: exact, all k!
-    relabelings of each matrix enumerated. Heads that start as copies learn the same thing unless
-    their teachers make them differ, so under that null their labels are exchangeable."""
+    """The chance that every teacher's own head is the head closest to it (`own_head_is_closest`),
+    in every agreement matrix (one per seed; k heads, at least k teachers), when the heads' labels
+    are shuffled independently per seed: exact, all k! relabelings of each matrix enumerated; 1.0
+    for no matrix. Heads that start as copies differ only through their teachers, so under the null
+    that the teacher does not steer its head their labels are exchangeable."""
     p = 1.0
     for matrix in matrices:
         m = np.asarray(matrix, dtype=float)

@@ -162,6 +162,11 @@ def test_own_head_is_the_column_reading_and_its_relabeling_p_is_exact():
     same_head_wins = np.array([[0.9, 0.9, 0.9], [0.5, 0.5, 0.5], [0.1, 0.1, 0.1]])
     assert an.own_head_is_closest(same_head_wins) == [True, False, False]
     assert an.relabeling_p([agreement, same_head_wins]) == 0.0  # no relabeling makes each column its own
+    identical_heads = np.tile([0.8, 0.9, 0.7], (3, 1))  # heads that learned the same thing tie everywhere
+    assert an.own_teacher_is_closest(identical_heads) == [False, True, False]
+    assert an.own_head_is_closest(identical_heads) == [False, False, False]
+    with pytest.raises(ValueError, match="3 heads but only 2 teachers"):
+        an.own_head_is_closest(agreement[:, :2])
 
 
 def test_top1_agreement_is_one_minus_disagreement():

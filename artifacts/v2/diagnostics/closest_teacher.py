@@ -14,7 +14,7 @@ from cerberus_core.scores import ScoreTable
 V2 = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("artifacts/v2")
 TEACHERS = ["minilm-l3", "minilm-l6", "mpnet-base"]
 teachers = {t: ScoreTable.load(V2 / "teacher_scores" / t / "test.tsv") for t in TEACHERS}
-groups = [V2 / "students" / "cerberus", *sorted(V2.glob("ablation/cerberus-B*H*")), *sorted(V2.glob("probe/*/seed0/..")),
+groups = [V2 / "students" / "cerberus", *sorted(V2.glob("ablation/cerberus-B*H*")), *sorted(run.parent for run in V2.glob("probe/*/seed0")),
           V2 / "students" / "replicated-mpnet-base"]
 for group in groups:
     matrices = []
@@ -27,10 +27,10 @@ for group in groups:
         r = an.agreement_matrix(heads, tmat, table.qids)
         matrices.append(r)
         row = [TEACHERS[i] for i in r.argmax(axis=1)]
-        print(f"{group.resolve().name:22} {run.name}: closest teacher by head " + ", ".join(
+        print(f"{group.name:22} {run.name}: closest teacher by head " + ", ".join(
             f"{h} ({t}'s) -> {c}" for h, t, c in zip(names, TEACHERS, row))
             + f"; own teacher closest {sum(an.own_teacher_is_closest(r))}/3, own head closest {sum(an.own_head_is_closest(r))}/3")
     if matrices:
         hits = sum(all(an.own_head_is_closest(m)) for m in matrices)
         chance = f"; chance with head labels shuffled: {an.relabeling_p(matrices):.2g}" if hits == len(matrices) else ""
-        print(f"{group.resolve().name:22} every teacher's own head closest to it at {hits}/{len(matrices)} seeds{chance}\n")
+        print(f"{group.name:22} every teacher's own head closest to it at {hits}/{len(matrices)} seeds{chance}\n")
