@@ -177,6 +177,12 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
+def p_floor(test: str) -> float:
+    """The smallest p a test can give: two-sided, twice the smaller one-sided (count + 1) / (N + 1),
+    so 2 / (N + 1) for N permutations ("map") or bootstrap resamples ("specialization")."""
+    return 2 / ((N_PERMUTATIONS if test == "map" else N_BOOTSTRAP) + 1)
+
+
 def format_p(p_holm: float, raw: float, floor: float) -> str:
     """A raw p at the floor of its test (2/(N+1), two-sided) is a bound, not an estimate, and so
     is its corrected value: "< bound"."""
@@ -242,9 +248,7 @@ def correct_claims(root: str | Path, rows: list[dict[str, Any]]) -> dict[str, An
     corrected = dict(zip(unique, holm([raw[key] for key in unique])))
     for row in tested:
         row["p_holm"] = p_holm = corrected[_key(row)]
-        # two-sided: twice the smaller one-sided (count + 1) / (N + 1), so the floor is 2 / (N + 1)
-        floor = 2 / ((N_PERMUTATIONS if row["test"] == "map" else N_BOOTSTRAP) + 1)
-        row["p_holm_display"] = format_p(p_holm, row["p"], floor)
+        row["p_holm_display"] = format_p(p_holm, row["p"], p_floor(row["test"]))
         delta = row.get("delta_map", row.get("delta_specialization"))
         if row["id"] == "6":  # non-inferiority at a fraction of the cost
             cost = row["cost"]

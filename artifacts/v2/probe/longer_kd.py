@@ -33,11 +33,10 @@ teachers = [ScoreTable.load(V2 / "teacher_scores" / t / "test.tsv") for t in TEA
 m = claims.compare_map(longer, main)
 s = claims.compare_specialization(longer, main, teachers)
 p_map, p_s = claims.holm([m["p"], s["p"]])
-floor_map, floor_s = 2 / (claims.N_PERMUTATIONS + 1), 2 / (claims.N_BOOTSTRAP + 1)
 print(f"\ntest MAP: 6 epochs {m['map_a']['mean']:.4f} ± {m['map_a']['sd']:.4f}, 2 epochs {m['map_b']['mean']:.4f} ± "
       f"{m['map_b']['sd']:.4f} ({m['n_seeds']} seeds); difference {m['delta_map']:+.4f} "
-      f"[{m['ci95'][0]:+.4f}, {m['ci95'][1]:+.4f}], p (Holm of 2) {claims.format_p(p_map, m['p'], floor_map)}")
+      f"[{m['ci95'][0]:+.4f}, {m['ci95'][1]:+.4f}], p (Holm of 2) {claims.format_p(p_map, m['p'], claims.p_floor('map'))}")
 print(f"test S: 6 epochs {s['specialization_a']['mean']:.4f} ± {s['specialization_a']['sd']:.4f}, 2 epochs "
       f"{s['specialization_b']['mean']:.4f} ± {s['specialization_b']['sd']:.4f}; difference {s['delta_specialization']:+.4f} "
-      f"[{s['ci95'][0]:+.4f}, {s['ci95'][1]:+.4f}], p (Holm of 2) {claims.format_p(p_s, s['p'], floor_s)}; "
+      f"[{s['ci95'][0]:+.4f}, {s['ci95'][1]:+.4f}], p (Holm of 2) {claims.format_p(p_s, s['p'], claims.p_floor('specialization'))}; "
       f"own teacher closest for {s['own_teacher_closest']:.0%} of the 6-epoch heads")
