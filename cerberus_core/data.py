@@ -521,16 +521,20 @@ DATASETS: dict[str, _Registered] = {
 def data_roots(data_root: str | Path | None = None) -> list[Path]:
     """Where registered datasets are looked for, in order.
 
-    An explicit data_root is the only place searched. Otherwise: $CERBERUS_DATA, ./data,
-    ../shared/data, then the same two relative to the repository root (so notebooks/ works).
+    An explicit data_root is the only place searched. Otherwise: $CERBERUS_DATA (which must then
+    be a folder: a set variable that names nothing is an error, never silently skipped), ./data,
+    then data/ of the repository (so notebooks/ works); with WikiQA in none of them it is downloaded.
     """
     if data_root is not None:
         return [Path(data_root)]
     env = os.environ.get("CERBERUS_DATA")
-    roots = [Path(env)] if env else []
-    cwd = Path.cwd()
-    roots += [cwd / "data", cwd / "../shared/data", _REPO_ROOT / "data",
-              _REPO_ROOT / "../shared/data"]
+    roots = []
+    if env:
+        if not Path(env).is_dir():
+            raise InputError(env, "$CERBERUS_DATA names no folder; set it to the folder holding the datasets "
+                                  "(wikiqa/, wikiqa_tsv/, trecqa/) or unset it to use ./data")
+        roots.append(Path(env))
+    roots += [Path.cwd() / "data", _REPO_ROOT / "data"]
     return list(dict.fromkeys(Path(os.path.abspath(r)) for r in roots))
 
 

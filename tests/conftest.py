@@ -9,7 +9,14 @@ import torch
 from transformers import AutoConfig, AutoModel, BertTokenizerFast
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The real datasets: $CERBERUS_DATA, else (as .ci/run does) shared/data beside the clone; set here
+# for the whole session, so the library and every subprocess find them by the library's own rule.
+if not os.environ.get("CERBERUS_DATA") and (REPO.parent / "shared" / "data").is_dir():
+    os.environ["CERBERUS_DATA"] = str(REPO.parent / "shared" / "data")
+DATA = Path(os.environ["CERBERUS_DATA"]) if os.environ.get("CERBERUS_DATA") else None
+HAS_WIKIQA = DATA is not None and ((DATA / "wikiqa").is_dir() or (DATA / "wikiqa_tsv").is_dir())
+needs_wikiqa = pytest.mark.skipif(not HAS_WIKIQA, reason="WikiQA not found: set CERBERUS_DATA to the folder "
+                                                         "holding wikiqa/ (or wikiqa_tsv/)")
 
 WORDS = "what who when where is the a of in capital city france paris river long nile km born".split()
 

@@ -18,9 +18,10 @@ from cerberus_core.data import (
     is_registered_source, load_as2, text_qid, write_as2,
 )
 from cerberus_core.errors import InputError
+from conftest import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="real AS2 data not at ../shared/data")
+needs_data = pytest.mark.skipif(DATA is None or not (DATA / "wikiqa").is_dir() or not (DATA / "trecqa").is_dir(),
+                                reason="real AS2 data (wikiqa/, trecqa/) not found: set CERBERUS_DATA to its folder")
 
 
 # ----------------------------------------------------------------------------- synthetic fixtures
@@ -444,8 +445,7 @@ def test_data_root_resolution_order(tmp_path, monkeypatch):
         return Path(load_as2("trecqa", "dev").source).parents[1]
 
     work = tmp_path / "repo"
-    explicit, env = make_root(tmp_path / "explicit"), make_root(tmp_path / "env")
-    local, shared = make_root(work / "data"), make_root(tmp_path / "shared" / "data")
+    explicit, env, local = make_root(tmp_path / "explicit"), make_root(tmp_path / "env"), make_root(work / "data")
     monkeypatch.chdir(work)
     monkeypatch.setattr(data, "_REPO_ROOT", tmp_path / "elsewhere")
     monkeypatch.setenv("CERBERUS_DATA", str(env))
@@ -453,15 +453,28 @@ def test_data_root_resolution_order(tmp_path, monkeypatch):
     assert source() == env
     monkeypatch.delenv("CERBERUS_DATA")
     assert source() == local
-    (local / "trecqa" / "DEV.xml").unlink()
-    assert source() == shared
-    # from a notebook folder: nothing relative to cwd, found relative to the repository root
+    # from a notebook folder: nothing relative to cwd, found in the repository's data/
     monkeypatch.chdir(write(work / "notebooks" / "x", "").parent)
     monkeypatch.setattr(data, "_REPO_ROOT", work)
-    assert source() == shared
+    assert source() == local
+    # a folder beside the clone is never searched: only $CERBERUS_DATA points there
+    (local / "trecqa" / "DEV.xml").unlink()
+    make_root(tmp_path / "shared" / "data")
+    with pytest.raises(InputError, match="looked in: ") as err:
+        load_as2("trecqa", "dev")
+    assert "shared" not in str(err.value)
     # an explicit root is the only place searched
     with pytest.raises(InputError, match="looked in: .*empty"):
         load_as2("trecqa", "dev", data_root=tmp_path / "empty")
+
+
+def test_a_cerberus_data_that_names_nothing_is_an_error(tmp_path, monkeypatch):
+    """Set but naming no folder: refused, naming it, never skipped for ./data (which holds data here)."""
+    write(tmp_path / "data" / "trecqa" / "DEV.xml", GOOD_XML)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CERBERUS_DATA", str(tmp_path / "typo"))
+    with pytest.raises(InputError, match=rf"^{tmp_path / 'typo'}: \$CERBERUS_DATA names no folder"):
+        load_as2("trecqa", "dev")
 
 
 def test_not_found_lists_every_place_and_how_to_get_it(tmp_path, monkeypatch):
@@ -474,7 +487,7 @@ def test_not_found_lists_every_place_and_how_to_get_it(tmp_path, monkeypatch):
     with pytest.raises(InputError) as err:
         load_as2("wikiqa", "dev")
     msg = str(err.value)
-    for root in ["env", "data", "shared/data", "repo/data"]:
+    for root in ["env", "data", "repo/data"]:
         assert str(tmp_path / root / "wikiqa" / "dev") in msg
         assert str(tmp_path / root / "wikiqa_tsv" / "WikiQA-dev.tsv") in msg
     assert "python -m cerberus_core download" in msg and "\n" not in msg

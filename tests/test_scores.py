@@ -12,15 +12,15 @@ from cerberus_core import scores
 from cerberus_core.data import AS2Dataset, Question, load_as2, write_as2
 from cerberus_core.errors import InputError
 from cerberus_core.scores import ScoreTable, meta_path
+from conftest import DATA, HAS_WIKIQA
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
 def dev() -> AS2Dataset:
-    if not (DATA / "wikiqa").is_dir():
-        pytest.skip("WikiQA not at ../shared/data")
+    if not HAS_WIKIQA:
+        pytest.skip("WikiQA not found: set CERBERUS_DATA to the folder holding wikiqa/")
     return load_as2("wikiqa", split="dev", filter="clean", data_root=DATA)
 
 
@@ -58,7 +58,7 @@ def test_round_trip_rejoins_labels_from_wikiqa(dev, saved):
     for name in ("score", "head0"):
         np.testing.assert_array_equal(loaded.columns[name], table.columns[name])  # bit for bit
     assert loaded.meta == table.meta and loaded.path == path
-    assert ScoreTable.load(path).labels.sum() == dev.n_positives  # default data roots find ../shared/data
+    assert ScoreTable.load(path).labels.sum() == dev.n_positives  # the default data roots find $CERBERUS_DATA
 
 
 def test_copied_tables_keep_the_dataset_meta(dev, saved, tmp_path):

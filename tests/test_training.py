@@ -41,11 +41,10 @@ from cerberus_core.provenance import device_name
 from cerberus_core.scores import evaluate_table, score_dataset
 from cerberus_core.teacher_targets import load_teacher_margins
 from cerberus_core.training import load_splits, train
-from conftest import numbers
+from conftest import DATA, needs_wikiqa, numbers
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-pytestmark = pytest.mark.skipif(not (DATA / "wikiqa").is_dir(), reason="WikiQA not at ../shared/data")
+pytestmark = needs_wikiqa
 
 TOTAL_STEPS = 18  # 90 pairs / batch 10 = 9 steps per epoch, 2 epochs
 LOSS_COLUMNS = re.compile(r"^(loss|(loss|ce|kd)/head\d+)$")
