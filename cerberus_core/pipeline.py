@@ -108,6 +108,19 @@ PRESETS: dict[str, Preset] = {
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50},
         ablation_head_layers=(2, 3, 4, 6), seed_folders=True, sweep=V2_SWEEP, sweep_base=V2_SWEEP_BASE,
     ),
+    # The programme where the premise can hold: teachers of equal standing that share no encoder with
+    # the student (MPNet-base at several seeds, same recipe), bf16 autocast and length-grouped batches for
+    # every run so the programme fits 2 CPU cores; the student's epochs are chosen on dev before the seeds run
+    "v3": Preset(
+        "v3",
+        teachers={f"mpnet-base-seed{s}": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 3, "seed": s}
+                  for s in (1, 2)},
+        student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 6, "evals_per_epoch": 2,
+                 "alpha": 1.0, "temperature": 2.0},
+        common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50,
+                "mixed_precision": "bf16"},
+        seed_folders=True, sweep={f"epochs{e}": {"epochs": e} for e in (4, 6, 8)},
+    ),
     # The full WikiQA run reported in the README (one seed; cheap teachers first so a partial run is useful)
     "full": Preset(
         "full",
@@ -138,8 +151,9 @@ PRESETS["v2-trecqa"] = transfer_preset("v2", "trecqa", teachers={t: {**over, "ep
 
 
 def teacher_config(preset: Preset, name: str, seed: int) -> TrainConfig:
-    values = {**preset.common, **preset.teachers[name], **preset.init_from("teachers", name, None)}
-    return TrainConfig(name=f"teacher-{name}", seed=seed, strategy="gold", num_heads=1, **values)
+    """A teacher trains at the programme's `seed` unless its overrides name its own (a seed ensemble)."""
+    values = {"seed": seed, **preset.common, **preset.teachers[name], **preset.init_from("teachers", name, None)}
+    return TrainConfig(**values, name=f"teacher-{name}", strategy="gold", num_heads=1)
 
 
 def student_configs(preset: Preset, root: Path, best: str, seed: int) -> dict[str, TrainConfig]:

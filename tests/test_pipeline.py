@@ -318,3 +318,12 @@ def test_a_committed_multi_seed_preset_is_read_at_the_seed_asked_for():
         pipeline.notebook_artifacts("v3")
     with pytest.raises(InputError, match=r"preset 'full' trained one seed \(0\), so SEED = 1 has no runs; .*\['v2'\]"):
         pipeline.notebook_artifacts("full", progress=False, seed=1)
+
+
+def test_a_teacher_may_name_its_own_seed_so_a_preset_can_hold_a_seed_ensemble():
+    v3 = pipeline.PRESETS["v3"]
+    seeds = {name: pipeline.teacher_config(v3, name, seed=0).seed for name in v3.teachers}
+    assert seeds == {"mpnet-base-seed1": 1, "mpnet-base-seed2": 2}
+    assert pipeline.teacher_config(pipeline.PRESETS["v2"], "mpnet-base", seed=3).seed == 3  # no override: the programme's
+    cfg = pipeline.teacher_config(v3, "mpnet-base-seed1", seed=0)
+    assert (cfg.name, cfg.strategy, cfg.num_heads, cfg.mixed_precision) == ("teacher-mpnet-base-seed1", "gold", 1, "bf16")
