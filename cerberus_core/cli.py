@@ -289,6 +289,26 @@ def _claims(args: argparse.Namespace) -> None:
         print(format_claims_table(tests))
 
 
+def _pool_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="student run folders holding scores/dev.tsv and scores/test.tsv with head columns")
+    p.add_argument("--metric", choices=["p@1", "map", "mrr"], default="map", help="what the choice maximises on dev")
+
+
+@command("pool", "choose how to pool a student's heads on dev (means, one head, weights), then score test with it",
+         _pool_args)
+def _pool(args: argparse.Namespace) -> None:
+    from .pooling import Pooler, apply_pooler, choose_pooler
+    from .scores import ScoreTable
+
+    for run in args.runs:
+        dev, test = (ScoreTable.load(Path(run) / "scores" / f"{split}.tsv") for split in ("dev", "test"))
+        chosen, values = choose_pooler(dev, metric=args.metric)
+        default = apply_pooler(Pooler("mean_prob"), test)
+        picked = apply_pooler(chosen, test)
+        print(f"{run}: chosen on dev {chosen.name} (dev {args.metric.upper()} {values[chosen.name]:.4f}, "
+              f"mean_prob {values['mean_prob']:.4f}); test MAP {picked['map']:.4f} (mean_prob {default['map']:.4f})")
+
+
 @command("demo", "train a gold and a CERBERUS student on WikiQA from the committed teacher tables (minutes)")
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
