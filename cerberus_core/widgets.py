@@ -26,12 +26,14 @@ from . import analysis as an
 from . import artifacts
 from . import plotting as pl
 from .data import FILTERS, AS2Dataset, Question
+from .names import teacher_name
 from .scores import ScoreTable
 
 KEEP_POLICIES = ("answerable", "clean")  # the filters worth showing: "none" keeps everything
 MEASURES = (("pearson", "pearson"), ("spearman", "spearman"), ("kendall", "kendall"),
             ("top-1 disagreement", "top1"))
 POSITIVE_STYLE = "background:#d9f2d9"
+LABEL_STYLE = {"description_width": "initial"}  # a control's label is never cut ("temperat...")
 TOP_STYLE = "font-weight:bold;background:#ffe8a8"
 
 
@@ -83,7 +85,27 @@ def displayable(result: Figure | str) -> Image | HTML:
 def _question_dropdown(dataset: AS2Dataset) -> widgets.Dropdown:
     """Questions by qid (the stable key), labelled with their text so a reader can find one."""
     options = [(f"{q.qid} · {q.text[:70]}", q.qid) for q in dataset]
-    return widgets.Dropdown(options=options, description="question", layout={"width": "95%"})
+    return widgets.Dropdown(options=options, description="question", layout={"width": "95%"}, style=LABEL_STYLE)
+
+
+def readable_colorbars(fig: Figure) -> Figure:
+    """Give every colour bar of `fig` tick labels with as many decimals as it takes to tell its ticks
+    apart (at least 2, at most 6): a bar spanning 0.981-0.989 otherwise prints "0.98" five times."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator
+
+    for ax in fig.axes:
+        colorbar = getattr(ax, "_colorbar", None)
+        if colorbar is None:
+            continue
+        axis = ax.yaxis if colorbar.orientation == "vertical" else ax.xaxis
+        low, high = sorted(axis.get_view_interval())
+        ticks = [t for t in axis.get_major_locator()() if low - 1e-12 <= t <= high + 1e-12]
+        if not ticks:
+            continue
+        digits = next((d for d in range(2, 7) if len({f"{t:.{d}f}" for t in ticks}) == len(ticks)), 6)
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_major_formatter(FixedFormatter([f"{t:.{digits}f}" for t in ticks]))
+    return fig
 
 
 # --------------------------------------------------------------------------- pure HTML helpers
@@ -148,7 +170,7 @@ def build_temperature_panel(margins: Sequence[float], labels: Sequence[int], can
     texts (the correct ones highlighted) come below it."""
     temperatures = [float(t) for t in temperatures]
     slider = widgets.SelectionSlider(options=[(f"{t:g}", t) for t in temperatures], description="temperature",
-                                     value=1.0 if 1.0 in temperatures else temperatures[0])
+                                     value=1.0 if 1.0 in temperatures else temperatures[0], style=LABEL_STYLE)
 
     def render() -> Any:
         fig = pl.plot_soft_targets(margins, labels, temperatures=(slider.value,))
@@ -176,17 +198,24 @@ def build_question_browser(dataset: AS2Dataset) -> Panel:
 
 
 def build_head_correlation_panel(tables: Mapping[str, ScoreTable],
-                                 teacher_tables: Mapping[str, Mapping[str, ScoreTable]] | None = None) -> Panel:
+                                 teacher_tables: Mapping[str, Mapping[str, ScoreTable]] | None = None,
+                                 head_labels: Sequence[str] | None = None) -> Panel:
     """How alike the heads (and optionally the teachers) score one split: a correlation of the
     margins or the fraction of questions whose top-1 differs. `tables`: split -> student table;
     `teacher_tables`: split -> {teacher: table}. The colour scale and the decimals follow the
-    values shown (heads correlate at 0.99 and more: a fixed [0, 1] scale would paint them alike)."""
+    values shown (heads correlate at 0.99 and more: a fixed [0, 1] scale would paint them alike), and
+    the colour bar's ticks carry the decimals that tell them apart. `head_labels`: display names of
+    the heads, in column order (names.head_name); teachers are shown by names.teacher_name."""
     first = next(iter(tables.values()))
-    c = {"split": widgets.Dropdown(options=list(tables), description="split"),
-         "heads": widgets.SelectMultiple(options=first.head_columns(), value=tuple(first.head_columns()),
-                                         description="heads"),
-         "measure": widgets.Dropdown(options=MEASURES, value="pearson", description="measure"),
-         "with teachers": widgets.Checkbox(False, description="with teachers", disabled=not teacher_tables)}
+    heads = first.head_columns()
+    labels = dict(zip(heads, head_labels or heads))
+    display_name = lambda name: labels.get(name, teacher_name(name))  # noqa: E731
+    c = {"split": widgets.Dropdown(options=list(tables), description="split", style=LABEL_STYLE),
+         "heads": widgets.SelectMultiple(options=[(labels[h], h) for h in heads], value=tuple(heads),
+                                         description="heads", style=LABEL_STYLE, layout={"width": "max-content"}),
+         "measure": widgets.Dropdown(options=MEASURES, value="pearson", description="measure", style=LABEL_STYLE),
+         "with teachers": widgets.Checkbox(False, description="with teachers", disabled=not teacher_tables,
+                                           style=LABEL_STYLE)}
 
     def render() -> Any:
         table, measure = tables[c["split"].value], c["measure"].value
@@ -201,24 +230,61 @@ def build_head_correlation_panel(tables: Mapping[str, ScoreTable],
                   else an.pairwise_correlation(matrix, measure))
         label = dict((v, k) for k, v in MEASURES)[measure]
         n = len(set(table.qids))
-        return pl.plot_correlation_heatmap(values, names, f"{c['split'].value} split, {n} questions: {label}",
-                                           label=label if measure == "top1" else f"{label} r of the margins")
+        shown = [display_name(name) for name in names]
+        fig = pl.plot_correlation_heatmap(values, shown, f"{c['split'].value} split, {n} questions: {label}",
+                                          label="share of questions" if measure == "top1" else f"{label} r of the margins")
+        return readable_colorbars(fig)
 
     return Panel("Head diversity", c, render)
 
 
+ORDERS = (("question id", "qid"), ("heads off their own teacher's top-1 first", "teacher"),
+          ("heads that disagree with each other first", "heads"))
+
+
 def build_question_explorer(student_table: ScoreTable, teacher_tables: Mapping[str, ScoreTable],
-                            dataset: AS2Dataset) -> Panel:
+                            dataset: AS2Dataset, taught: Sequence[str] | None = None,
+                            head_labels: Sequence[str] | None = None) -> Panel:
     """One question seen by every teacher, every head and the pooled student, side by side: where
     a head follows its teacher's top candidate and where the pooled vote lands. Scores are
-    matched by (qid, cand_idx); a pair a table lacks shows as "–"."""
+    matched by (qid, cand_idx); a pair a table lacks shows as "–". Every column says its unit:
+    teachers and heads give logit margins, the pooled score is a probability.
+
+    An "order" control sorts the questions so the ones where the heads part from their own teachers
+    (`taught`: the teacher of each head, in head order) or from each other come first
+    (`tables.question_disagreement`); each option shows its counts."""
+    from .tables import question_disagreement
+
     questions = {q.qid: q for q in dataset}
     student_index = student_table.key_index()
-    sources = {name: (t, "score", t.key_index()) for name, t in teacher_tables.items()}  # a teacher's margin
-    sources |= {col: (student_table, col, student_index)
-                for col in [*student_table.head_columns(), "pooled"] if col in student_table.columns}
-    sort_by = "pooled" if "pooled" in sources else next(reversed(sources))
+    heads = student_table.head_columns()
+    labels = dict(zip(heads, head_labels or heads))
+    sources = {f"{name} (margin)": (t, "score", t.key_index()) for name, t in teacher_tables.items()}
+    sources |= {f"{labels[col]} (margin)": (student_table, col, student_index) for col in heads}
+    if "pooled" in student_table.columns:
+        sources["pooled (probability)"] = (student_table, "pooled", student_index)
+    sort_by = "pooled (probability)" if "pooled (probability)" in sources else next(reversed(sources))
     control = _question_dropdown(dataset)
+    ranking = question_disagreement(student_table, teacher_tables, taught)
+    counts = ranking.set_index("qid")
+    orders = [o for o in ORDERS if o[1] != "teacher" or taught]
+    order = widgets.Dropdown(options=orders, value="qid", description="order questions by", style=LABEL_STYLE,
+                             layout={"width": "max-content"})
+
+    def reorder(_: Any = None) -> None:
+        if order.value == "qid":
+            options = [(f"{q.qid} · {q.text[:70]}", q.qid) for q in dataset]
+        else:
+            key = "heads off their teacher's top-1" if order.value == "teacher" else "distinct head top-1"
+            frame = ranking.sort_values([key, "head spread (logits)"], ascending=False, kind="stable")
+            what = "heads off their teacher" if order.value == "teacher" else "distinct top candidates"
+            options = [(f"{qid} · {counts.loc[qid, key]} {what} · {questions[qid].text[:60]}", qid)
+                       for qid in frame["qid"] if qid in questions]
+        current = control.value
+        control.options = options
+        control.value = current if current in dict((v, k) for k, v in options) else options[0][1]
+
+    order.observe(reorder, names="value")
 
     def render() -> str:
         q = questions[control.value]
@@ -226,7 +292,8 @@ def build_question_explorer(student_table: ScoreTable, teacher_tables: Mapping[s
                   for name, (t, col, index) in sources.items()}
         return explorer_html(q, scores, sort_by)
 
-    return Panel(f"Teachers vs heads, question by question (sorted by {sort_by})", {"question": control}, render)
+    return Panel(f"Teachers vs heads, question by question (candidates sorted by {sort_by})",
+                 {"order": order, "question": control}, render)
 
 
 BENCH_COLUMNS = (("params (M)", "parameters", 1e-6, "{:.1f}"), ("latency (ms)", "latency_ms", 1, "{:.1f}"),
@@ -256,28 +323,65 @@ def bench_html(rows: Sequence[Mapping[str, Any]], conditions: Mapping[str, Any])
             f'<details><summary>conditions</summary><ul style="font-size:smaller">{conds}</ul></details>')
 
 
+def _forward_calls(models: Mapping[str, Any], batch_sizes: Sequence[int], repeats: int, warmup: int) -> int:
+    """How many forward passes bench.benchmark makes: every member of every model, once per job
+    (one question's candidates, then one batch per batch size), in every round."""
+    from . import building
+
+    members = sum(len(building.members(m)) for m in models.values())
+    return members * (1 + len(batch_sizes)) * (repeats + warmup)
+
+
+def timed_with_progress(models: Mapping[str, Any], pairs: Sequence[tuple[str, str]], batch_sizes: Sequence[int],
+                        repeats: int, warmup: int, threads: int, max_length: int) -> list[dict[str, Any]]:
+    """bench.benchmark with a progress bar (tqdm; a widget in a notebook) that advances at every
+    forward pass of every model, so a reader sees the minutes a live timing takes go by."""
+    from tqdm.auto import tqdm
+
+    from . import bench, building
+
+    distinct = {id(m): m for model in models.values() for m in building.members(model)}
+    total = _forward_calls(models, batch_sizes, repeats, warmup)
+    with tqdm(total=total, desc=f"timing {len(models)} models", unit="pass") as bar:
+        def advance(*_: Any) -> None:  # a forward hook that returns None leaves the output alone
+            bar.update(1)
+
+        hooks = [m.register_forward_hook(advance) for m in distinct.values()]
+        try:
+            return bench.benchmark(models, pairs, batch_sizes=tuple(batch_sizes), repeats=repeats, warmup=warmup,
+                                   threads=threads, max_length=max_length)
+        finally:
+            for hook in hooks:
+                hook.remove()
+
+
 def build_bench_panel(models: Mapping[str, Any], pairs: Sequence[tuple[str, str]], warmup: int = 1) -> Panel:
     """Time the models live on this machine (bench.benchmark, all models interleaved in one run)
-    when "measure" is clicked; the result is the `bench_html` table, conditions included.
+    when "measure" is clicked; the result is the `bench_html` table, conditions included. While it
+    runs the button is disabled and says so, and a progress bar counts the forward passes.
     `pairs` are one question's candidates (bench.question_pairs gives a typical one)."""
     from . import bench, building  # torch is imported only by the panel that needs it
 
-    c = {"batch_size": widgets.BoundedIntText(32, min=1, max=4096, description="batch size"),
-         "seq_len": widgets.BoundedIntText(64, min=8, max=512, description="seq len"),
+    c = {"batch_size": widgets.BoundedIntText(32, min=1, max=4096, description="batch size", style=LABEL_STYLE),
+         "seq_len": widgets.BoundedIntText(64, min=8, max=512, description="seq len", style=LABEL_STYLE),
          "threads": widgets.IntSlider(1, min=1, max=os.cpu_count() or 1,  # 1: more than the free cores is erratic
-                                      description="threads"),
-         "repeats": widgets.BoundedIntText(3, min=1, max=100, description="repeats"),
+                                      description="threads", style=LABEL_STYLE),
+         "repeats": widgets.BoundedIntText(3, min=1, max=100, description="repeats", style=LABEL_STYLE),
          "measure": widgets.Button(description="measure", icon="play")}
+    button = c["measure"]
 
     def render() -> str:
         size, seq, threads, repeats = (c[k].value for k in ("batch_size", "seq_len", "threads", "repeats"))
-        rows = bench.benchmark(models, pairs, batch_sizes=(size,), repeats=repeats, warmup=warmup,
-                               threads=threads, max_length=seq)
+        button.disabled, button.description, button.icon = True, "measuring…", "hourglass"
+        try:
+            rows = timed_with_progress(models, pairs, (size,), repeats, warmup, threads, seq)
+        finally:
+            button.disabled, button.description, button.icon = False, "measure", "play"
         device = str(building.members(next(iter(models.values())))[0].device)
         conds = bench.conditions(threads, (size,), seq, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device)
         return bench_html(rows, conds)
 
-    return Panel("Cost, measured live", c, render, trigger=c["measure"])
+    return Panel("Cost, measured live", c, render, trigger=button)
 
 
 def models_to_time(root: str | Path) -> tuple[dict[str, Any], dict[str, list[str]], str]:

@@ -201,8 +201,10 @@ def test_explorer_lists_every_model_and_marks_each_top_candidate(dataset):
     panel.controls["question"].value = "q2"
     page = panel.result
     header = re.findall(r"<th>(.*?)</th>", page)
-    assert header == ["#", "label", "ta", "tb", "head0", "head1", "pooled", "candidate"]
-    assert top_marks(page) == {"ta": 3, "tb": 0, "head0": 2, "head1": 1, "pooled": 1}
+    assert header == ["#", "label", "ta (margin)", "tb (margin)", "head0 (margin)", "head1 (margin)",
+                      "pooled (probability)", "candidate"]
+    assert top_marks(page) == {"ta (margin)": 3, "tb (margin)": 0, "head0 (margin)": 2, "head1 (margin)": 1,
+                               "pooled (probability)": 1}
     assert [int(c) for c in re.findall(r'<tr data-cand="(\d+)"', page)] == [1, 2, 0, 3]  # by pooled, ties by index
     assert re.search(r'<tr data-cand="1" class="pos"', page)
 
@@ -217,7 +219,37 @@ def test_explorer_shows_a_missing_pair_as_a_dash(dataset):
                          {"score": full.columns["score"][keep]})
     student = table(dataset, {"pooled": np.zeros(dataset.n_pairs), "head0": np.zeros(dataset.n_pairs)})
     page = w.build_question_explorer(student, {"ta": partial}, dataset).result
-    assert "–" in page and top_marks(page)["ta"] == 1
+    assert "–" in page and top_marks(page)["ta (margin)"] == 1
+
+
+def test_explorer_orders_questions_by_disagreement(dataset):
+    """The order control puts first the questions where heads leave their own teacher's top-1, or
+    split among themselves, and says how many; the chosen question stays chosen when it can."""
+    n = dataset.n_pairs
+    offset = sum(len(q.candidates) for q in QUESTIONS[:2])
+    col = lambda best: np.eye(n)[offset + best]  # noqa: E731
+    # on q2 the teachers put cand 3 and 0 first, the heads cand 2 and 1: both heads leave their teacher
+    student = table(dataset, {"pooled": 0.5 + 0.1 * col(2), "head0": col(2), "head1": col(1)})
+    teachers = {"ta": table(dataset, {"score": col(3)}), "tb": table(dataset, {"score": col(0)})}
+    panel = w.build_question_explorer(student, teachers, dataset, taught=["ta", "tb"],
+                                      head_labels=["head 1 <- ta", "head 2 <- tb"])
+    assert list(panel.controls) == ["order", "question"]
+    panel.controls["order"].value = "teacher"
+    first_label, first = panel.controls["question"].options[0]
+    assert first == "q2" and "2 heads off their teacher" in first_label
+    panel.controls["order"].value = "heads"
+    assert panel.controls["question"].options[0][1] == "q2"
+    assert "head 1 &lt;- ta (margin)" in panel.result
+
+
+def test_colorbar_ticks_tell_values_apart():
+    from cerberus_core import plotting as pl
+
+    matrix = np.array([[1.0, 0.9812, 0.9851], [0.9812, 1.0, 0.9887], [0.9851, 0.9887, 1.0]])
+    fig = w.readable_colorbars(pl.plot_correlation_heatmap(matrix, ["a", "b", "c"], digits=4))
+    bar = next(ax for ax in fig.axes if getattr(ax, "_colorbar", None) is not None)
+    ticks = [t.get_text() for t in bar.yaxis.get_ticklabels()]
+    assert ticks and len(set(ticks)) == len(ticks)
 
 
 # ----------------------------------------------------------------- bench
@@ -231,6 +263,7 @@ def test_bench_measures_on_click_with_the_chosen_conditions(tiny_tokenizer):
         panel.controls[name].value = value
     assert panel.result is None
     panel.controls["measure"].click()
+    assert not panel.controls["measure"].disabled and panel.controls["measure"].description == "measure"
     page = panel.result
     assert "<b>threads</b>: 1<" in page and "<b>batch sizes</b>: 5<" in page and "<b>seq len</b>: 16 (padded)<" in page
     assert "<th>pairs/s b5</th>" in page and "<b>repeats</b>: 1<" in page
