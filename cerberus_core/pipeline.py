@@ -30,6 +30,7 @@ from .runlock import RunBusy, is_main_process, run_lock
 from .scores import ScoreTable, meta_path, model_fingerprint
 from .config import TrainConfig, init_from_folder
 from .scores import teacher_table
+from .zero_shot import ensure_zero_shot
 from .training import load_splits, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +51,7 @@ class Preset:
     # transfer, then adapt: every run starts from the same run (kind, name, seed) of this preset, whose
     # results folder holds this one's, in a subfolder named after the dataset (so both move as one)
     transfer_from: str | None = None
+    zero_shot: tuple[str, ...] = ()  # datasets every student is also scored on, as it is (zero_shot.py)
 
     def default_root(self) -> Path:
         if self.transfer_from:
@@ -119,7 +121,7 @@ PRESETS: dict[str, Preset] = {
                  "alpha": 1.0, "temperature": 2.0},
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50,
                 "mixed_precision": "bf16"},
-        seed_folders=True, sweep={f"epochs{e}": {"epochs": e} for e in (4, 6, 8)},
+        seed_folders=True, sweep={f"epochs{e}": {"epochs": e} for e in (4, 6, 8)}, zero_shot=("trecqa",),
     ),
     # The full WikiQA run reported in the README (one seed; cheap teachers first so a partial run is useful)
     "full": Preset(
@@ -385,6 +387,8 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
         return table
     runs = _student_runs(preset, root, best, seeds, ablation_seeds)
     found = train_all([(cfg, run_dir) for *_, cfg, run_dir in runs], artifacts.RESULTS, progress)
+    for *_, cfg, run_dir in runs if preset.zero_shot else []:
+        ensure_zero_shot(cfg, run_dir, preset.zero_shot, progress)
     ran = [(role, name, student_seed, metrics) for (role, name, student_seed, *_), metrics in zip(runs, found)]
     summary = ""
     if preset.seed_folders:  # every finished seed on disk, not only this call's

@@ -327,3 +327,27 @@ def test_a_teacher_may_name_its_own_seed_so_a_preset_can_hold_a_seed_ensemble():
     assert pipeline.teacher_config(pipeline.PRESETS["v2"], "mpnet-base", seed=3).seed == 3  # no override: the programme's
     cfg = pipeline.teacher_config(v3, "mpnet-base-seed1", seed=0)
     assert (cfg.name, cfg.strategy, cfg.num_heads, cfg.mixed_precision) == ("teacher-mpnet-base-seed1", "gold", 1, "bf16")
+
+
+def test_zero_shot_scores_a_finished_student_on_another_dataset_once_pooled_per_head_and_as_chosen_on_dev(
+        smoke, tmp_path, capsys):
+    from cerberus_core.config import TrainConfig
+    from cerberus_core.zero_shot import ensure_zero_shot
+
+    root, _ = smoke
+    if not (Path(__import__("os").environ.get("CERBERUS_DATA", "data")) / "trecqa").is_dir():
+        pytest.skip("TREC-QA not found under CERBERUS_DATA")
+    run = tmp_path / "cerberus"
+    shutil.copytree(root / "students" / "cerberus", run)
+    cfg = TrainConfig.from_file(run / "config.json")
+    ensure_zero_shot(cfg, run, ("trecqa",), progress=False)
+    found = json.loads((run / "metrics.json").read_text())["zero_shot"]["trecqa"]
+    assert {"pooled", "head0", "head1"} <= set(found) and found["split"] == "test"
+    assert 0 <= found["pooled"]["map"] <= 1 and found["chosen_on_dev"]["pooler"]
+    assert not list(run.glob("scores/*trecqa*"))  # no table of the target is written
+    before = (run / "metrics.json").stat().st_mtime_ns
+    ensure_zero_shot(cfg, run, ("trecqa",), progress=False)  # already there: nothing is recomputed
+    assert (run / "metrics.json").stat().st_mtime_ns == before
+    shutil.rmtree(run / "best")  # a committed run without its weights: a note, metrics untouched
+    ensure_zero_shot(cfg, run, ("trecqa", "wikiqa"), progress=False)
+    assert "no weights here" in capsys.readouterr().err and (run / "metrics.json").stat().st_mtime_ns == before

@@ -1,10 +1,10 @@
 """Pooling the heads, chosen on dev: each rule computes what it says, and the choice sees dev only."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-
-from pathlib import Path
 
 from cerberus_core.analysis import to_probability
 from cerberus_core.cli import main
