@@ -65,6 +65,24 @@ def run_data(run: Mapping[str, Any]) -> dict[str, Any]:
     return load_splits(TrainConfig.from_file(artifacts.config_path(run["dir"])))
 
 
+def train_live_student(art: Artifacts, run_dir: str | Path, epochs: int = 3, batch_size: int = 8) -> Path:
+    """Notebook 04's live run on the quick chain: a small CERBERUS (MiniLM-L3 cut into a 2-layer body and
+    one 1-layer head per teacher, alpha 0.5, T 2) trained on the very questions the chain's teachers
+    scored, into `run_dir`. Minutes on a CPU; for watching the mechanics, not for evidence."""
+    from .config import TrainConfig
+    from .training import train
+
+    teacher_dirs = sorted(p for p in (art.root / artifacts.TEACHER_SCORES).iterdir() if p.is_dir())
+    chain = TrainConfig.from_file(artifacts.config_path(artifacts.run_dir(art.root, "teachers", teacher_dirs[0].name)))
+    cfg = TrainConfig(
+        name="live-cerberus", strategy="cerberus", teachers=[str(p) for p in teacher_dirs], num_heads=len(teacher_dirs),
+        backbone="minilm-l3", body_layers=2, head_layers=1, temperature=2.0, alpha=0.5,
+        train_questions=chain.train_questions, eval_questions=chain.eval_questions, max_length=chain.max_length,
+        epochs=epochs, batch_size=batch_size, lr=1e-4, evals_per_epoch=1, seed=art.seed)
+    train(cfg, Path(run_dir))
+    return Path(run_dir)
+
+
 # --------------------------------------------------------------------------- numbers for readers
 def fmt(value: Any, digits: int = 4) -> str:
     """A number as a table shows it: fixed decimals, never "-0.0000" (a value that rounds to zero is

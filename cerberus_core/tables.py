@@ -330,3 +330,12 @@ def run_summary(run: Mapping[str, Any]) -> pd.DataFrame:
             "epochs": cfg["epochs"], "batch size": cfg["batch_size"], "learning rate": f"{cfg['lr']:g}",
             "parameters (M)": fmt(metrics["parameters"] / 1e6, 1)}
     return pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=pd.Index(list(rows), name="setting"))
+
+
+def ranked_candidates(student: Any, question: Any, head_labels: Sequence[str], max_length: int = 128) -> pd.DataFrame:
+    """A question's candidates ranked by a trained student (`CerberusForRanking.rank`): the label, the
+    pooled probability, every head's margin (units in the headers) and the text."""
+    ranked = student.rank(question.text, list(question.candidates), max_length=max_length)
+    return pd.DataFrame([{"label": question.labels[r["corpus_id"]], "pooled (probability)": fmt(r["score"], 3),
+                          **{f"{label} (margin)": fmt(s, 3) for label, s in zip(head_labels, r["head_scores"])},
+                          "candidate": r["text"]} for r in ranked])
