@@ -339,3 +339,30 @@ def ranked_candidates(student: Any, question: Any, head_labels: Sequence[str], m
     return pd.DataFrame([{"label": question.labels[r["corpus_id"]], "pooled (probability)": fmt(r["score"], 3),
                           **{f"{label} (margin)": fmt(s, 3) for label, s in zip(head_labels, r["head_scores"])},
                           "candidate": r["text"]} for r in ranked])
+
+
+# --------------------------------------------------------------------------- diversity while training (notebook 05)
+def training_diversity(data: Mapping[str, Any]) -> pd.DataFrame:
+    """figures.diversity's data as a table: per run, its first and last evaluation (step, ambiguity,
+    mean Pearson r and top-1 disagreement between heads), and the last ambiguity as a share of the
+    teachers'. Checks what copy initialisation promises: at step 0 the heads rank alike (top-1
+    disagreement exactly 0) and score alike up to float rounding (ambiguity < 1e-12, r > 1 - 1e-9);
+    a run that breaks it raises ValueError."""
+    teachers = data["teacher_level"]
+    rows = []
+    for name, steps in data["runs"].items():
+        first, last = steps[0], steps[-1]
+        if first["step"] != 0 or first["top1_disagreement"] != 0.0 or first["ambiguity"] >= 1e-12 \
+                or first["mean_pearson"] <= 1 - 1e-9:
+            raise ValueError(f"{name}: the heads differ at its first evaluation ({first}); copies should not")
+        for when, row in (("start", first), ("end", last)):
+            rows.append({"student": model_name(name), "evaluation": f"{when} (step {row['step']})",
+                         "ambiguity": fmt(row["ambiguity"], 5), "mean Pearson r between heads": fmt(row["mean_pearson"], 4),
+                         "top-1 disagreement (share of questions)": fmt(row["top1_disagreement"], 3),
+                         "ambiguity as a share of the teachers'": (f"{row['ambiguity'] / teachers['ambiguity']:.1%}"
+                                                                    if teachers.get("ambiguity") else "–")})
+    rows.append({"student": "the teachers themselves", "evaluation": "–", "ambiguity": fmt(teachers["ambiguity"], 5),
+                 "mean Pearson r between heads": fmt(teachers["mean_pearson"], 4),
+                 "top-1 disagreement (share of questions)": fmt(teachers["top1_disagreement"], 3),
+                 "ambiguity as a share of the teachers'": "100.0%"})
+    return pd.DataFrame(rows)
