@@ -91,8 +91,8 @@ def agreement(art: Artifacts, student: str = "cerberus", measures: Sequence[str]
               split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame]:
     """How far each head of `student` agrees with each teacher, under every measure.
 
-    Returns (per head, summary). Per head: the measure, the head (and the teacher it learned from),
-    its agreement with every teacher, its closest teacher (ties joined by "="), and whether that is
+    Returns (per head, summary). Per head: the measure (its name is its unit), the head (and the
+    teacher it learned from), its agreement with every teacher ("vs <teacher>"), its closest teacher (ties joined by "="), and whether that is
     the teacher it learned from. Summary, per measure: how many heads are closest to their own
     teacher (the row reading, `analysis.own_teacher_is_closest`: ties count) and, for a CERBERUS
     student, how many teachers have their own head as the head closest to them (the column reading,
@@ -102,7 +102,8 @@ def agreement(art: Artifacts, student: str = "cerberus", measures: Sequence[str]
     heads, head_margins = an.score_matrix(table)
     taught = _taught_by(art, run, heads)
     teacher_tables = art.teacher_tables(split)
-    order = [t for t in dict.fromkeys([*(t for t in taught if t), *teacher_tables])]
+    cerberus = run["config"]["strategy"] == "cerberus"
+    order = list(dict.fromkeys([*(t for t in taught if t), *teacher_tables])) if cerberus else list(teacher_tables)
     teachers, teacher_margins = an.score_matrix({t: teacher_tables[t] for t in order}, reference=table)
     shown = [teacher_name(t) for t in teachers]
     rows, summary = [], []
@@ -114,16 +115,16 @@ def agreement(art: Artifacts, student: str = "cerberus", measures: Sequence[str]
             is_own = own in closest if own else None
             hits += bool(is_own)
             rows.append({"measure": MEASURE_NAMES[measure], "head": head_name(head, own),
-                         **{f"{s} ({'share' if measure == 'top1' else 'r'})": v for s, v in zip(shown, values)},
+                         **{f"vs {s}": v for s, v in zip(shown, values)},
                          "closest teacher": " = ".join(teacher_name(t) for t in closest),
                          "closest is its own teacher": "–" if own is None else ("yes" if is_own else "no")})
         line = {"measure": MEASURE_NAMES[measure], "heads closest to their own teacher": f"{hits}/{len(heads)}"}
-        if run["config"]["strategy"] == "cerberus" and teachers[:len(heads)] == taught:
+        if cerberus and teachers[:len(heads)] == taught:
             column = an.own_head_is_closest(matrix[:, :len(heads)])
             line["teachers whose own head is the closest head"] = f"{sum(column)}/{len(column)}"
         summary.append(line)
     frame = pd.DataFrame(rows)
-    numbers = [c for c in frame.columns if c.endswith("(r)") or c.endswith("(share)")]
+    numbers = [c for c in frame.columns if c.startswith("vs ")]
     per_measure = [_formatted(part, numbers) for _, part in frame.groupby("measure", sort=False)]
     return pd.concat(per_measure, ignore_index=True), pd.DataFrame(summary)
 
