@@ -83,6 +83,21 @@ def train_live_student(art: Artifacts, run_dir: str | Path, epochs: int = 3, bat
     return Path(run_dir)
 
 
+def claims_outputs(art: Artifacts) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
+    """The `claims` command's two outputs for a results folder: claims.json and ablation_tests.json
+    as committed, or, where the folder has none (the quick chain), the same tables computed by the
+    same code (`claims.build_claims`, `claims.build_ablation_tests`). Returns (claims, ablation tests
+    or None, where they come from)."""
+    from . import claims
+
+    saved = art.root / artifacts.CLAIMS
+    if saved.is_file():
+        tests = artifacts.read_json(art.root / artifacts.ABLATION_TESTS)
+        return artifacts.read_json(saved), tests, f"read from {shown_path(saved)} (written by the claims command)"
+    return (claims.build_claims(art.root), claims.build_ablation_tests(art.root),
+            "computed by the claims command's code: this folder has no claims.json")
+
+
 # --------------------------------------------------------------------------- numbers for readers
 def fmt(value: Any, digits: int = 4) -> str:
     """A number as a table shows it: fixed decimals, never "-0.0000" (a value that rounds to zero is

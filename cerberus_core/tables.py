@@ -180,49 +180,56 @@ def _difference(row: Mapping[str, Any]) -> str:
 def claims_frame(result: Mapping[str, Any]) -> pd.DataFrame:
     """claims.json or ablation_tests.json (the `claims` command's outputs) as one table: the claim,
     the dataset, the statement (teachers by display name), the seeds, the difference with its 95%
-    interval, the Holm-corrected p and the verdict. Where the file has seed-aware fields (each seed
-    one observation: `seed_aware`), those are shown and the verdict is theirs; the question-pooled
-    verdict stays beside it."""
+    interval, the Holm-corrected p and the verdict. Where the file carries seed-aware tests (each seed
+    one observation: a row's `seed_aware`), their difference, per-seed differences, p and verdict are
+    shown, with the verdict of the test that pools questions across seeds beside them; a row without
+    one says why ("one seed: ...")."""
+    aware_file = any("seed_aware" in r for r in result["claims"])
     rows = []
     for r in result["claims"]:
-        aware = r.get("seed_aware") or {}
         row = {"claim": r.get("id", ""), "dataset": r.get("dataset", ""),
                "statement": display_statement(r.get("statement", "")), "seeds": r.get("n_seeds", "–")}
-        if aware:
-            diff = {**r, "delta_map": aware.get("delta_map", aware.get("delta")), "ci95": aware.get("ci95")}
-            row["difference [95% CI], over seeds"] = _difference(diff)
+        reason = r.get("reason")
+        if aware_file:
+            aware = r.get("seed_aware") or {}
+            diff = {**r, "delta_map": aware.get("delta_map", aware.get("delta_specialization")),
+                    "ci95": aware.get("ci95")} if aware else {}
+            row["difference [95% CI], seeds as observations"] = _difference(diff) if aware else "–"
             per_seed = aware.get("per_seed_delta")
-            row["per-seed difference"] = ", ".join(fmt_signed(v, 3) for v in per_seed) if per_seed else "–"
-            row["p (Holm)"] = aware.get("p_holm_display", fmt(aware.get("p_holm"), 3))
+            row["difference at each seed"] = ", ".join(fmt_signed(v, 3) for v in per_seed) if per_seed else "–"
+            row["p (Holm)"] = aware.get("p_holm_display", "–") if aware else "–"
             row["verdict"] = r.get("verdict", "")
-            row["verdict, questions pooled"] = r.get("verdict_pooled", "–")
+            row["verdict, questions pooled over seeds"] = r.get("verdict_pooled") or "–"
+            reason = reason or (r.get("seed_aware_reason") if not aware else None)
         else:
             row["difference [95% CI]"] = _difference(r)
             row["p (Holm)"] = r.get("p_holm_display", "–") if "p" in r else "–"
             row["verdict"] = r.get("verdict", "")
-        if r.get("reason"):
-            row["verdict"] = f"{row['verdict']} ({r['reason']})"
+        if reason:
+            row["verdict"] = f"{row['verdict']} ({reason})"
         rows.append(row)
     return pd.DataFrame(rows).fillna("–")
 
 
 def ablation_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The rows of figures.ablation's data as a table: the panel, the run (display name), the seeds
-    and test MAP (mean ± sd over seeds where the runs have seeds, else with its 95% interval)."""
+    """The rows of figures.ablation's data as a table, panel by panel: what each run is, the run, its
+    x (number of heads, or layers per head), its seeds and its test MAP (mean ± sd over the seeds where
+    the runs have seeds, else the one value)."""
     out = []
     for r in rows:
-        line = {"panel": r.get("panel", ""), "run": model_name(str(r.get("name", ""))), "x": r.get("x", "")}
-        if "values" in r:
-            values = [float(v) for v in r["values"]]
+        line = {"panel": r.get("panel", ""), "run": r.get("legend", ""), "name": str(r.get("name", "")),
+                "x": r.get("x", "")}
+        values = [float(v) for v in r.get("values") or []]
+        if len(values) > 1:
             line["seeds"] = len(values)
-            line["test MAP, mean ± sd over seeds"] = an.format_mean_sd(values, 4) if values else "–"
+            line["test MAP, mean ± sd over seeds"] = an.format_mean_sd(values, 4)
         else:
-            ci = r.get("map_ci") or r.get("ci", {}).get("map") if isinstance(r.get("ci"), dict) else r.get("map_ci")
             line["test MAP"] = fmt(r.get("map"))
-            if ci:
-                line["95% CI"] = f"[{fmt(ci[0])}, {fmt(ci[1])}]"
         out.append(line)
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    panels = {p: i for i, p in enumerate(dict.fromkeys(frame["panel"]))}  # the figure's order
+    return frame.sort_values(["panel", "x"], key=lambda c: c.map(panels) if c.name == "panel" else c,
+                             kind="stable").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- the data (notebook 02)
