@@ -168,12 +168,14 @@ def match_bench(art: Artifacts, rows: Sequence[Mapping[str, Any]], bench_root: s
     folder with the same backbone, body/head split and parameter count.
 
     Returns {"latency": model name -> ms (an.TEACHER_ENSEMBLE for the teachers' ensemble),
+    "parameters": model name -> parameter count as the row measured it,
     "covers": row name -> [model names], "unmatched": [row names]}."""
     bench_art = Artifacts(bench_root, art.seed)
     models = _model_architectures(art)
     teachers = art.names("teachers")
     teacher_keys = tuple(sorted((models[t][0] for t in teachers), key=str))
     latency: dict[str, float] = {}
+    parameters: dict[str, int] = {}
     covers: dict[str, list[str]] = {}
     unmatched: list[str] = []
     for row in rows:
@@ -191,8 +193,9 @@ def match_bench(art: Artifacts, rows: Sequence[Mapping[str, Any]], bench_root: s
                      and params == row.get("parameters", params)]
         for name in found:
             latency.setdefault(name, float(row["latency_ms"]))
+            parameters.setdefault(name, int(row["parameters"]))
         (covers.__setitem__(str(row["name"]), found) if found else unmatched.append(str(row["name"])))
-    return {"latency": latency, "covers": covers, "unmatched": unmatched}
+    return {"latency": latency, "parameters": parameters, "covers": covers, "unmatched": unmatched}
 
 
 def committed_bench(art: Artifacts, path: str | Path | None = None) -> dict[str, Any] | None:
@@ -201,7 +204,7 @@ def committed_bench(art: Artifacts, path: str | Path | None = None) -> dict[str,
     that timed models of the same architectures as CERBERUS and every teacher here. None when
     there is none.
 
-    Returns {"path", "rows", "conditions", "latency", "covers", "unmatched", "note"}: `note` says in
+    Returns {"path", "rows", "conditions", "latency", "parameters", "covers", "unmatched", "note"}: `note` says in
     a sentence which models were timed and why they stand for this folder's."""
     own = art.root / artifacts.BENCH
     candidates = ([Path(path)] if path else
@@ -214,8 +217,12 @@ def committed_bench(art: Artifacts, path: str | Path | None = None) -> dict[str,
         found = match_bench(art, rows, candidate.parent)
         if not needed <= set(found["latency"]) and not path:
             continue
+        specs = any(_architecture_of_spec(str(r["name"])) for r in rows)
         if candidate.parent.resolve() == art.root.resolve():
-            note = f"Timings read from {shown_path(candidate)}, measured on this folder's own models."
+            note = f"Timings read from {shown_path(candidate)}, " + (
+                "measured on each model's architecture (backbone and body/head split) built from its pretrained "
+                "backbone: a forward pass costs the same whatever the weights." if specs
+                else "measured on this folder's own models.")
         else:
             note = (f"Timings read from {shown_path(candidate)}, measured on the models of "
                     f"{shown_path(candidate.parent)}: each has the backbone, body/head split and parameter "

@@ -374,3 +374,24 @@ def training_diversity(data: Mapping[str, Any]) -> pd.DataFrame:
                  "top-1 disagreement (share of questions)": fmt(teachers["top1_disagreement"], 3),
                  "ambiguity as a share of the teachers'": "100.0%"})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- cost (notebook 08)
+def cost_against_cerberus(art: Artifacts, latency: Mapping[str, float], parameters: Mapping[str, int]) -> pd.DataFrame:
+    """Claim 6 in numbers: each teacher and the teachers' ensemble against CERBERUS, by parameters
+    (millions, and as a multiple of CERBERUS's), latency per question (ms, and as a multiple) and test
+    MAP at the reader's seed. `latency` and `parameters`: model name -> value, as a bench gives them
+    (`notebook.committed_bench`); models missing from them are left out."""
+    if "cerberus" not in latency or "cerberus" not in parameters:
+        return pd.DataFrame()
+    rows = []
+    for name in ["cerberus", *art.names("teachers"), an.TEACHER_ENSEMBLE]:
+        if name not in latency or name not in parameters:
+            continue
+        rows.append({"model": "teacher ensemble" if name == an.TEACHER_ENSEMBLE else model_name(name),
+                     "parameters (M)": fmt(parameters[name] / 1e6, 1),
+                     "× CERBERUS's parameters": fmt(parameters[name] / parameters["cerberus"], 2),
+                     "latency (ms per question)": fmt(latency[name], 1),
+                     "× CERBERUS's latency": fmt(latency[name] / latency["cerberus"], 2),
+                     "test MAP": fmt(art.quality(name), 3)})
+    return pd.DataFrame(rows).set_index("model")

@@ -355,11 +355,14 @@ def timed_with_progress(models: Mapping[str, Any], pairs: Sequence[tuple[str, st
                 hook.remove()
 
 
-def build_bench_panel(models: Mapping[str, Any], pairs: Sequence[tuple[str, str]], warmup: int = 1) -> Panel:
+def build_bench_panel(models: Mapping[str, Any] | Callable[[], Mapping[str, Any]], pairs: Sequence[tuple[str, str]],
+                      warmup: int = 1) -> Panel:
     """Time the models live on this machine (bench.benchmark, all models interleaved in one run)
     when "measure" is clicked; the result is the `bench_html` table, conditions included. While it
     runs the button is disabled and says so, and a progress bar counts the forward passes.
-    `pairs` are one question's candidates (bench.question_pairs gives a typical one)."""
+    `models` may be a function that loads them: it is called at the first click (loading takes time
+    too), never before. `pairs` are one question's candidates (bench.question_pairs gives a typical one)."""
+    loaded: dict[str, Mapping[str, Any]] = {}
     from . import bench, building  # torch is imported only by the panel that needs it
 
     c = {"batch_size": widgets.BoundedIntText(32, min=1, max=4096, description="batch size", style=LABEL_STYLE),
@@ -372,12 +375,16 @@ def build_bench_panel(models: Mapping[str, Any], pairs: Sequence[tuple[str, str]
 
     def render() -> str:
         size, seq, threads, repeats = (c[k].value for k in ("batch_size", "seq_len", "threads", "repeats"))
-        button.disabled, button.description, button.icon = True, "measuring…", "hourglass"
+        button.disabled, button.icon = True, "hourglass"
         try:
-            rows = timed_with_progress(models, pairs, (size,), repeats, warmup, threads, seq)
+            if "models" not in loaded:
+                button.description = "loading models…"
+                loaded["models"] = models() if callable(models) else models
+            button.description = "measuring…"
+            rows = timed_with_progress(loaded["models"], pairs, (size,), repeats, warmup, threads, seq)
         finally:
             button.disabled, button.description, button.icon = False, "measure", "play"
-        device = str(building.members(next(iter(models.values())))[0].device)
+        device = str(building.members(next(iter(loaded["models"].values())))[0].device)
         conds = bench.conditions(threads, (size,), seq, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device)
         return bench_html(rows, conds)
 
