@@ -29,8 +29,5 @@ figures: $(STAMP)
 	$(PY) -m cerberus_core.figures --artifacts artifacts/full --out figures
 	$(PY) -m cerberus_core.figures --artifacts artifacts/v2 --out figures/v2
 
-lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
-
-clean:
+# lab: JupyterLab on the notebooks. Running a notebook leaves the tracked file clean:
 	rm -rf $(VENV) .cache .pytest_cache
