@@ -29,5 +29,26 @@ figures: $(STAMP)
 	$(PY) -m cerberus_core.figures --artifacts artifacts/full --out figures
 	$(PY) -m cerberus_core.figures --artifacts artifacts/v2 --out figures/v2
 
-# lab: JupyterLab on the notebooks. Running a notebook leaves the tracked file clean:
+# lab: JupyterLab on the notebooks. Running a notebook leaves the tracked file clean: git strips
+# outputs on commit (nbstripout as a git filter, .gitattributes), and JupyterLab saves widget state
+# with a notebook so a saved one reopens without "model not found".
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings
+.PHONY: notebook-filter book
+lab: $(STAMP) notebook-filter
+	mkdir -p $(LAB_SETTINGS)
+	test -f $(LAB_SETTINGS)/overrides.json || \
+	  echo '{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}' > $(LAB_SETTINGS)/overrides.json
+	$(VENV)/bin/jupyter lab notebooks/
+
+notebook-filter: $(STAMP)
+	git config filter.nbstripout.clean "$(CURDIR)/$(VENV)/bin/nbstripout --keep-id --extra-keys metadata.language_info"
+	git config filter.nbstripout.smudge cat
+	git config diff.ipynb.textconv "$(CURDIR)/$(VENV)/bin/nbstripout --keep-id --extra-keys metadata.language_info -t"
+
+# book: every notebook executed in its default preset and rendered to HTML in book/ (git-ignored)
+book: $(STAMP) notebook-filter
+	CERBERUS_DATA="$${CERBERUS_DATA:-$$(cd ../shared/data 2>/dev/null && pwd)}" \
+	  $(PY) -m cerberus_core.book --out book
+
+clean:
 	rm -rf $(VENV) .cache .pytest_cache
