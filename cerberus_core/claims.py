@@ -1,33 +1,53 @@
 """The claims of `method.md`, tested on every seed a results folder holds: one table, one command.
 
-    python -m cerberus_core claims --root artifacts/full      # prints, writes ROOT/claims.json
+    python -m cerberus_core claims --root artifacts/v2      # prints, writes ROOT/claims.json
 
 A run is a finished run folder with test scores (artifacts.py); runs of one dataset and one
 name (config fields `dataset`, `name`) are the seeds of one system, and must share every other
 config field. A transfer preset's runs (artifacts/v2/trecqa) sit in a subfolder of the root, so
 one command tests every dataset, and the Holm family spans them all.
 A comparison pairs the seeds the two systems share (a teacher, trained once, pairs with
-every seed); with none shared, or a side with no finished run, the row is "not tested". Per question, the test AP difference is averaged over those seeds; the mean of
-that is the MAP difference, its 95% interval a bootstrap over questions, its p a two-sided
-sign-flip permutation test over questions (seeds fixed, questions the sample: the test set is
-what varies between papers). Claim 5 compares the specialization S of CERBERUS and of the
-replicated control, with a bootstrap over questions. The p values of all comparisons are
-Holm-corrected together; a p at the floor of its test (two-sided: 2/(N+1)) is a bound, reported
-as "< bound".
+every seed); with none shared, or a side with no finished run, the row is "not tested".
+
+Each comparison is tested twice; the verdict is the seed-aware test's.
+- **Seed-aware** (`seed_aware`, `verdict`): the systems are trained at several seeds and every seed
+  is scored on the same test questions, so the per-seed, per-question differences form a crossed
+  seeds x questions design. The difference's variance is estimated from both sources (two-way mean
+  squares: the spread of the per-seed differences, plus the questions' part), with
+  Welch-Satterthwaite degrees of freedom, and tested with a two-sided t test; the 95% interval is the
+  t interval (`stats.py` has the estimator and its limits: the paired t test over seeds when the
+  questions add nothing, over questions when the seeds add nothing). Claim 5's S is not a mean over
+  questions, so its question part comes from the same bootstrap resamples of the questions at every
+  seed. Why a t test: with 3-5 seeds a resampling test over seeds cannot work (a sign-flip test's
+  two-sided floor is 2/8 for 3 seeds and 2/32 for 5, never below 0.05; a bootstrap over 3 seeds has
+  10 distinct resamples and calls any three same-signed differences significant), and a bootstrap
+  over seeds then over questions within each seed treats the shared questions as if each seed had
+  its own, which shrinks their variance S-fold. The price is an assumption 3-5 seeds cannot check:
+  per-seed differences roughly normal. The t test's p has no resampling floor. Beside it, in the
+  same dict: the per-seed differences and the paired t test over them alone (`p_seeds_only`,
+  questions fixed; not used for a verdict). With one seed there is no training variance to
+  estimate: `seed_aware` is null, `seed_aware_reason` says so, and the verdict is "not tested over
+  seeds" (a one-seed gap is a gap between two training runs, not between two recipes; the pooled
+  verdict stays beside it).
+- **Question-pooled** (`delta_map`, `ci95`, `p`, `p_holm`, `verdict_pooled`): per question, the test
+  AP difference averaged over the seeds; its 95% interval a bootstrap over questions, its p a
+  two-sided sign-flip permutation test over questions (seeds fixed, questions the sample). For
+  claim 5, S of CERBERUS against the replicated control with a bootstrap over questions. It holds
+  the trained models fixed, so it says whether a gap is larger than the test set's noise for these
+  runs, not whether one recipe beats another. A p at the floor of its test (two-sided: 2/(N+1)) is
+  a bound, reported as "< bound".
+Each test's p values are Holm-corrected over the distinct comparisons it tests (the seed-aware one
+over those with two or more seeds, since a one-seed row gets no seed-aware verdict).
 
 Verdicts: "supported" (corrected p < alpha, difference in the claimed direction),
 "contradicted" (corrected p < alpha, the other direction), "not supported" (otherwise);
 claim 6 ("rivals the large models") is a non-inferiority claim: supported when the interval's
-lower end is above -MARGIN and the cost ratios from bench.json are below 1.
+lower end is above -MARGIN and the cost ratios from bench.json are below 1. Claim 5 also needs
+every head closest to its own teacher.
 
-The ablations (`build_ablation_tests`, ROOT/ablation_tests.json) are tested the same way, but as
-a Holm family of their own: they are exploratory, not claims of method.md, and adding them to the
-claims' family would move the claims' corrected p. Head count: CERBERUS on every teacher against
-CERBERUS on each teacher subset, and the subset against KD from its best teacher on dev; body/head
-split: each split against CERBERUS, on test MAP and on S. An ablation that cannot be paired with
-CERBERUS (other teachers, no shared seed) gets a "not tested" row with the reason. Unlike the
-claims, ablation_tests.json keeps no saved rows: it is rebuilt from the runs there are (the
-ablations are WikiQA runs, whose tables a clean clone has).
+The ablations (`ablation_tests.py`, ROOT/ablation_tests.json) are tested the same way, but as a
+Holm family of their own: they are exploratory, and adding them to the claims' family would move
+the claims' corrected p.
 
 `recompute` checks a saved claims.json on a machine that lacks some datasets' tables (a clean
 clone has no TREC-QA tables: licence): what can be measured is measured again, the rest is taken
@@ -50,11 +70,14 @@ from .config import TrainConfig
 from .errors import InputError
 from .metrics import bootstrap_ci, paired_test, ranking_metrics
 from .scores import ScoreTable
+from .stats import METHOD, crossed_from_bootstrap, crossed_from_matrix
 
 N_PERMUTATIONS = 10_000
 N_BOOTSTRAP = 1000
 ALPHA = 0.05
 MARGIN = 0.01  # claim 6: "rivals" = test MAP no more than one point below the best teacher
+ONE_SEED = "one seed: training variance cannot be estimated from it"
+NOT_OVER_SEEDS = "not tested over seeds"
 
 
 @dataclass
@@ -122,7 +145,16 @@ def compare_map(a: System, b: System, seed: int = 0) -> dict[str, Any]:
     test = paired_test(d, np.zeros_like(d), n_resamples=N_PERMUTATIONS, seed=seed)
     return {"n_seeds": len(pairs), "n_questions": len(d), "delta_map": float(d.mean()),
             "ci95": list(bootstrap_ci(d, n_resamples=N_BOOTSTRAP, seed=seed)), "p": test["p_value"],
-            "map_a": mean_sd(maps_a), "map_b": mean_sd(maps_b)}
+            "map_a": mean_sd(maps_a), "map_b": mean_sd(maps_b),
+            **_seed_aware(lambda: crossed_from_matrix(np.array(diffs)), len(pairs), "delta_map")}
+
+
+def _seed_aware(test, n_seeds: int, delta: str) -> dict[str, Any]:
+    """The seed-aware test's fields (before the correction), or None and why with one seed."""
+    if n_seeds < 2:
+        return {"seed_aware": None, "seed_aware_reason": ONE_SEED}
+    found = test()
+    return {"seed_aware": {"method": found.pop("method"), delta: found.pop("delta"), **found}}
 
 
 def _specialization_samples(system: System, seed: int, teachers: list[ScoreTable],
@@ -156,13 +188,16 @@ def compare_specialization(a: System, b: System, teachers: list[ScoreTable], see
     s_a = np.array([values for values, _ in runs_a])
     s_b = np.array([_specialization_samples(b, sb, teachers, samples)[0] for _, sb in pairs])
     closest = [c for _, own in runs_a for c in own]
-    diff = (s_a - s_b).mean(axis=0)  # [full, resample 1..N]
+    per_seed = s_a - s_b  # seed x [full, resample 1..N]
+    diff = per_seed.mean(axis=0)
     boot = diff[1:]
     p = min(1.0, 2 * (1 + min((boot <= 0).sum(), (boot >= 0).sum())) / (1 + len(boot)))
     return {"n_seeds": len(pairs), "n_questions": n_questions, "delta_specialization": float(diff[0]),
             "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))], "p": p,
             "specialization_a": mean_sd(s_a[:, 0]), "specialization_b": mean_sd(s_b[:, 0]),
-            "own_teacher_closest": float(np.mean(closest))}  # share of (seed, head) of a closest to its teacher
+            "own_teacher_closest": float(np.mean(closest)),  # share of (seed, head) of a closest to its teacher
+            **_seed_aware(lambda: crossed_from_bootstrap(per_seed[:, 0], per_seed[:, 1:], n_questions),
+                          len(pairs), "delta_specialization")}
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -240,35 +275,69 @@ def _key(row: dict[str, Any]) -> tuple[str, str, str, str]:
 
 def correct_claims(root: str | Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Holm over the distinct comparisons of all `rows` (a comparison listed under two claims is one
-    test of the family), then each tested row's verdict. Reads nothing but the rows."""
+    test of the family), once for the question-pooled p and once for the seed-aware p (over the
+    comparisons with two or more seeds), then each tested row's verdicts: `verdict` from the
+    seed-aware test, `verdict_pooled` from the pooled one. Reads nothing but the rows."""
     rows = [dict(r) for r in rows]
     tested = [r for r in rows if "p" in r]
-    unique = list(dict.fromkeys(_key(r) for r in tested))
-    raw = {_key(r): r["p"] for r in tested}
-    corrected = dict(zip(unique, holm([raw[key] for key in unique])))
     for row in tested:
-        row["p_holm"] = p_holm = corrected[_key(row)]
+        if row.get("seed_aware") is not None:
+            row["seed_aware"] = dict(row["seed_aware"])
+        elif "seed_aware" not in row:  # a row saved before the seed-aware test
+            row["seed_aware"] = None
+            row["seed_aware_reason"] = ONE_SEED if row["n_seeds"] < 2 else "saved without a seed-aware test"
+    pooled = _holm_by_comparison(tested, lambda r: r["p"])
+    over_seeds = _holm_by_comparison([r for r in tested if r["seed_aware"]], lambda r: r["seed_aware"]["p"])
+    for row in tested:
+        row["p_holm"] = p_holm = pooled[_key(row)]
         row["p_holm_display"] = format_p(p_holm, row["p"], p_floor(row["test"]))
         delta = row.get("delta_map", row.get("delta_specialization"))
-        if row["id"] == "6":  # non-inferiority at a fraction of the cost
-            cost = row["cost"]
-            cheap = cost is not None and cost["params_fraction"] < 1 and cost["latency_fraction"] < 1
-            row["verdict"] = ("supported" if row["ci95"][0] > -MARGIN and cheap else
-                              "contradicted" if p_holm < ALPHA and delta < 0 else "not supported")
+        row["verdict_pooled"] = _verdict(row, delta, row["ci95"], p_holm)
+        seeds = row["seed_aware"]
+        if seeds:
+            seeds["p_holm"] = over_seeds[_key(row)]
+            seeds["p_holm_display"] = f"{seeds['p_holm']:.3g}"  # a t test's p: no resampling floor
+            row["verdict"] = _verdict(row, delta, seeds["ci95"], seeds["p_holm"])
         else:
-            row["verdict"] = ("not supported" if p_holm >= ALPHA else "supported" if delta > 0 else "contradicted")
-        if row["id"] == "5" and row["verdict"] == "supported" and row["own_teacher_closest"] < 1:
-            row["verdict"] = "not supported"  # S above the control, yet not every head is closest to its own teacher
+            row["verdict"] = NOT_OVER_SEEDS
+        if row["id"] == "5" and row["own_teacher_closest"] < 1 and "supported" in (row["verdict"], row["verdict_pooled"]):
+            row["verdict"], row["verdict_pooled"] = (  # S above the control, yet not every head closest to its teacher
+                "not supported" if v == "supported" else v for v in (row["verdict"], row["verdict_pooled"]))
             row["reason"] = (f"only {row['own_teacher_closest']:.0%} of the heads (over seeds) are closest to their "
                              "own teacher")
-    return {"root": str(root), "alpha": ALPHA, "correction": f"Holm over the {len(unique)} distinct comparisons",
+    return {"root": str(root), "alpha": ALPHA, "verdict_from": "seed_aware",
+            "seed_aware_method": METHOD,
+            "seed_aware_correction": f"Holm over the {len(over_seeds)} distinct comparisons with two or more seeds",
+            "correction": f"Holm over the {len(pooled)} distinct comparisons",
             "permutations": N_PERMUTATIONS, "bootstrap_resamples": N_BOOTSTRAP, "claims": rows}
 
 
+def _holm_by_comparison(rows: list[dict[str, Any]], p_of) -> dict[tuple[str, str, str, str], float]:
+    """Holm-corrected p per distinct comparison of `rows` (the same comparison under two claims once)."""
+    raw = {_key(r): p_of(r) for r in rows}
+    return dict(zip(raw, holm(list(raw.values()))))
+
+
+def _verdict(row: dict[str, Any], delta: float, ci95: Sequence[float], p_holm: float) -> str:
+    """Claim 6 is non-inferiority at a fraction of the cost (the interval's lower end above -MARGIN);
+    every other row a two-sided test of a difference in the claimed direction."""
+    if row["id"] == "6":
+        cost = row["cost"]
+        cheap = cost is not None and cost["params_fraction"] < 1 and cost["latency_fraction"] < 1
+        return ("supported" if ci95[0] > -MARGIN and cheap else
+                "contradicted" if p_holm < ALPHA and delta < 0 else "not supported")
+    return "not supported" if p_holm >= ALPHA else "supported" if delta > 0 else "contradicted"
+
+
 def _measured(row: dict[str, Any]) -> dict[str, Any]:
-    """A saved row as measure_claims made it: a tested row's verdict (and its reason) is the correction's."""
-    dropped = ("p_holm", "p_holm_display", "verdict", "reason") if "p" in row else ()
-    return {k: v for k, v in row.items() if k not in dropped}
+    """A saved row as measure_claims made it: a tested row's verdicts (and reason) and corrected p are
+    the correction's."""
+    if "p" not in row:
+        return dict(row)
+    kept = {k: v for k, v in row.items() if k not in ("p_holm", "p_holm_display", "verdict", "verdict_pooled", "reason")}
+    if kept.get("seed_aware"):
+        kept["seed_aware"] = {k: v for k, v in kept["seed_aware"].items() if k not in ("p_holm", "p_holm_display")}
+    return kept
 
 
 def recompute(saved: dict[str, Any], root: str | Path | None = None,
@@ -364,94 +433,12 @@ def _dataset_claims(root: Path, dataset: str, systems: dict[str, System], seed: 
     return rows
 
 
-SUBSET_RUN = re.compile(r"cerberus-.+\+.+")  # the head-count ablation: CERBERUS on a teacher subset
-SPLIT_RUN = re.compile(r"cerberus-B\d+H\d+")  # the body/head-split ablation
-
-
 def build_ablation_tests(root: str | Path, seed: int = 0) -> dict[str, Any] | None:
-    """The ablations as paired tests, in the claims' format (ROOT/ablation_tests.json): exploratory,
-    not claims of method.md, so Holm-corrected as a family of their own (adding them to the claims'
-    family would change the claims' corrected p). Per dataset with ablation runs:
-    - head count: CERBERUS on all k teachers against CERBERUS on each subset, and each subset run
-      against KD (one head) from the best of its teachers on dev;
-    - body/head split: each B<n> kH<h> against CERBERUS, on test MAP and on S.
-    None where there are no ablation runs (cerberus-A+B, cerberus-B<n>H<h>) beside a finished CERBERUS."""
-    root = Path(root)
-    rows: list[dict[str, Any]] = []
-    done: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for dataset, systems in find_systems(root).items():
-        subsets = sorted(n for n in systems if SUBSET_RUN.fullmatch(n))
-        splits = sorted(n for n in systems if SPLIT_RUN.fullmatch(n))
-        if "cerberus" in systems:  # (TREC-QA has no ablations, and no teacher tables on a clean clone)
-            rows += _subset_rows(systems, dataset, done, seed, subsets) + _split_rows(systems, dataset, done, seed, splits)
-    if not rows:
-        return None
-    result = correct_claims(root, rows)
-    result["correction"] += " of the ablations (exploratory: a family of their own, apart from the claims)"
-    return result
+    """The ablations as paired tests, in the claims' format (ROOT/ablation_tests.json); see
+    `ablation_tests.build_ablation_tests`."""
+    from .ablation_tests import build_ablation_tests as build
 
-
-def _subset_rows(systems: dict[str, System], dataset: str, done: dict[tuple[str, str, str, str], dict[str, Any]],
-                 seed: int, subsets: list[str]) -> list[dict[str, Any]]:
-    """Head count: CERBERUS on every teacher against each subset run, the subset run against KD from its
-    best teacher on dev (not tested until every teacher of the subset has a finished run). Runs taught
-    by a teacher CERBERUS does not have, by all of its teachers or by one teacher twice are not subsets,
-    and are not tested."""
-    main = systems["cerberus"]
-    k = len(main.config["teachers"])
-    rows = []
-    for name in subsets:
-        subset = [Path(t).name for t in systems[name].config["teachers"]]
-        named = " + ".join(subset)
-        statements = (f"CERBERUS on all {k} teachers beats CERBERUS on {named}",
-                      f"CERBERUS on {named} beats KD from the best of them on dev")
-        folders = _teacher_folders(systems[name])
-        if len(set(folders)) < len(folders) or not set(folders) < set(_teacher_folders(main)):
-            rows += [_not_tested("k", dataset, s, "its teachers are not a subset of CERBERUS's (fewer, each once)")
-                     for s in statements]
-            continue
-        rows.append(_compare_row(systems, dataset, done, seed, "k", statements[0], "cerberus", name))
-        missing = [t for t in subset if f"teacher-{t}" not in systems]
-        best = "" if missing else _best_teacher(systems, subset)
-        statement = f"{statements[1]} ({best or '?'})"
-        reason = (f"no finished teacher run of {', '.join(missing)}" if missing else
-                  f"no dev MAP in the metrics of a teacher of {named}")
-        rows.append(_compare_row(systems, dataset, done, seed, "k", statement, name, f"single-{best}") if best else
-                    _not_tested("k", dataset, statement, reason))
-    return rows
-
-
-def _split_rows(systems: dict[str, System], dataset: str, done: dict[tuple[str, str, str, str], dict[str, Any]],
-                seed: int, splits: list[str]) -> list[dict[str, Any]]:
-    """Body/head split: each split run against CERBERUS on test MAP and on S; a split run taught by
-    other teachers than CERBERUS is not comparable and is not tested."""
-    main = systems["cerberus"]
-    teachers: list[ScoreTable] = []  # loaded at the first split that is tested
-    rows = []
-    for name in splits:
-        split, main_model = _architecture(systems[name]), _architecture(main)
-        statements = (f"{split} beats {main_model} (CERBERUS) in test MAP",
-                      f"{split} has a higher specialization S than {main_model} (CERBERUS)")
-        if _teacher_folders(systems[name]) != _teacher_folders(main):
-            rows += [_not_tested("split", dataset, s, "its teachers are not CERBERUS's") for s in statements]
-            continue
-        teachers = teachers or [_teacher_table(systems, t) for t in main.config["teachers"]]
-        rows.append(_compare_row(systems, dataset, done, seed, "split", statements[0], name, "cerberus"))
-        rows.append(_compare_row(systems, dataset, done, seed, "split", statements[1], name, "cerberus",
-                                 "specialization", teachers))
-    return rows
-
-
-def _teacher_folders(system: System) -> list[Path]:
-    """The teacher folders a run's config names, resolved from its folder (configs name them relative
-    to the run, so the same teacher is spelt differently at different depths)."""
-    run = system.runs[min(system.runs)]
-    return [artifacts.from_run(run, t).resolve() for t in system.config["teachers"]]
-
-
-def _architecture(system: System) -> str:
-    """B<body> <k>H<head>, as the run's metrics.json names its model."""
-    return artifacts.read_metrics(system.runs[min(system.runs)])["model"]
+    return build(root, seed)
 
 
 def _teacher_table(systems: dict[str, System], folder: str) -> ScoreTable:
@@ -463,16 +450,28 @@ def _teacher_table(systems: dict[str, System], folder: str) -> ScoreTable:
 
 
 def format_claims_table(result: dict[str, Any]) -> str:
-    """Markdown: one row per comparison, as the README shows it."""
-    lines = ["| claim | dataset | statement | seeds | difference [95% CI] | p (Holm) | verdict |",
-             "|---|---|---|---|---|---|---|"]
+    """Markdown: one row per comparison. The verdict and the first interval and p are the seed-aware
+    test's (seeds and questions); beside them the per-seed differences and the question-pooled test
+    (questions only, seeds fixed) with its own verdict."""
+    lines = ["| claim | dataset | statement | seeds | difference [95% CI], seeds and questions | p (Holm) | verdict "
+             "| per-seed differences | pooled over seeds: [95% CI], questions only | p (Holm) | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["claims"]:
+        head = f"| {r['id']} | {r['dataset']} | {r['statement']} |"
         if "p" not in r:
-            lines.append(f"| {r['id']} | {r['dataset']} | {r['statement']} | - | - | - | {r['verdict']}: {r['reason']} |")
+            lines.append(f"{head} - | - | - | {r['verdict']}: {r['reason']} | - | - | - | - |")
             continue
         what = "S" if r["test"] == "specialization" else "MAP"
         delta = r.get("delta_map", r.get("delta_specialization"))
-        verdict = r["verdict"] + (f" ({r['reason']})" if "reason" in r else "")
-        lines.append(f"| {r['id']} | {r['dataset']} | {r['statement']} | {r['n_seeds']} | {what} {delta:+.3f} "
-                     f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] | {r['p_holm_display']} | {verdict} |")
+        reason = f" ({r['reason']})" if "reason" in r else ""
+        seeds = r.get("seed_aware")
+        if seeds:
+            aware = (f"{what} {delta:+.3f} [{seeds['ci95'][0]:+.3f}, {seeds['ci95'][1]:+.3f}] | "
+                     f"{seeds['p_holm_display']} | {r['verdict']}{reason} | "
+                     + ", ".join(f"{x:+.4f}" for x in seeds["per_seed_delta"]))
+        else:
+            why = r.get("seed_aware_reason", ONE_SEED)
+            aware = f"{what} {delta:+.3f} | - | {r['verdict']} ({'one seed' if why == ONE_SEED else why}) | -"
+        lines.append(f"{head} {r['n_seeds']} | {aware} | [{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}] | "
+                     f"{r['p_holm_display']} | {r.get('verdict_pooled', r['verdict'])}{reason} |")
     return "\n".join(lines) + "\n"

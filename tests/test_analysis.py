@@ -305,3 +305,106 @@ def test_specialization_by_hand_and_for_heads_that_copy_their_teachers():
     assert copies["teacher_teacher_r"] == same["teacher_teacher_r"]
     with pytest.raises(ValueError, match="square agreement matrix"):
         specialization(np.ones((2, 3)))
+
+
+# ----------------------------------------------------------------- seed-aware test (stats.py)
+from cerberus_core import stats as st  # noqa: E402
+
+
+def _no_question_effect(per_seed, n_questions=40, seed=0):
+    """d[s, q] whose per-question means over seeds are all equal: only the seeds vary the difference."""
+    noise = np.random.default_rng(seed).normal(scale=0.05, size=(len(per_seed), n_questions))
+    noise -= noise.mean(axis=0)  # every question's mean over seeds is 0
+    noise -= noise.mean(axis=1, keepdims=True)  # and every seed's mean over questions (columns stay at 0)
+    return np.asarray(per_seed, float)[:, None] + noise
+
+
+def test_crossed_test_is_the_paired_t_test_over_seeds_when_questions_add_nothing():
+    per_seed = [0.0003, 0.0165, 0.0308]  # three heads against the L3 + L6 pair (v2 ablation, seeds 0-2)
+    d = _no_question_effect(per_seed)
+    assert np.allclose(d.mean(axis=1), per_seed) and np.allclose(d.mean(axis=0), np.mean(per_seed))
+    found = st.crossed_from_matrix(d)
+    t = stats.ttest_1samp(per_seed, 0)
+    assert found["df"] == 2 and found["var_questions"] == 0
+    assert found["p"] == pytest.approx(t.pvalue) == pytest.approx(found["p_seeds_only"])
+    assert found["p"] == pytest.approx(0.214, abs=0.001)
+    assert found["ci95"] == pytest.approx(list(t.confidence_interval(0.95)))
+    assert found["per_seed_delta"] == pytest.approx(per_seed) and found["n_seeds"] == 3
+
+
+def test_crossed_test_takes_the_question_variance_when_seeds_add_nothing():
+    """Four seeds that trained the same model: the variance is the paired t test's over questions, the
+    df stay the seeds' (conservative); the Satterthwaite df are the questions'."""
+    per_question = np.random.default_rng(1).normal(0.02, 0.1, size=50)
+    found = st.crossed_from_matrix(np.tile(per_question, (4, 1)))
+    t = stats.ttest_1samp(per_question, 0)
+    assert found["var_seeds"] == 0 and found["delta"] / found["se"] == pytest.approx(t.statistic)
+    assert found["df"] == 3 and found["df_satterthwaite"] == pytest.approx(49)
+    assert found["p"] == pytest.approx(2 * stats.t.sf(abs(t.statistic), 3)) and found["p"] > t.pvalue
+
+
+def test_crossed_test_variance_is_the_two_way_mean_squares_by_hand():
+    for seed in range(6):
+        d = np.random.default_rng(seed).normal(size=(3, 6)) + [[0.5], [0.0], [-0.2]]
+        S, Q = d.shape
+        m, rows, cols = d.mean(), d.mean(axis=1), d.mean(axis=0)
+        ms_seed = Q * ((rows - m) ** 2).sum() / (S - 1)
+        ms_question = S * ((cols - m) ** 2).sum() / (Q - 1)
+        ms_residual = ((d - rows[:, None] - cols[None, :] + m) ** 2).sum() / ((S - 1) * (Q - 1))
+        found = st.crossed_from_matrix(d)
+        variance = (ms_seed + max(0.0, ms_question - ms_residual)) / (S * Q)
+        terms = ((ms_seed, S - 1), (ms_question, Q - 1), (ms_residual, (S - 1) * (Q - 1)))
+        df = variance ** 2 / sum((ms / (S * Q)) ** 2 / k for ms, k in (terms if ms_question > ms_residual else terms[:1]))
+        assert found["se"] == pytest.approx(np.sqrt(variance)) and found["df_satterthwaite"] == pytest.approx(df)
+        assert found["p"] == pytest.approx(2 * stats.t.sf(abs(m) / np.sqrt(variance), S - 1))
+        assert found["p"] >= found["p_seeds_only"] == pytest.approx(stats.ttest_1samp(rows, 0).pvalue)
+
+
+def test_consistent_per_seed_differences_are_significant_and_inconsistent_ones_are_not():
+    """The same mean difference and question noise: seeds that agree reject, seeds that scatter do not,
+    while the question-pooled test (which sees only the seed-averaged difference) rejects both."""
+    rng = np.random.default_rng(3)
+    questions = rng.normal(scale=0.02, size=200)  # a small question effect shared by the seeds
+    for per_seed, significant in (([0.015, 0.016, 0.017], True), ([0.0003, 0.0165, 0.0308], False)):
+        d = np.asarray(per_seed)[:, None] + questions - questions.mean() + rng.normal(scale=0.01, size=(3, 200))
+        found = st.crossed_from_matrix(d)
+        assert (found["p"] < 0.05) == significant, (per_seed, found["p"])
+        assert stats.ttest_1samp(d.mean(axis=0), 0).pvalue < 1e-6  # pooled over seeds: "significant" both times
+
+
+def test_crossed_test_keeps_its_level_where_the_pooled_test_and_satterthwaite_df_do_not():
+    """Simulated null (no true difference), 3 seeds, 237 questions, the seeds carrying most of the
+    variance (as in the v2 ablations). At 0.05 the pooled test over questions rejects far too often.
+    In the tail where a Holm correction over 14 tests works (0.05 / 14), the t test on the
+    Satterthwaite df rejects several times too often; on the seeds' df it keeps its level."""
+    rng = np.random.default_rng(4)
+    n, tail = 3000, 0.05 / 14
+    crossed, satterthwaite, pooled = [], [], []
+    for _ in range(n):
+        d = rng.normal(0, 0.017, (3, 1)) + rng.normal(0, 0.05, (1, 237)) + rng.normal(0, 0.15, (3, 237))
+        found = st.crossed_from_matrix(d)
+        crossed.append(found["p"])
+        satterthwaite.append(2 * stats.t.sf(abs(found["delta"]) / found["se"], found["df_satterthwaite"]))
+        pooled.append(stats.ttest_1samp(d.mean(axis=0), 0).pvalue)
+    crossed, satterthwaite, pooled = map(np.array, (crossed, satterthwaite, pooled))
+    assert (crossed < 0.05).mean() < 0.06 and (pooled < 0.05).mean() > 0.15
+    assert (crossed < tail).mean() < 2 * tail < (satterthwaite < tail).mean()
+
+
+def test_crossed_test_from_bootstrap_resamples_agrees_with_the_one_from_the_matrix():
+    """For a mean over questions, the question part estimated from shared bootstrap resamples matches
+    the analytic one (the route claim 5's S takes)."""
+    rng = np.random.default_rng(5)
+    d = rng.normal(0, 0.005, (5, 1)) + rng.normal(0.01, 0.05, (1, 120)) + rng.normal(0, 0.1, (5, 120))
+    samples = rng.integers(0, 120, size=(4000, 120))
+    resampled = d[:, samples].mean(axis=2)  # seeds x resamples, the same questions at every seed
+    analytic, boot = st.crossed_from_matrix(d), st.crossed_from_bootstrap(d.mean(axis=1), resampled, 120)
+    assert boot["delta"] == pytest.approx(analytic["delta"])
+    assert boot["se"] == pytest.approx(analytic["se"], rel=0.05) and boot["df"] == analytic["df"] == 4
+
+
+def test_crossed_test_needs_two_seeds():
+    with pytest.raises(ValueError, match="at least 2"):
+        st.crossed_from_matrix(np.zeros((1, 10)))
+    with pytest.raises(ValueError, match=">= 2 seeds"):
+        st.crossed_from_bootstrap(np.zeros(1), np.zeros((1, 10)), 10)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from cerberus_core import claims, cli
 from cerberus_core.errors import InputError
@@ -78,6 +79,16 @@ def test_claims_table_recomputes_and_reads_right(root):
     assert single["delta_map"] == pytest.approx(np.mean(by_hand))
     assert single["ci95"][0] < single["delta_map"] < single["ci95"][1]
     assert single["verdict"] == "supported" and single["p_holm_display"].startswith("< ")
+    seeds = single["seed_aware"]  # the seed-aware test: its verdict, its own Holm family
+    assert seeds["per_seed_delta"] == pytest.approx(by_hand) and seeds["delta_map"] == pytest.approx(single["delta_map"])
+    assert seeds["p_seeds_only"] == pytest.approx(stats.ttest_1samp(by_hand, 0).pvalue)
+    assert seeds["n_seeds"] == 3 and seeds["ci95"][0] < seeds["delta_map"] < seeds["ci95"][1]
+    assert single["verdict_pooled"] == "supported" and seeds["p_holm"] < 0.05
+    assert result["verdict_from"] == "seed_aware"
+    assert result["seed_aware_correction"] == "Holm over the 7 distinct comparisons with two or more seeds"
+    tested = {claims._key(r): r["seed_aware"]["p"] for r in result["claims"] if "p" in r}
+    assert sorted(r["seed_aware"]["p_holm"] for r in result["claims"] if "p" in r) == pytest.approx(
+        sorted(claims.holm(list(tested.values())) + [rows[("1", "ensemble")]["seed_aware"]["p_holm"]]))
     # the ensemble comparison appears under claims 1 and 2 but is one test of the family
     assert rows[("1", "ensemble")]["p_holm"] == rows[("2", "ensemble")]["p_holm"]
     assert result["correction"] == "Holm over the 7 distinct comparisons"
@@ -86,10 +97,65 @@ def test_claims_table_recomputes_and_reads_right(root):
     special = rows[("5", "replicated-c")]
     assert special["verdict"] == "supported" and special["own_teacher_closest"] == 1.0
     assert special["specialization_a"]["mean"] > 0.3 > special["specialization_b"]["mean"]
+    assert special["seed_aware"]["delta_specialization"] == pytest.approx(special["delta_specialization"])
+    assert np.mean(special["seed_aware"]["per_seed_delta"]) == pytest.approx(special["delta_specialization"])
     assert rows[("4", None)]["verdict"] == "not tested"
     teacher = rows[("6", "teacher-c")]
     assert teacher["n_seeds"] == 3 and teacher["runs"]["b"] == [str(root / "teachers" / "c")]
     assert teacher["verdict"] == "not supported" and teacher["cost"] is None  # no bench.json: cost unknown
+
+
+def test_one_seed_gets_no_seed_aware_verdict(root, tmp_path):
+    """With one seed training variance cannot be estimated: no seed-aware test, the verdict says so,
+    and the pooled verdict stays beside it."""
+    import shutil
+
+    one = tmp_path / "root"
+    shutil.copytree(root, one)
+    for folder in [*(one / "students").glob("*/seed1"), *(one / "students").glob("*/seed2")]:
+        shutil.rmtree(folder)
+    result = claims.build_claims(one)
+    tested = [r for r in result["claims"] if "p" in r]
+    assert tested and all(r["seed_aware"] is None and r["verdict"] == "not tested over seeds" for r in tested)
+    assert all(r["seed_aware_reason"] == claims.ONE_SEED for r in tested)
+    single = next(r for r in tested if r["b"] == "single-a")
+    assert single["verdict_pooled"] == "supported" and single["n_seeds"] == 1
+    assert result["seed_aware_correction"] == "Holm over the 0 distinct comparisons with two or more seeds"
+    table = claims.format_claims_table(result)
+    assert "| MAP +" in table and "| - | not tested over seeds (one seed) | - |" in table
+
+
+def _break(scores, questions):
+    """Scores with the gold candidate (candidate 0) of `questions` ranked last."""
+    scores = np.array(scores, float)
+    for q in questions:
+        rows = slice(q * N_C, (q + 1) * N_C)
+        scores[rows] = -scores[rows]
+    return scores
+
+
+@pytest.mark.parametrize("broken, verdict", [((6, 6, 6), "supported"), ((0, 6, 12), "not supported")])
+def test_per_seed_differences_that_disagree_are_not_a_finding(root, tmp_path, broken, verdict):
+    """KD from teacher a is CERBERUS with the gold answer of some questions ranked last: the same
+    number of questions at every seed (a consistent gap), or 0, 6 and 12 (a gap as large on average,
+    that the seeds disagree on). The question-pooled test supports both; the seed-aware one only the first."""
+    import shutil
+
+    copy = tmp_path / "root"
+    shutil.copytree(root, copy)
+    for seed, n in enumerate(broken):
+        main = ScoreTable.load(copy / "students" / "cerberus" / f"seed{seed}" / "scores" / "test.tsv")
+        questions = np.arange(n) + 10 * seed  # other questions at each seed
+        ScoreTable(main.qids, main.cand_idx, main.labels, {"pooled": _break(main.columns["pooled"], questions)},
+                   main.meta).save(copy / "students" / "single-a" / f"seed{seed}" / "scores" / "test.tsv")
+    systems = claims.find_systems(copy)["synthetic"]
+    row = {"id": "1", "dataset": "synthetic", "statement": "", "a": "cerberus", "b": "single-a", "test": "map",
+           **claims.compare_map(systems["cerberus"], systems["single-a"])}
+    row = claims.correct_claims(copy, [row])["claims"][0]
+    assert row["verdict_pooled"] == "supported" and row["p"] < 0.001
+    assert row["verdict"] == verdict
+    per_seed = row["seed_aware"]["per_seed_delta"]
+    assert (max(per_seed) - min(per_seed) < 1e-9) == (verdict == "supported")
 
 
 def test_one_name_must_be_one_experiment(root, tmp_path):
@@ -144,8 +210,12 @@ def test_a_dataset_whose_tables_are_not_here_keeps_its_saved_rows_and_the_family
     at = next(i for i, r in enumerate(edited["claims"]) if r["dataset"] == "trecqa" and "p" in r)
     edited["claims"][at]["p"] = 0.5
     row = claims.recompute(edited)[0]["claims"][at]
-    assert row["p_holm"] == 1.0 != saved["claims"][at]["p_holm"] and row["verdict"] == "not supported"
-    assert saved["claims"][at]["verdict"] == "supported"
+    assert row["p_holm"] == 1.0 != saved["claims"][at]["p_holm"] and row["verdict_pooled"] == "not supported"
+    assert saved["claims"][at]["verdict_pooled"] == saved["claims"][at]["verdict"] == "supported"
+    assert row["verdict"] == "supported"  # the verdict is the seed-aware test's, which was not edited
+    edited["claims"][at]["seed_aware"]["p"] = 0.5  # a kept row's seed-aware p is corrected again too
+    row = claims.recompute(edited)[0]["claims"][at]
+    assert row["seed_aware"]["p_holm"] == 1.0 and row["verdict"] == "not supported"
     edited = json.loads(json.dumps(saved))  # a measured row that does not measure the same is not kept
     edited["claims"][0]["delta_map"] += 0.001
     assert claims.recompute(edited)[0] == saved
@@ -305,9 +375,10 @@ def test_committed_ablation_tests_recompute_from_their_runs(saved, monkeypatch):
     assert json.loads(json.dumps(claims.build_ablation_tests(expected["root"]))) == expected
 
 
-def test_every_claims_table_in_the_readme_is_a_committed_claims_json():
-    """The README quotes claims tables; each must be the rendering of a committed claims.json, never edited by hand."""
-    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+def test_every_claims_table_in_the_results_doc_is_a_committed_claims_json():
+    """docs/results.md quotes claims tables; each must be the rendering of a committed claims.json or
+    ablation_tests.json, never edited by hand."""
+    lines = (REPO / "docs" / "results.md").read_text(encoding="utf-8").splitlines()
     quoted = []
     for start in (i for i, line in enumerate(lines) if line.startswith("| claim |")):  # any claims table, any header
         end = next((j for j in range(start, len(lines)) if not lines[j].startswith("|")), len(lines))
