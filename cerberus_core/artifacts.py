@@ -116,14 +116,26 @@ def timing_path(run: str | Path) -> Path:
 
 def check_run_folder(out_dir: Path) -> None:
     """A run writes into a new or empty folder, or into its own run folder (config.json there):
-    never over a file, nor over files of the same names that are not a run's."""
+    never over a file, never among files that are not a run's, and never through a link: an entry
+    of the run (checkpoint/, best/, ...) that is a symbolic link would take writing, checkpoint
+    rotation and clearing out of the folder, into whatever it points to."""
+    from .runlock import LOCK_NAME
+
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(out_dir, "is a file; expected a run folder (created if missing)")
-    if out_dir.is_dir() and not config_path(out_dir).is_file():
+    if not out_dir.is_dir():
+        return
+    links = [name for name in (CONFIG, LOCK_NAME, *RUN_ENTRIES) if (out_dir / name).is_symlink()]
+    if links:
+        raise InputError(out_dir / links[0], f"is a symbolic link (to {os.readlink(out_dir / links[0])}); a run never "
+                                             "writes or deletes through a link: remove the link or choose another folder")
+    if not config_path(out_dir).is_file():
         clash = [name for name in RUN_ENTRIES if (out_dir / name).exists()]
-        if clash:
-            raise InputError(out_dir, f"holds {clash[0]} but no config.json, so it is not a run folder of "
-                                      "this tool and a run would overwrite it; choose a new or empty folder")
+        others = clash or sorted(p.name for p in out_dir.iterdir() if p.name != LOCK_NAME)
+        if others:
+            raise InputError(out_dir, f"holds {others[0]} but no config.json, so it is not a run folder of this tool "
+                                      "and a run would write among files that are not its own; choose a new or "
+                                      "empty folder")
 
 
 def clear_results(run: str | Path) -> None:

@@ -60,11 +60,12 @@ def load_model(spec: str) -> Ranker:
     if match["b"] is None and is_saved_cerberus(source):
         return load_saved(source)
     if Path(source).is_dir():  # a backbone folder: safetensors weights that load, never pickle
-        from .modelfiles import weight_shapes
+        from .modelfiles import refuse_custom_code, weight_headers
 
         if not Path(source, "config.json").is_file():
             raise InputError(source, "has no config.json; expected a saved model or a Hugging Face model folder")
-        weight_shapes(source)
+        refuse_custom_code(source)  # nothing in a model folder is ever run
+        weight_headers(source)
     split = {"num_heads": 1, "head_layers": 1} if match["b"] is None else {
         "body_layers": int(match["b"]), "num_heads": int(match["k"]), "head_layers": int(match["h"])}
     if match["b"] is not None:  # the split must fit the backbone: checked from its config, before loading weights

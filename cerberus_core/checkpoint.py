@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -18,6 +19,11 @@ from safetensors.torch import load_file, save_file
 from .atomic import atomic_path, write_text_atomic
 from .errors import CerberusWarning, one_line
 
+# what save_checkpoint writes, and the temporaries atomic_path leaves of them when killed (.NAME.xxxx/):
+# rotation removes these and nothing else, whatever else the folder holds
+_WRITTEN = re.compile(r"(?:(?:model|optimizer|rng\d+)-(?P<tag>\d{8})\.safetensors|state-(?P<state>\d{8})\.json)")
+_TEMPORARY = re.compile(r"\.(?:(?:model|optimizer|rng\d+)-\d{8}\.safetensors|state(?:-\d{8})?\.json)\..+")
+
 
 def save_checkpoint(folder: Path, model, optimizer, step: int, best: float, acc) -> None:
     """Weights and optimizer moments as safetensors (no pickle); one RNG file per process.
@@ -25,7 +31,7 @@ def save_checkpoint(folder: Path, model, optimizer, step: int, best: float, acc)
     Every file is named after its step, state-<step>.json is written after the tensors and
     state.json, written last, commits them: a process killed half-way leaves the previous
     checkpoint whole (never weights of one step with the optimizer of another). Older files
-    go only after the commit.
+    go only after the commit, and only files of those names (never a link, nor anything else).
     """
     rank, tag = acc.process_index, f"{step:08d}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -53,8 +59,13 @@ def save_checkpoint(folder: Path, model, optimizer, step: int, best: float, acc)
     write_text_atomic(folder / f"state-{tag}.json", state)  # lets a damaged state.json be recovered
     write_text_atomic(folder / "state.json", state)
     for old in folder.iterdir():  # earlier checkpoints, and temporaries of a killed writer
-        if not old.name.endswith((f"-{tag}.safetensors", f"-{tag}.json")) and old.name != "state.json":
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        if old.is_symlink():
+            continue
+        written = _WRITTEN.fullmatch(old.name)
+        if written and tag not in (written["tag"], written["state"]) and old.is_file():
+            old.unlink()
+        elif _TEMPORARY.fullmatch(old.name) and old.is_dir():
+            shutil.rmtree(old)
 
 
 class _Damaged(Exception):
@@ -129,6 +140,8 @@ def _read_checkpoint(folder: Path, tag: str, state: dict, model, optimizer, rank
     for key, value in weights.items():
         if value.shape != expected[key].shape:
             raise _Damaged(f"weight {key} has shape {tuple(value.shape)}, the model {tuple(expected[key].shape)}")
+        if value.dtype != expected[key].dtype:
+            raise _Damaged(f"weight {key} is {value.dtype}, the model {expected[key].dtype}")
     params = [p for group in optimizer.param_groups for p in group["params"]]
     restored: dict[int, dict[str, Any]] = {}
     for key, value in load_file(str(_tagged(folder, "optimizer", tag))).items():

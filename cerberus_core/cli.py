@@ -57,7 +57,7 @@ def _data_args(p: argparse.ArgumentParser, flag: bool = False) -> None:
     else:
         p.add_argument("data", help=data_help)
     p.add_argument("--split", choices=["train", "dev", "test"], help="split of a registered dataset (default: all)")
-    p.add_argument("--data-root", help="folder holding the datasets (default: $CERBERUS_DATA, ./data, ../shared/data)")
+    p.add_argument("--data-root", help="folder holding the datasets (default: $CERBERUS_DATA, else ./data, else the WikiQA download)")
 
 
 @command("inspect-data", "print questions / pairs / positives and the counts under each question filter", _data_args)
@@ -158,12 +158,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .data import load_as2
     from .model import CerberusForRanking
     from .precision import with_precision
-    from .scores import evaluate_table, model_fingerprint, score_dataset
+    from .scores import evaluate_table, model_fingerprint, score_dataset, tie_warning
 
     out = output_file(args.out, EVALUATE_OUT, companions=[".json"]) if args.out is not None else None
     folder = saved_model(args.model)
     _check_max_length(folder, args.max_length)
     ds = _nonempty(load_as2(args.data, split=args.split, filter=args.filter, data_root=args.data_root), args.data)
+    if out:
+        _not_an_input([out, Path(f"{out}.json")], [ds.source, folder, *(args.teachers or [])])
     teachers = _head_teachers(args, folder, ds) if args.teachers else []
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
     table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
@@ -172,6 +174,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(table.save(out))
     print(f"{ds.name} {ds.split or ''} ({ds.filter}): {len(ds)} questions, {ds.n_pairs} pairs")
     _print_metrics({"eval": evaluate_table(table)})
+    ties = tie_warning(table)
+    if ties:
+        warnings.warn(ties, CerberusWarning, stacklevel=1)
     if teachers:
         from .analysis import run_head_diversity
 
@@ -198,9 +203,7 @@ def _head_teachers(args: argparse.Namespace, folder: Path, ds) -> list:
     tables = []
     for teacher in args.teachers:
         path = Path(teacher) / f"{args.split}.tsv"
-        table = ScoreTable.load(path, data_root=args.data_root)
-        if "score" not in table.columns:
-            raise InputError(path, f"has columns {list(table.columns)}; expected a teacher's table (a 'score' column)")
+        table = ScoreTable.load_teacher(path, data_root=args.data_root)
         if set(table.key_index()) != pairs:
             raise InputError(path, f"holds {len(table.qids)} pairs, not the {len(pairs)} pairs evaluated; expected the "
                                    f"same (its sidecar's filter: {table.meta.get('filter')!r}, --filter: {args.filter!r})")
@@ -225,6 +228,7 @@ def _score(args: argparse.Namespace) -> None:
     for split in [args.split] if args.split else ["train", "dev", "test"]:
         splits[split] = _nonempty(load_as2(args.data, split=split, filter=args.filter, data_root=args.data_root), args.data)
         check_output_file(out / f"{split}.tsv", companions=[".json"])
+        _not_an_input([out / f"{split}.tsv", out / f"{split}.tsv.json"], [splits[split].source, folder])
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
     for split, ds in splits.items():
         table = teacher_table(model, ds, args.batch_size, args.max_length, progress=True,
@@ -341,6 +345,8 @@ def _bench(args: argparse.Namespace) -> None:
     from .bench import run_benchmark
 
     out = output_file(args.out, BENCH) if args.out is not None else None
+    if out:
+        _not_an_input([out], [args.data, *(part for spec in args.models for part in spec.split("+"))])
     _check_seq_len(args.models, args.seq_len)
     print(run_benchmark(args.models, threads=args.threads, seq_len=args.seq_len, batch_sizes=args.batch_sizes,
                         repeats=args.repeats, warmup=args.warmup, reference=args.reference, data=args.data,
@@ -381,6 +387,21 @@ def _check_seq_len(specs: Sequence[str], seq_len: int) -> None:
             if limit is not None and seq_len > limit:
                 raise InputError(folder / "config.json", f"--seq-len {seq_len} is more than the {limit} tokens "
                                                          "this model's position embeddings take")
+
+
+def _not_an_input(outputs: Sequence[Path], inputs: Sequence[str | Path]) -> None:
+    """An output never replaces an input: a file to write that is an input file (the data, a
+    teacher table) or lies inside an input folder (the model, a toks data folder) is refused
+    before anything is read or written."""
+    import os
+
+    sources = [Path(os.path.realpath(i)) for i in inputs if i and Path(i).exists()]
+    for out in outputs:
+        real = Path(os.path.realpath(out))
+        for source in sources:
+            if real == source or source in real.parents:
+                raise InputError(out, f"is {'' if real == source else 'inside '}the input {source}; an output never "
+                                      "replaces an input: choose another --out")
 
 
 def _nonempty(ds, data: str):

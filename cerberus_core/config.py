@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import AS2Dataset
-from .errors import InputError
+from .errors import InputError, loads_json
 
 
 @dataclass
@@ -106,7 +106,7 @@ class TrainConfig:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
-            values = json.loads(text)
+            values = loads_json(text, path)
         except json.JSONDecodeError as err:
             raise InputError(path, f"expected a JSON experiment config ({err.msg})", line=err.lineno) from None
         except (OSError, UnicodeDecodeError) as err:
@@ -230,7 +230,7 @@ def init_from_folder(cfg: TrainConfig, run_dir: str | Path | None) -> Path:
 def _backbone_config(cfg: TrainConfig, run_dir: str | Path | None) -> tuple[Path | None, dict[str, Any]] | None:
     """The config.json a run's model will come from (init_from or the backbone), read without
     loading weights; None for a hub id that is not on this machine (its checks happen on load)."""
-    from .modelfiles import read_json, weight_shapes
+    from .modelfiles import read_json, refuse_custom_code, weight_headers
 
     if cfg.init_from:
         folder = init_from_folder(cfg, run_dir)
@@ -239,6 +239,7 @@ def _backbone_config(cfg: TrainConfig, run_dir: str | Path | None) -> tuple[Path
         hint = f"; {folder} is a run folder: use {best_dir(folder)}" if has_model(folder) else ""
         if not (folder / "config.json").is_file():
             raise InputError(folder, "init_from: expected a saved model folder (config.json + model.safetensors)")
+        refuse_custom_code(folder)  # nothing in a model folder is ever run
         saved = read_json(folder / "config.json", "a saved model config")
         if saved.get("model_type") != "cerberus" or not isinstance(saved.get("backbone"), dict):
             raise InputError(folder / "config.json", "init_from: not a CERBERUS model saved by save_pretrained "
@@ -256,7 +257,8 @@ def _backbone_config(cfg: TrainConfig, run_dir: str | Path | None) -> tuple[Path
         return None  # a hub id: transformers fetches and checks it
     if not (folder / "config.json").is_file():
         raise InputError(folder, "backbone: this folder has no config.json; expected a Hugging Face model folder")
-    weight_shapes(folder)  # safetensors that can be read (never pickle), checked from their headers
+    refuse_custom_code(folder)  # nothing in a model folder is ever run
+    weight_headers(folder)  # safetensors that can be read (never pickle), checked from their headers
     values = read_json(folder / "config.json", "a model config")
     if values.get("model_type") == "cerberus":
         raise InputError(folder, "backbone: a saved CERBERUS model, not an encoder; to continue from it, "

@@ -205,6 +205,7 @@ def _group(rows: Sequence[_Row], path: Path) -> list[Question]:
         raise InputError(path, "no data rows; expected at least one (question, candidate, label)",
                          line=1)
     groups: dict[str, tuple[str, int, list[str], list[int]]] = {}
+    labelled: dict[tuple[str, str], tuple[int, int]] = {}  # (qid, candidate) -> (label, line)
     for r in rows:
         qid = r.qid if r.qid is not None else text_qid(r.question)
         g = groups.setdefault(qid, (r.question, r.line, [], []))
@@ -212,6 +213,11 @@ def _group(rows: Sequence[_Row], path: Path) -> list[Question]:
             raise InputError(path, f"question id {qid!r} has a different question text than at "
                                    f"line {g[1]}", line=r.line)
         if r.candidate is not None:
+            label, line = labelled.setdefault((qid, r.candidate), (r.label, r.line))
+            if label != r.label:
+                raise InputError(path, f"candidate {r.candidate[:40]!r} of question {qid!r} is labelled {r.label} "
+                                       f"here and {label} at line {line}; one candidate has one label",
+                                 line=r.line)
             g[2].append(r.candidate)
             g[3].append(r.label)
     return [Question(qid, text, tuple(c), tuple(y)) for qid, (text, _, c, y) in groups.items()]
@@ -409,6 +415,8 @@ def read_jsonl(path: str | Path) -> list[Question]:
             if not isinstance(obj[k], str):
                 raise InputError(path, f"{k} must be a string", line=i)
         qid = obj.get("qid")
+        if qid is not None and (isinstance(qid, bool) or not isinstance(qid, (str, int))):
+            raise InputError(path, f"qid must be a string or an integer, got {json.dumps(qid)[:40]}", line=i)
         rows.append(_Row(i, None if qid is None else _text(str(qid), "qid", path, i),
                          _text(obj["question"], "question", path, i),
                          _text(obj["candidate"], "candidate", path, i),
@@ -440,6 +448,8 @@ def detect_format(path: str | Path) -> str:
             return "wikiqa-toks"
         raise InputError(path, f"folder has no a.toks; expected a WikiQA toks folder "
                                f"({', '.join(TOKS_FILES)})")
+    if path.exists() and not path.is_file():  # never opened: a FIFO blocks, /dev/zero never ends
+        raise InputError(path, "is not a regular file (a FIFO, device or socket); expected an AS2 data file or folder")
     if not path.is_file():
         raise InputError(path, f"no such file or folder; registered datasets: "
                                f"{', '.join(DATASETS)}")

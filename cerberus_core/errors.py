@@ -1,8 +1,10 @@
 """One error type for bad user input, so the CLI can print it as one line and exit 2."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 
 def one_line(text: object) -> str:
@@ -26,3 +28,20 @@ class InputError(ValueError):
 class CerberusWarning(UserWarning):
     """Something was wrong but could be worked around (e.g. a damaged checkpoint set aside);
     the command line prints it as one `warning:` line."""
+
+
+def loads_json(text: str, path: str | Path | None) -> Any:
+    """json.loads, but a key given twice in one object is an InputError at the line of its second
+    occurrence: json would silently keep the last value, while a reader (and `_line_of`-style
+    messages) sees the first. A JSONDecodeError passes through for the caller's message."""
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                places = [m.start() for m in re.finditer(rf'"{re.escape(key)}"\s*:', text)]
+                line = text.count("\n", 0, places[1]) + 1 if len(places) > 1 else None
+                raise InputError(path, f"key {key!r} is given twice in one object; give each key once", line=line)
+            seen[key] = value
+        return seen
+
+    return json.loads(text, object_pairs_hook=unique)

@@ -145,6 +145,25 @@ def ranking_metrics(
     }
 
 
+def tie_report(qids: Sequence | np.ndarray, labels: Sequence | np.ndarray, scores: Sequence | np.ndarray,
+               **kw: Any) -> dict[str, Any]:
+    """How much the tie rule decided: "all_tied", the counted questions (of "n_questions") whose
+    candidates all have one score, and each metric as (pessimistic, optimistic), its value under the
+    two extreme tie orders. The span is what the tie rule decided: nothing for scores that never tie,
+    everything for a model that scores every pair alike (which the "index" rule ranks in file order,
+    so a file whose positives come first makes it look perfect)."""
+    low, high = (ranking_metrics(qids, labels, scores, ties=t, **kw) for t in ("pessimistic", "optimistic"))
+    q, _, s, _ = _validate(qids, labels, scores, None)
+    group, unique_qids = _group(q)
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group)
+    starts = np.cumsum(counts) - counts
+    tied = (counts > 1) & (np.maximum.reduceat(s[order], starts) == np.minimum.reduceat(s[order], starts))
+    counted = np.isin(unique_qids, low["per_question"]["qid"])
+    return {"all_tied": int((tied & counted).sum()), "n_questions": low["n_questions"],
+            **{name: (low[name], high[name]) for name in PER_QUESTION_KEY}}
+
+
 def bootstrap_ci(
     per_question_values: Sequence[float] | np.ndarray,
     n_resamples: int = 1000,

@@ -207,11 +207,17 @@ class CerberusForRanking(PreTrainedModel):
             from .zoo import resolve_model
 
             path = resolve_model(backbone)
+            if Path(path).is_dir():
+                from .modelfiles import refuse_custom_code
+
+                refuse_custom_code(path)
             try:
-                backbone = AutoModel.from_pretrained(path)
+                backbone = AutoModel.from_pretrained(path, trust_remote_code=False)
             except OSError as err:
                 raise InputError(path, "not an embedded model name (minilm-l3, minilm-l6, mpnet-base), a model "
                                        f"folder or a reachable hub id: {str(err).splitlines()[0]}") from None
+            except ValueError as err:  # e.g. a hub repository that needs its own code, which is never run
+                raise InputError(path, f"cannot load the backbone: {str(err).strip().splitlines()[0]}") from None
             tokenizer = tokenizer or path
         depth = backbone.config.num_hidden_layers
         if body_layers is None:
@@ -230,7 +236,7 @@ class CerberusForRanking(PreTrainedModel):
         model = cls(config)
         model._load_backbone(backbone.state_dict())
         if isinstance(tokenizer, str):
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+            tokenizer = load_tokenizer(tokenizer)
         model.tokenizer = tokenizer
         return model.eval()
 
@@ -386,7 +392,8 @@ class CerberusForRanking(PreTrainedModel):
         shapes), checked from the file headers before any weight is read. Anything else is an
         InputError naming the file and the first mismatched keys, never a model with randomly
         initialised parts. Pickled weights (pytorch_model.bin) are never loaded."""
-        from .modelfiles import check_weights_fit, saved_model_config, weight_shapes
+        from .modelfiles import (check_weights_fit, refuse_custom_code, safetensors_dtype, saved_model_config,
+                                 weight_headers)
 
         kwargs.setdefault("use_safetensors", True)
         kwargs["trust_remote_code"] = False
@@ -395,7 +402,8 @@ class CerberusForRanking(PreTrainedModel):
         local = folder.exists() or not re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)) or str(path).startswith(".")
         if local:  # a hub id (user/name) is checked after loading instead
             saved_model_config(folder)
-            found = weight_shapes(folder)
+            refuse_custom_code(folder)
+            found = weight_headers(folder)
             config = kwargs.get("config")
             try:
                 if not isinstance(config, CerberusConfig):
@@ -405,8 +413,11 @@ class CerberusForRanking(PreTrainedModel):
             except (ValueError, TypeError, KeyError, AttributeError, OSError) as err:
                 raise InputError(folder / "config.json", f"not a usable CERBERUS config ({type(err).__name__}: "
                                                          f"{str(err).splitlines()[0] if str(err) else ''})") from None
-            check_weights_fit(folder, {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, found)
+            check_weights_fit(folder, {k: (tuple(v.shape), safetensors_dtype(v.dtype))
+                                       for k, v in skeleton.state_dict().items()}, found)
             kwargs["config"] = config
+        # read (and checked to read text) before any weight is loaded
+        tokenizer = load_tokenizer(path) if Path(path, "tokenizer_config.json").is_file() else None
         try:
             model, info = super().from_pretrained(path, *args, output_loading_info=True, **kwargs)
         except (OSError, ValueError, RuntimeError) as err:
@@ -417,14 +428,25 @@ class CerberusForRanking(PreTrainedModel):
         if missing or unexpected or resized:
             raise InputError(path, f"the weights do not fit config.json: missing {sorted(missing)[:3]}, "
                                    f"unexpected {sorted(unexpected)[:3]}, of another shape {resized[:3]}")
-        if Path(path, "tokenizer_config.json").is_file():
-            try:
-                model.tokenizer = AutoTokenizer.from_pretrained(path)
-            except Exception as err:  # tokenizers raises a bare Exception for a damaged tokenizer.json
-                raise InputError(path, f"the tokenizer files are unreadable ({type(err).__name__}: "
-                                       f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})") from None
+        model.tokenizer = tokenizer
         model = model.eval()
         return (model, info) if want_info else model
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    """The tokenizer of a model folder (or hub id), read without running any code of the folder,
+    and checked to give a plain text back (a folder that lost its vocabulary reads all as [UNK])."""
+    from .modelfiles import check_tokenizer, refuse_custom_code
+
+    if Path(path).is_dir():
+        refuse_custom_code(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    except Exception as err:  # tokenizers raises a bare Exception for a damaged tokenizer.json
+        raise InputError(path, f"the tokenizer files are unreadable ({type(err).__name__}: "
+                               f"{str(err).strip().splitlines()[0] if str(err).strip() else ''})") from None
+    check_tokenizer(tokenizer, path)
+    return tokenizer
 
 
 def head_margins(head_logits: torch.Tensor) -> torch.Tensor:

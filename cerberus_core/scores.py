@@ -124,6 +124,16 @@ class ScoreTable:
         labels = _join_labels(path, meta, qids, cand_idx, lines, data_root)
         return cls(qids, np.asarray(cand_idx, dtype=np.int64), labels, columns, meta, path)
 
+    @classmethod
+    def load_teacher(cls, path: str | Path, data_root: str | Path | None = None) -> ScoreTable:
+        """A teacher's table (what `score` writes: one "score" column of KD targets), refused in one
+        line when it is a table of another kind (an evaluated student's pooled and head columns)."""
+        table = cls.load(path, data_root=data_root)
+        if "score" not in table.columns:
+            raise InputError(path, f"has columns {list(table.columns)}; expected a teacher's score table (a 'score' "
+                                   "column, as `cerberus score` writes)")
+        return table
+
     def aligned(self, ds: AS2Dataset, column: str = "score") -> np.ndarray:
         """The column's values in the dataset's pair order; every pair must be present."""
         index = self.key_index()
@@ -296,10 +306,35 @@ def teacher_table(
     return ScoreTable(table.qids, table.cand_idx, table.labels, {"score": margin}, table.meta)
 
 
+def tie_warning(table: ScoreTable, policy: str = "none") -> str | None:
+    """One line when ties decided part of the metrics (None otherwise): how many questions have
+    every candidate scored alike, and the span of P@1 and MAP over the tie orders. A model that
+    scores every pair alike (wrong weights, a tokenizer reading [UNK]s, a --max-length that cuts
+    every pair to the same tokens) otherwise looks perfect on a file whose positives come first."""
+    from .metrics import tie_report
+
+    reports = {column: tie_report(table.qids, table.labels, table.columns[column], policy=policy)
+               for column in _metric_columns(table)}
+    hit = [c for c, r in reports.items() if r["all_tied"] or r["p@1"][0] != r["p@1"][1] or r["map"][0] != r["map"][1]]
+    if not hit:
+        return None
+    first, r = hit[0], reports[hit[0]]
+    also = f"; also {', '.join(hit[1:])}" if hit[1:] else ""
+    return (f"{first}: {r['all_tied']} of {r['n_questions']} questions have every candidate scored alike{also}; "
+            f"the tie rule (candidate order) decided {first} P@1 between {r['p@1'][0]:.3f} and {r['p@1'][1]:.3f} "
+            f"and MAP between {r['map'][0]:.3f} and {r['map'][1]:.3f}: a model that scores pairs alike is broken "
+            "(its weights, its tokenizer or --max-length)")
+
+
+def _metric_columns(table: ScoreTable) -> list[str]:
+    """The columns evaluated: pooled and each head, or every column of a table without pooled."""
+    return ["pooled", *table.head_columns()] if "pooled" in table.columns else list(table.columns)
+
+
 def evaluate_table(table: ScoreTable, policy: str = "none", seed: int = 0) -> dict[str, dict[str, Any]]:
     """P@1 / MAP / MRR with 95% bootstrap intervals for the pooled score and each head."""
     results = {}
-    for column in ["pooled", *table.head_columns()] if "pooled" in table.columns else list(table.columns):
+    for column in _metric_columns(table):
         m = metrics_with_ci(table.qids, table.labels, table.columns[column], policy=policy, seed=seed)
         results[column] = {k: v for k, v in m.items() if k != "per_question"}
     return results

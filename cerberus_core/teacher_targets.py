@@ -23,7 +23,7 @@ def load_teacher_margins(cfg: TrainConfig, ds: AS2Dataset, run_dir: str | Path =
     columns, full_split = [], {}
     for folder in cfg.teachers:
         path = from_run(run_dir, folder) / f"{cfg.train_split}.tsv"
-        table = ScoreTable.load(path, data_root=cfg.data_root)
+        table = ScoreTable.load_teacher(path, data_root=cfg.data_root)
         _check_teacher_data(table, cfg, ds, full_split)
         columns.append(table.aligned(ds))
     return torch.tensor(np.stack(columns, axis=1), dtype=torch.float32)

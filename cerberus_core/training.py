@@ -236,7 +236,7 @@ def _head_diversity(cfg: TrainConfig, out_dir: Path, table: ScoreTable) -> dict[
 
     paths = [artifacts.from_run(out_dir, f) / f"{cfg.test_split}.tsv" for f in cfg.teachers]
     one_per_head = len(paths) == cfg.num_heads and all(p.is_file() for p in paths)
-    teachers = [ScoreTable.load(p, data_root=cfg.data_root) for p in paths] if one_per_head else []
+    teachers = [ScoreTable.load_teacher(p, data_root=cfg.data_root) for p in paths] if one_per_head else []
     return run_head_diversity(table, teachers)
 
 

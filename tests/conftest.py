@@ -36,7 +36,7 @@ def tiny_backbone(model_type: str, layers: int = 4, seed: int = 0):
 def tiny_tokenizer(tmp_path_factory) -> BertTokenizerFast:
     vocab = tmp_path_factory.mktemp("tok") / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    return BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    return BertTokenizerFast(vocab=str(vocab), do_lower_case=True)  # `vocab`: transformers 5 ignores vocab_file
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,4 @@
-"""Hostile inputs, end to end through the command line (issue 11).
+"""Hostile inputs, end to end through the command line.
 
 Every case runs `cerberus_core.cli.main(argv)`, the function behind `python -m cerberus_core`,
 and must end in exit 0 with correct output, or exit 2 with one `error:` line on stderr that
@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -129,9 +130,9 @@ def tiny_config(data: Path, **extra) -> list[str]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Data files, a saved 2-head model (untrained: evaluate needs no training) and damaged
-    copies of it, and a teacher trained by a real `train-teacher` process into a folder that
-    already holds a file of the user's. While that process trains, a second run into the same
-    folder is started here: it must be refused at once, naming the holder's pid."""
+    copies of it, and a teacher trained by a real `train-teacher` process into an existing empty
+    folder. While that process trains, a second run into the same folder is started here: it
+    must be refused at once, naming the holder's pid."""
     from cerberus_core.model import CerberusForRanking
 
     root = tmp_path_factory.mktemp("hostile")
@@ -140,7 +141,6 @@ def world(tmp_path_factory):
     model.save_pretrained(root / "model")
     teacher = root / "teacher"
     teacher.mkdir()
-    (teacher / "notes.txt").write_text("the user's notes\n")
     args = ["train-teacher", "--out", str(teacher), *tiny_config(files["qa"])]
     env = dict(os.environ, OMP_NUM_THREADS=str(max(1, min(2, os.cpu_count() or 1))), PYTHONUNBUFFERED="1")
     with (root / "teacher.log").open("w") as log:
@@ -204,12 +204,48 @@ def pickle_only(folder: Path) -> None:
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
 
 
+def weights_as(dtype: str):
+    """The same tensors under the same names and shapes, stored in another dtype."""
+    def damage(folder: Path) -> None:
+        import torch
+        from safetensors.torch import load_file, save_file
+
+        weights = load_file(folder / "model.safetensors")
+        save_file({k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in weights.items()},
+                  folder / "model.safetensors", metadata={"format": "pt"})
+    return damage
+
+
+def lost_vocabulary(folder: Path) -> None:
+    """A tokenizer folder missing its vocabulary: transformers still loads it, reading all as [UNK]."""
+    (folder / "tokenizer.json").unlink()
+
+
+MARKER = "ran.txt"  # what the custom code below writes beside itself when it is run
+
+
+def custom_code(config: str = "tokenizer_config.json"):
+    """A folder whose config names a class in a .py file beside it (`auto_map`), as the hub allows:
+    run, the file writes MARKER."""
+    def damage(folder: Path) -> None:
+        (folder / "custom.py").write_text(f"open({str(folder / MARKER)!r}, 'w').write('ran')\n"
+                                          "from transformers import BertTokenizerFast as CustomTokenizer\n"
+                                          "from transformers import BertModel as CustomModel\n")
+        values = json.loads((folder / config).read_text())
+        if config == "tokenizer_config.json":
+            values.update(tokenizer_class="CustomTokenizer", auto_map={"AutoTokenizer": [None, "custom.CustomTokenizer"]})
+        else:
+            values.update(auto_map={"AutoModel": "custom.CustomModel"})
+        (folder / config).write_text(json.dumps(values, indent=1))
+    return damage
+
+
 # ------------------------------------------------------------------ 1. output paths
 def test_the_run_folder_is_locked_while_a_run_writes(world):
     """Two runs into one folder: the second is refused at once, naming the folder and the pid of
     the first; one with another learning rate too (by the lock or, once the first has written
     its config, as a different experiment). The folder ends with the first run's config and
-    outputs, beside the user's file, and without a lock file."""
+    outputs, and without a lock file."""
     teacher = world["teacher"]
     refused(world["second"], f"error: {teacher}: another run (pid {world['pid']}) is writing to this run folder")
     refused(world["other_lr"], str(teacher))
@@ -217,7 +253,7 @@ def test_the_run_folder_is_locked_while_a_run_writes(world):
     assert json.loads((teacher / "config.json").read_text())["lr"] == 5e-5
     metrics = json.loads((teacher / "metrics.json").read_text())
     assert metrics["dev"]["pooled"]["n_questions"] == 10
-    assert (teacher / "notes.txt").read_text() == "the user's notes\n" and not (teacher / LOCK_NAME).exists()
+    assert not (teacher / LOCK_NAME).exists()
 
 
 def test_a_killed_holder_leaves_no_lock(tmp_path):
@@ -369,7 +405,7 @@ def test_distill_from_scored_teacher_into_a_missing_parent(world, tmp_path):
 # ------------------------------------------------------- 2. config values, before anything is written
 @pytest.mark.parametrize("setting, expected", [
     ({"checkpoint_every": 0}, "config field 'checkpoint_every' must be >= 1, got 0"),
-    ({"eval_batch_size": 0}, "config field 'eval_batch_size' must be >= 1, got 0"),
+    ({"eval_batch_size": 0}, "config field 'eval_batch_size' must be between 1 and 4096, got 0"),
     ({"strategy": "single", "num_heads": 2, "teachers": ["a", "b"], "teacher_index": 0},
      "strategy 'single' distils into one head, but num_heads=2"),
     ({"strategy": "replicated", "num_heads": 2, "teachers": ["a", "b"], "teacher_index": 5},
@@ -380,7 +416,7 @@ def test_distill_from_scored_teacher_into_a_missing_parent(world, tmp_path):
     ({"lr": float("nan")}, "config field 'lr' must be a finite number, got nan"),
     ({"lr": 0}, "config field 'lr' must be > 0, got 0"),
     ({"seed": -1}, "config field 'seed' must be between 0 and 4294967295, got -1"),
-    ({"body_layers": -1}, "config field 'body_layers' must be >= 0, got -1"),
+    ({"body_layers": -1}, "config field 'body_layers' must be between 0 and 128, got -1"),
     ({"body_layers": 7}, "body_layers=7 + head_layers=1 must fit the backbone's 3 layers (minilm-l3)"),
     ({"head_layers": 4}, "body_layers=-1 + head_layers=4 must fit the backbone's 3 layers"),
     ({"temperature": 0}, "config field 'temperature' must be > 0, got 0"),
@@ -443,11 +479,23 @@ def test_a_config_file_error_names_the_file_and_line(world, tmp_path):
     (empty, ["model.safetensors: is empty"]),
     (garbage_config, ["config.json:1: not valid JSON"]),
     (pickle_only, ["holds only pytorch_model.bin (pickled weights, which are never loaded)"]),
-], ids=["config-says-3-heads", "config-says-1-head", "truncated", "empty", "garbage-config", "pickle-only"])
+    (set_heads("2"), ["config.json: ", "num_heads", "'2'"]),
+    (weights_as("float16"), ["77 of another dtype (first: body.embeddings.LayerNorm.bias is F16, the model needs F32)"]),
+    (weights_as("int64"), ["77 of another dtype (first: body.embeddings.LayerNorm.bias is I64, the model needs F32)"]),
+    (lost_vocabulary, ["the tokenizer does not read text: 'what is the capital of france' comes back as '[UNK] "]),
+    (custom_code(), ["tokenizer_config.json: names custom code to import (auto_map); code in a model folder is never run"]),
+    (custom_code("config.json"), ["config.json: names custom code to import (auto_map)"]),
+], ids=["config-says-3-heads", "config-says-1-head", "truncated", "empty", "garbage-config", "pickle-only",
+        "num-heads-a-string", "float16-weights", "integer-weights", "tokenizer-lost-its-vocabulary",
+        "custom-tokenizer-code", "custom-model-code"])
 @pytest.mark.parametrize("command", ["evaluate", "bench", "from_pretrained"])
-def test_a_model_that_does_not_fit_its_weights_is_refused(world, tmp_path, command, damage, expected):
+def test_a_model_that_does_not_fit_its_weights_is_refused(world, tmp_path, command, damage, expected, monkeypatch):
+    """Refused before anything is scored: weights that are not exactly config.json's tensors (names,
+    shapes, dtypes), a tokenizer that cannot read text, a folder naming code to run (never run,
+    whatever stdin answers: transformers would ask there, and run it on `y`)."""
     folder = damaged_copy(world, tmp_path / "model", damage)
     before = snapshot(folder)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\ny\n"))
     if command == "from_pretrained":
         from cerberus_core.model import CerberusForRanking
 
@@ -459,14 +507,15 @@ def test_a_model_that_does_not_fit_its_weights_is_refused(world, tmp_path, comma
         refused(cli("evaluate", "--model", folder, "--data", world["qa"]), str(folder), *expected)
     else:
         refused(cli("bench", folder, "--data", world["qa"], "--repeats", "1"), str(folder), *expected)
-    assert snapshot(folder) == before
+    assert snapshot(folder) == before and not (folder / MARKER).exists()
+    assert sys.stdin.read() == "y\ny\n", "stdin must never be read"
 
 
 # ----------------------------------------------------------- 4. lengths, sizes, empty selections
 @pytest.mark.parametrize("args, expected", [
     (["--max-length", "0"], "argument --max-length: expected a positive integer, got 0"),
     (["--max-length", "100000"], "--max-length 100000 is more than the 512 tokens"),
-    (["--batch-size", "0"], "argument --batch-size: expected a positive integer, got 0"),
+    (["--batch-size", "0"], "argument --batch-size: expected a batch size from 1 to 4096, got 0"),
     (["--filter", "clean", "--data", "{nopos}"], "no question is left under filter 'clean'"),
     (["--data", "{missing}"], "no such file or folder"),
     (["--out", ""], "--out is empty"),
@@ -481,7 +530,7 @@ def test_evaluate_refuses_bad_sizes_before_scoring(world, args, expected):
 
 @pytest.mark.parametrize("args, expected", [
     (["--seq-len", "0"], "argument --seq-len: expected a positive integer, got 0"),
-    (["--batch-sizes", "8", "0"], "argument --batch-sizes: expected a positive integer, got 0"),
+    (["--batch-sizes", "8", "0"], "argument --batch-sizes: expected a batch size from 1 to 4096, got 0"),
     (["--repeats", "0"], "argument --repeats: expected a positive integer, got 0"),
     (["--warmup", "-1"], "argument --warmup: expected an integer >= 0, got -1"),
     (["--threads", "0"], "argument --threads: expected a positive integer, got 0"),
@@ -575,7 +624,7 @@ def test_a_refusal_is_one_line_in_a_real_process(world, tmp_path):
 
 # ------------------------------------------------------------------ 7. the same guards in the library
 def test_a_file_never_replaces_a_folder(tmp_path):
-    """The data-loss bug of issue 11 at its root: atomic_path used to rmtree a folder target."""
+    """A data-loss bug at its root: atomic_path used to rmtree a folder target."""
     from cerberus_core.atomic import write_text_atomic
 
     folder = tmp_path / "run"
@@ -611,3 +660,224 @@ def test_field_types_are_read_from_the_annotations():
     assert TYPES["init_from"] == ((str,), True)
     assert TYPES["teachers"] == ((list,), False)
     assert TYPES["epochs"] == ((int,), False)
+
+
+# ------------------------------------------------------- 8. code in a model folder, on every load path
+def backbone_copy(tmp_path: Path, damage) -> Path:
+    """The embedded minilm-l3 encoder as a plain Hugging Face folder, then damaged."""
+    from cerberus_core.zoo import resolve_model
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(resolve_model("minilm-l3"), folder)
+    damage(folder)
+    return folder
+
+
+@pytest.mark.parametrize("config", ["tokenizer_config.json", "config.json"])
+@pytest.mark.parametrize("path", ["bench", "bench-spec", "train-teacher", "distill-config", "from_backbone"])
+def test_a_backbone_folder_naming_code_is_refused_on_every_path(world, tmp_path, monkeypatch, path, config):
+    """Answering `y` on stdin (as a pipe would) changes nothing: the folder is refused in one line
+    before transformers reads it, its code never runs, stdin is never read, nothing is written."""
+    folder = backbone_copy(tmp_path, custom_code(config))
+    before = snapshot(folder)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+    expected = f"error: {folder / config}: names custom code to import (auto_map)"
+    if path == "bench":
+        refused(cli("bench", folder, "--data", world["qa"], "--repeats", "1"), expected)
+    elif path == "bench-spec":
+        refused(cli("bench", f"{folder}:B2-2H1", "--data", world["qa"], "--repeats", "1"), expected)
+    elif path == "train-teacher":
+        refused(cli("train-teacher", "--out", tmp_path / "run", *tiny_config(world["qa"], backbone=str(folder))),
+                expected)
+    elif path == "distill-config":
+        config_file = tmp_path / "exp.json"
+        config_file.write_text(json.dumps({"backbone": str(folder), "strategy": "single",
+                                           "teachers": [str(world["teacher"])]}))
+        refused(cli("distill", "--out", tmp_path / "run", "--config", config_file), expected)
+    else:
+        from cerberus_core.model import CerberusForRanking
+
+        with pytest.raises(InputError, match=re.escape(expected.removeprefix("error: "))):
+            CerberusForRanking.from_backbone(str(folder))
+    assert snapshot(folder) == before and not (folder / MARKER).exists() and not (tmp_path / "run").exists()
+    assert sys.stdin.read() == "y\n"
+
+
+def test_custom_code_is_refused_in_a_real_process_with_y_piped_in(world, tmp_path):
+    """The reported case itself: `echo y | python -m cerberus_core evaluate --model FOLDER`."""
+    folder = damaged_copy(world, tmp_path / "model", custom_code())
+    run = subprocess.run([sys.executable, "-m", "cerberus_core", "evaluate", "--model", str(folder), "--data",
+                          str(world["qa"]), "--max-length", "32"], input="y\n", capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "[y/N]" not in run.stdout + run.stderr, run.stderr
+    assert [line for line in run.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {folder / 'tokenizer_config.json'}: names custom code to import (auto_map); code in a model folder "
+        "is never run: use a model whose classes are built into transformers"]
+    assert not (folder / MARKER).exists()
+
+
+# ------------------------------------------------------- 9. links out of a run folder, files not the run's
+@pytest.mark.parametrize("entry", ["checkpoint", "best", "scores"])
+def test_a_run_never_writes_or_deletes_through_a_link(world, tmp_path, entry):
+    """A run folder whose checkpoint/ (best/, scores/) is a link to a folder of the user's: refused,
+    and the user's folder is untouched (rotation once deleted every file there)."""
+    run = tmp_path / "run"
+    shutil.copytree(world["teacher"], run)
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "thesis.tex").write_text("years of work")
+    shutil.rmtree(run / entry)
+    (run / entry).symlink_to(user, target_is_directory=True)
+    result = cli("train-teacher", "--out", run, *tiny_config(world["qa"]))
+    refused(result, f"error: {run / entry}: is a symbolic link (to {user}); a run never writes or deletes through a link")
+    assert snapshot(user) == {"thesis.tex": b"years of work"}
+
+
+def test_checkpoint_rotation_deletes_only_what_it_wrote(tmp_path):
+    """Older checkpoints and a killed writer's temporaries go; anything else in the folder stays,
+    and a link there is never followed."""
+    import types
+
+    import torch
+
+    from cerberus_core.checkpoint import save_checkpoint
+
+    folder, user = tmp_path / "checkpoint", tmp_path / "user"
+    user.mkdir()
+    (user / "mine.safetensors").write_text("the user's")
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
+    acc = types.SimpleNamespace(process_index=0, num_processes=1, wait_for_everyone=lambda: None)
+    save_checkpoint(folder, model, optimizer, 1, 0.5, acc)
+    (folder / ".model-00000001.safetensors.x1y2").mkdir()  # what a killed atomic write leaves
+    (folder / "notes.txt").write_text("mine")
+    (folder / "model-1.safetensors").write_text("not of our naming")
+    (folder / "link").symlink_to(user, target_is_directory=True)
+    (folder / "model-00000000.safetensors").symlink_to(user / "mine.safetensors")
+    save_checkpoint(folder, model, optimizer, 2, 0.6, acc)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "link", "model-00000000.safetensors", "model-00000002.safetensors", "model-1.safetensors", "notes.txt",
+        "optimizer-00000002.safetensors", "rng0-00000002.safetensors", "state-00000002.json", "state.json"]
+    assert (user / "mine.safetensors").read_text() == "the user's"
+
+
+@pytest.mark.parametrize("command", ["train-teacher", "distill"])
+def test_a_folder_of_the_users_files_is_not_a_run_folder(world, tmp_path, command):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    refused(cli(command, "--out", user, *tiny_config(world["qa"])),
+            f"error: {user}: holds notes.txt but no config.json, so it is not a run folder of this tool")
+    assert snapshot(user) == {"notes.txt": b"mine"}
+
+
+# ------------------------------------------------------- 10. a model that scores every pair alike
+def test_evaluate_reports_questions_the_tie_rule_decided(world):
+    """--max-length 3 leaves [CLS] [SEP] [SEP]-like pairs that are all the same tokens: every pair
+    scores alike and, positives coming first in this file, the tie rule alone makes P@1 1.000. The
+    numbers are printed as computed, with one warning saying what the tie rule decided."""
+    result = cli("evaluate", "--model", world["model"], "--data", world["qa"], "--max-length", "3")
+    ok(result)
+    assert "eval  pooled   P@1 1.000" in result.out
+    assert result.messages == [
+        "warning: pooled: 10 of 10 questions have every candidate scored alike; also head0, head1; the tie rule "
+        "(candidate order) decided pooled P@1 between 0.000 and 1.000 and MAP between 0.250 and 1.000: a model "
+        "that scores pairs alike is broken (its weights, its tokenizer or --max-length)"], result
+    assert not cli("evaluate", "--model", world["model"], "--data", world["qa"], "--max-length", "32").messages
+
+
+# ------------------------------------------------------- 11. inputs
+def fifo(tmp_path: Path) -> Path:
+    os.mkfifo(tmp_path / "pipe.tsv")
+    return tmp_path / "pipe.tsv"
+
+
+def write_file(tmp_path: Path, name: str, text: str) -> Path:
+    (tmp_path / name).write_text(text)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("make, expected", [
+    (fifo, "{path}: is not a regular file (a FIFO, device or socket); expected an AS2 data file or folder"),
+    (lambda tmp: Path("/dev/zero"), "/dev/zero: is not a regular file (a FIFO, device or socket)"),
+    (lambda tmp: write_file(tmp, "twice.tsv", "question\tcandidate\tlabel\nwho?\tit\t1\nwho?\tthat\t0\nwho?\tit\t0\n"),
+     "{path}:4: candidate 'it' of question "),
+    (lambda tmp: write_file(tmp, "q.jsonl", '{"qid": {"id": 7}, "question": "who?", "candidate": "it", "label": 1}\n'),
+     "{path}:1: qid must be a string or an integer, got {{\"id\": 7}}"),
+    (lambda tmp: write_file(tmp, "q.jsonl", '{"qid": true, "question": "who?", "candidate": "it", "label": 1}\n'),
+     "{path}:1: qid must be a string or an integer, got true"),
+], ids=["fifo", "dev-zero", "one-candidate-two-labels", "qid-an-object", "qid-a-bool"])
+@pytest.mark.parametrize("command", ["evaluate", "inspect-data"])
+def test_bad_data_is_refused(world, tmp_path, command, make, expected):
+    path = make(tmp_path)
+    args = ["evaluate", "--model", world["model"], "--data", path] if command == "evaluate" else ["inspect-data", path]
+    result = cli(*args)
+    refused(result, expected.format(path=path))
+    assert "scoring" not in result.err
+    if "twice" in str(path):
+        assert "is labelled 0 here and 1 at line 2; one candidate has one label" in result.err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score", "bench"])
+def test_an_output_never_replaces_an_input(world, tmp_path, command):
+    data = tmp_path / "test.tsv"
+    shutil.copy(world["qa"], data)
+    before = data.read_bytes()
+    if command == "evaluate":
+        result = cli("evaluate", "--model", world["model"], "--data", data, "--out", data)
+    elif command == "score":  # score --out FOLDER writes FOLDER/test.tsv: here, the data itself
+        result = cli("score", "--model", world["model"], "--data", data, "--split", "test", "--out", tmp_path)
+    else:
+        result = cli("bench", world["model"], "--data", data, "--repeats", "1", "--out", data)
+    refused(result, f"error: {data}: is the input {data}; an output never replaces an input")
+    assert data.read_bytes() == before and not (tmp_path / "test.tsv.json").exists()
+
+
+def test_evaluate_out_inside_the_model_folder_is_refused(world, tmp_path):
+    model = damaged_copy(world, tmp_path / "model", lambda folder: None)
+    before = snapshot(model)
+    refused(cli("evaluate", "--model", model, "--data", world["qa"], "--out", model),
+            f"error: {model / 'scores.tsv'}: is inside the input {model}")
+    assert snapshot(model) == before
+
+
+def test_a_cerberus_data_that_names_no_folder_is_an_error(world, tmp_path, monkeypatch):
+    """Never skipped for ./data or another root: the registered dataset would come from elsewhere."""
+    monkeypatch.setenv("CERBERUS_DATA", str(tmp_path / "typo"))
+    refused(cli("inspect-data", "wikiqa"), f"error: {tmp_path / 'typo'}: $CERBERUS_DATA names no folder")
+    refused(cli("evaluate", "--model", world["model"], "--data", "wikiqa", "--split", "dev"),
+            f"error: {tmp_path / 'typo'}: $CERBERUS_DATA names no folder")
+
+
+@pytest.mark.parametrize("where", ["distill", "evaluate-teachers"])
+def test_a_student_table_given_as_a_teacher_table_is_refused(world, tmp_path, where):
+    """What `evaluate --out` writes (pooled and head columns) is not what `score` writes (one 'score'
+    column of KD targets): named in one line, not a KeyError."""
+    tables = tmp_path / "tables"
+    ok(cli("evaluate", "--model", world["model"], "--data", world["qa"], "--max-length", "32",
+           "--out", tables / "train.tsv"))
+    if where == "distill":
+        result = cli("distill", "--out", tmp_path / "run",
+                     *tiny_config(world["qa"], strategy="single", teachers=[str(tables)]))
+    else:
+        for name in ("a", "b"):
+            shutil.copytree(tables, tmp_path / name)
+        result = cli("evaluate", "--model", world["model"], "--data", world["qa"], "--split", "train",
+                     "--max-length", "32", "--teachers", tmp_path / "a", tmp_path / "b")
+    named = tables if where == "distill" else tmp_path / "a"
+    refused(result, f"error: {named / 'train.tsv'}: has columns ['pooled', 'head0', 'head1']; expected a teacher's "
+                    "score table (a 'score' column")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_key_given_twice_in_a_config_is_refused_at_its_second_line(world, tmp_path):
+    """json keeps the last value silently, and an error about the field named the first line."""
+    config = tmp_path / "exp.json"
+    config.write_text('{\n "backbone": "minilm-l3",\n "lr": 0.001,\n "epochs": 1,\n "lr": -1\n}\n')
+    refused(cli("distill", "--out", tmp_path / "run", "--config", config),
+            f"error: {config}:5: key 'lr' is given twice in one object; give each key once")
+    model = damaged_copy(world, tmp_path / "model", lambda folder: (folder / "config.json").write_text(
+        (folder / "config.json").read_text().replace('"num_heads": 2', '"num_heads": 2, "num_heads": 3')))
+    refused(cli("evaluate", "--model", model, "--data", world["qa"]), "key 'num_heads' is given twice")
+    assert not (tmp_path / "run").exists()

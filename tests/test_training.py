@@ -82,7 +82,7 @@ def base_cfg(tmp_path_factory) -> TrainConfig:
     words = sorted({w for ds in data.values() for q, c in ds.pairs()
                     for w in re.findall(r"\w+|[^\w\s]", f"{q} {c}".lower())})
     (root / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(root / "vocab.txt"), do_lower_case=True)
+    tokenizer = BertTokenizerFast(vocab=str(root / "vocab.txt"), do_lower_case=True)
     config = AutoConfig.for_model(
         "bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
         vocab_size=len(tokenizer), max_position_embeddings=64,
