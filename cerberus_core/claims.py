@@ -13,10 +13,12 @@ Each comparison is tested twice; the verdict is the seed-aware test's.
 - **Seed-aware** (`seed_aware`, `verdict`): the systems are trained at several seeds and every seed
   is scored on the same test questions, so the per-seed, per-question differences form a crossed
   seeds x questions design. The difference's variance is estimated from both sources (two-way mean
-  squares: the spread of the per-seed differences, plus the questions' part), with
-  Welch-Satterthwaite degrees of freedom, and tested with a two-sided t test; the 95% interval is the
-  t interval (`stats.py` has the estimator and its limits: the paired t test over seeds when the
-  questions add nothing, over questions when the seeds add nothing). Claim 5's S is not a mean over
+  squares: the spread of the per-seed differences, plus the questions' part) and tested with a
+  two-sided t test on n_seeds - 1 degrees of freedom; the 95% interval is the t interval. When the
+  seeds carry the variance it is the paired t test over the per-seed differences; when the questions
+  do, it is conservative; its p is never below that paired t test's (`stats.py` has the estimator,
+  and why the larger Welch-Satterthwaite df are not used: with 3 seeds they reject too often in the
+  tail where the Holm correction works). Claim 5's S is not a mean over
   questions, so its question part comes from the same bootstrap resamples of the questions at every
   seed. Why a t test: with 3-5 seeds a resampling test over seeds cannot work (a sign-flip test's
   two-sided floor is 2/8 for 3 seeds and 2/32 for 5, never below 0.05; a bootstrap over 3 seeds has
