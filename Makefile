@@ -18,7 +18,7 @@ $(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m cerberus_core prepare-models
+	$(PY) -m cerberus_core prepare-models minilm-l6
 	$(PY) -m cerberus_core demo
 
 test: $(STAMP)
