@@ -6,10 +6,33 @@ Face's LengthGroupedSampler and fairseq): cut the epoch's random permutation int
 of `pool_batches` batches, sort each pool by length, cut it into batches, then shuffle the
 order of all batches. Which pairs meet in a pool and the order of batches stay random;
 only the pairs inside one batch are chosen by length.
+
+Every tokenization of pairs goes through `encode_pairs`, which first cuts each text to
+`MAX_CHARS_PER_TOKEN` characters per allowed token: a 50 MB line is never tokenized whole
+to keep its first 32 tokens. The cut keeps at least max_length tokens of any text whose
+tokens are shorter than that on average (a WordPiece word longer than 100 characters is one
+unknown token), so what the model sees is unchanged.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+MAX_CHARS_PER_TOKEN = 1000
+
+
+def clip_text(text: str, max_length: int) -> str:
+    """`text` cut to what max_length tokens could cover (see the module docstring)."""
+    limit = max_length * MAX_CHARS_PER_TOKEN
+    return text if len(text) <= limit else text[:limit]
+
+
+def encode_pairs(tokenizer, pairs, max_length: int, **kwargs: Any):
+    """The tokenizer over (question, candidate) pairs, each text clipped first, truncated
+    longest-first to max_length tokens."""
+    return tokenizer([clip_text(q, max_length) for q, _ in pairs], [clip_text(c, max_length) for _, c in pairs],
+                     truncation="longest_first", max_length=max_length, **kwargs)
 
 
 def epoch_batches(lengths: torch.Tensor, batch_size: int, seed: int, epoch: int,
@@ -40,5 +63,5 @@ def padding_share(lengths: torch.Tensor, batches: list[torch.Tensor]) -> float:
 
 def pair_lengths(tokenizer, pairs: list[tuple[str, str]], max_length: int) -> torch.Tensor:
     """Tokens per (question, candidate) pair after truncation, as the training batches see them."""
-    enc = tokenizer([q for q, _ in pairs], [c for _, c in pairs], truncation="longest_first", max_length=max_length)
+    enc = encode_pairs(tokenizer, pairs, max_length)
     return torch.tensor([len(ids) for ids in enc["input_ids"]])

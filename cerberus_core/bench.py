@@ -28,10 +28,102 @@ from .analysis import TEACHER_ENSEMBLE
 from .atomic import output_file, write_text_atomic
 from .errors import InputError
 from .batched_heads import can_batch
+from .batching import encode_pairs
 from .building import Ranker, load_model, members
 from .model import CerberusForRanking
 
 PEAK_SIZE = 1024  # side of the fp32 matmul that sets the peak: big enough to run at full speed
+MAX_THREADS_PER_CPU = 4  # more would only measure contention (and torch crashes on absurd counts)
+
+
+def thread_limit() -> int:
+    """The most intra-op threads a benchmark may ask for: 4 per CPU this process may run on."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return MAX_THREADS_PER_CPU * max(1, cpus)
+
+
+def check_threads(threads: int) -> None:
+    limit = thread_limit()
+    if not 1 <= threads <= limit:
+        raise InputError(None, f"--threads {threads}: expected 1 to {limit} ({MAX_THREADS_PER_CPU} per CPU this "
+                               f"process may run on, {limit // MAX_THREADS_PER_CPU} here)")
+
+
+def forward_bytes(backbone: Mapping[str, Any], num_heads: int, batch_size: int, seq_len: int) -> int:
+    """A generous estimate of the memory one forward pass of a batch takes at its widest layer:
+    the FFN and attention activations of every position (fp32), once per head past the body."""
+    hidden = int(backbone.get("hidden_size") or 768)
+    intermediate = int(backbone.get("intermediate_size") or 4 * hidden)
+    attention_heads = int(backbone.get("num_attention_heads") or 12)
+    per_position = intermediate + 4 * hidden + 2 * attention_heads * seq_len
+    return 4 * batch_size * seq_len * per_position * max(1, num_heads)
+
+
+def available_memory(device: str = "cpu") -> int | None:
+    """Bytes free for a new allocation (MemAvailable, or the GPU's free memory); None: unknown."""
+    if str(device).startswith("cuda"):
+        return torch.cuda.mem_get_info()[0] if torch.cuda.is_available() else None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_batch_memory(backbone: Mapping[str, Any], num_heads: int, batch_size: int, seq_len: int,
+                       flag: str = "--batch-sizes", device: str = "cpu") -> None:
+    """Refuse, before any weight is loaded, a batch whose forward pass cannot fit the memory free now."""
+    from .config import MAX_BATCH_SIZE
+
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise InputError(None, f"{flag} {batch_size}: expected 1 to {MAX_BATCH_SIZE} pairs per batch")
+    need, free = forward_bytes(backbone, num_heads, batch_size, seq_len), available_memory(device)
+    if free is not None and need > free:
+        raise InputError(None, f"{flag} {batch_size} at {seq_len} tokens needs about {need / 2**30:.1f} GiB for one "
+                               f"forward pass, and {free / 2**30:.1f} GiB is free; use a smaller batch")
+
+
+def check_heads(num_heads: Any, where: str | Path | None) -> None:
+    """A model's head count within bounds (a saved config.json's, or a spec's), before it is built."""
+    from .config import MAX_HEADS
+
+    if not isinstance(num_heads, int) or isinstance(num_heads, bool) or not 1 <= num_heads <= MAX_HEADS:
+        raise InputError(where, f"num_heads is {num_heads!r}; expected 1 to {MAX_HEADS} heads")
+
+
+def _spec_architecture(spec: str) -> tuple[dict[str, Any], int] | None:
+    """(backbone config, heads) of a local model spec, read from config.json; None when unknown."""
+    from .building import SPEC
+    from .modelfiles import read_json
+    from .zoo import is_embedded, resolve_model
+
+    match = SPEC.match(spec)
+    if match is None:
+        return None
+    source = match["source"]
+    folder = Path(resolve_model(source)) if is_embedded(source) else Path(source)
+    if not (folder / "config.json").is_file():
+        return None
+    values = read_json(folder / "config.json", "a model config")
+    saved = values.get("model_type") == "cerberus"
+    backbone = values.get("backbone") if saved else values
+    heads = int(match["k"]) if match["k"] else values.get("num_heads", 1) if saved else 1
+    check_heads(heads, f"model spec {spec!r}" if match["k"] else folder / "config.json")
+    return (backbone, heads) if isinstance(backbone, dict) else None
+
+
+def check_sizes(specs: Sequence[str], threads: int, seq_len: int, batch_sizes: Sequence[int],
+                device: str = "cpu") -> None:
+    """Threads and batch sizes within bounds, checked before any model is loaded."""
+    check_threads(threads)
+    for spec in specs:
+        for part in spec.split("+"):
+            found = _spec_architecture(part)
+            for size in batch_sizes:
+                check_batch_memory(*(found or ({}, 1)), size, seq_len, device=device)
 
 
 @contextmanager
@@ -136,10 +228,7 @@ def parameter_count(model_or_models: Ranker) -> int:
 def _encode(model: CerberusForRanking, pairs: Sequence[tuple[str, str]], max_length: int) -> dict:
     if model.tokenizer is None:
         raise InputError(None, "a benchmarked model needs a tokenizer (set model.tokenizer)")
-    enc = model.tokenizer(
-        [q for q, _ in pairs], [c for _, c in pairs], padding="max_length",
-        truncation="longest_first", max_length=max_length, return_tensors="pt",
-    )
+    enc = encode_pairs(model.tokenizer, pairs, max_length, padding="max_length", return_tensors="pt")
     return dict(enc.to(model.device))
 
 
@@ -203,6 +292,7 @@ def benchmark(
     reference = reference or next(iter(models))
     if reference not in models:
         raise InputError(None, f"reference {reference!r} is not one of {list(models)}")
+    check_threads(threads)
     by_name = {name: members(model) for name, model in models.items()}
     jobs: dict[Hashable, Callable[[], Any]] = {
         (name, key): fn for name, ms in by_name.items() for key, fn in _jobs(ms, pairs_per_question, batch_sizes, max_length).items()
@@ -410,6 +500,7 @@ def run_benchmark(
         raise InputError(None, "--device cuda: no CUDA device is visible to torch here")
     if out is not None:  # refused before measuring, never written over a folder
         out = output_file(out, artifacts.BENCH)
+    check_sizes(specs, threads, seq_len, batch_sizes, device)
     loaded = {spec: load_model(spec) for spec in specs}
     models, precision_of = {}, {}
     for spec, model in loaded.items():

@@ -24,7 +24,7 @@ from .atomic import write_text_atomic
 from . import artifacts
 from .artifacts import teacher_scores_ref
 from .batching import epoch_batches, padding_share, pair_lengths
-from .bench import _threads, conditions
+from .bench import _threads, check_threads, conditions
 from .losses import DistillationLoss
 from .config import TrainConfig
 from .teacher_targets import load_teacher_margins
@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", help="also write the result as JSON")
     args = parser.parse_args(argv)
+    check_threads(args.threads)  # before anything is loaded
     result = measure(args.root, args.steps, args.warmup, args.threads)
     if args.out:
         write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .atomic import check_output_file, output_file, output_folder
+from .config import MAX_BATCH_SIZE
 from .errors import CerberusWarning, InputError, one_line
 from .filters import RULES
 from .precision import PRECISIONS
@@ -80,14 +81,14 @@ def _download(args: argparse.Namespace) -> None:
     print(download_wikiqa(args.dest, url=args.url, sha256=args.sha256))
 
 
-def _at_least(low: int, what: str) -> Callable[[str], int]:
-    """argparse type: an integer >= low, with a one-line message naming what was expected."""
+def _at_least(low: int, what: str, high: int | None = None) -> Callable[[str], int]:
+    """argparse type: an integer >= low (and <= high), with a one-line message naming what was expected."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < low:
+        if value < low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
         return value
     return parse
@@ -95,6 +96,7 @@ def _at_least(low: int, what: str) -> Callable[[str], int]:
 
 _positive = _at_least(1, "a positive integer")
 _non_negative = _at_least(0, "an integer >= 0")
+_batch_size = _at_least(1, f"a batch size from 1 to {MAX_BATCH_SIZE}", MAX_BATCH_SIZE)
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
@@ -138,7 +140,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="evaluate: the per-pair scores table (TSV + .json sidecar), a file or a folder "
                                  "(then FOLDER/scores.tsv); score: the folder for <split>.tsv")
     p.add_argument("--max-length", type=_positive, default=128, help="tokens per pair (at most the model's positions)")
-    p.add_argument("--batch-size", type=_positive, default=64)
+    p.add_argument("--batch-size", type=_batch_size, default=64, help=f"pairs per batch (at most {MAX_BATCH_SIZE})")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32, bf16 (where the CPU/GPU has it) or int8 (CPU); see precision.py")
 
@@ -167,6 +169,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if out:
         _not_an_input([out, Path(f"{out}.json")], [ds.source, folder, *(args.teachers or [])])
     teachers = _head_teachers(args, folder, ds) if args.teachers else []
+    _check_resources(folder, args.batch_size, args.max_length, out, ds.n_pairs)
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
     table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
                           meta={"model_fingerprint": model_fingerprint(folder), "precision": args.precision})
@@ -229,6 +232,7 @@ def _score(args: argparse.Namespace) -> None:
         splits[split] = _nonempty(load_as2(args.data, split=split, filter=args.filter, data_root=args.data_root), args.data)
         check_output_file(out / f"{split}.tsv", companions=[".json"])
         _not_an_input([out / f"{split}.tsv", out / f"{split}.tsv.json"], [splits[split].source, folder])
+    _check_resources(folder, args.batch_size, args.max_length, out / "x.tsv", sum(d.n_pairs for d in splits.values()))
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
     for split, ds in splits.items():
         table = teacher_table(model, ds, args.batch_size, args.max_length, progress=True,
@@ -323,9 +327,12 @@ def _demo(args: argparse.Namespace) -> None:
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", help="NAME (1-head model), NAME:B5-3H1 (CERBERUS on NAME), a saved model "
                                              "folder, or A+B+C (an ensemble)")
-    p.add_argument("--threads", type=_positive, default=2)
+    p.add_argument("--threads", type=_positive, default=2, help="intra-op threads (at most 4 per CPU this process "
+                                                                "may use)")
     p.add_argument("--seq-len", type=_positive, default=64, help="pairs are padded to this length")
-    p.add_argument("--batch-sizes", type=_positive, nargs="+", default=[32, 128])
+    p.add_argument("--batch-sizes", type=_batch_size, nargs="+", default=[32, 128],
+                   help=f"throughput batch sizes (each at most {MAX_BATCH_SIZE}, and one forward pass must fit the "
+                        "memory available)")
     p.add_argument("--repeats", type=_positive, default=5)
     p.add_argument("--warmup", type=_non_negative, default=2)
     p.add_argument("--reference", help="the model the ratios are relative to (default: the first)")
@@ -365,6 +372,20 @@ def _check_max_length(folder: Path, max_length: int) -> None:
     if limit is not None and max_length > limit:
         raise InputError(folder / "config.json", f"--max-length {max_length} is more than the {limit} tokens "
                                                  "this model's position embeddings take")
+
+
+def _check_resources(folder: Path, batch_size: int, max_length: int, out: Path | None, n_pairs: int) -> None:
+    """Before scoring: one batch fits the memory available, and the table (and its sidecar) the
+    free space where --out writes."""
+    from .atomic import check_free_space
+    from .bench import check_batch_memory, check_heads
+    from .modelfiles import saved_model_config
+
+    config = saved_model_config(folder)
+    check_heads(config.get("num_heads", 1), folder / "config.json")
+    check_batch_memory(config["backbone"], config.get("num_heads", 1), batch_size, max_length, "--batch-size")
+    if out is not None:
+        check_free_space(out, n_pairs * (40 + 25 * (config.get("num_heads", 1) + 1)) + 8192)
 
 
 def _check_seq_len(specs: Sequence[str], seq_len: int) -> None:
@@ -440,9 +461,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TRAINING_COMMANDS = ("train-teacher", "distill")
+
+
+def _how_to_resume(args: argparse.Namespace) -> str:
+    """The one line an interrupted command ends with (exit code 130)."""
+    if args.command in TRAINING_COMMANDS:
+        return f"rerun the same command to resume from {args.out}'s last checkpoint"
+    if args.command == "reproduce":
+        return ("rerun the same command to resume: finished runs are kept and the interrupted run resumes "
+                "from its last checkpoint")
+    return "no file was half-written; rerun the same command"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Expected failures (bad input, files that cannot be read or written)
-    are one `error:` line on stderr and exit code 2; a traceback means a bug. Our own warnings
+    are one `error:` line on stderr and exit code 2; Ctrl-C is one `interrupted:` line saying
+    how to resume, exit code 130; a traceback means a bug. Our own warnings
     (e.g. a damaged checkpoint set aside) are one `warning:` line each."""
     args = build_parser().parse_args(argv)
     previous = warnings.showwarning
@@ -456,8 +491,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = show
     try:
         code = args.run(args)
+    except KeyboardInterrupt:  # Ctrl-C: every result is written atomically, so a rerun picks up cleanly
+        print(f"interrupted: {_how_to_resume(args)}", file=sys.stderr)
+        return 130
     except InputError as err:
-        print(f"error: {one_line(err)}", file=sys.stderr)
+        from .atomic import WriteError
+
+        hint = (f"; once it can be written, rerun the same command to resume from {args.out}'s last checkpoint"
+                if isinstance(err, WriteError) and args.command in TRAINING_COMMANDS else "")
+        print(f"error: {one_line(err)}{hint}", file=sys.stderr)
         return 2
     except OSError as err:  # the file system refused (missing file, permission, disk full, ...)
         where = f"{err.filename}: " if getattr(err, "filename", None) else ""

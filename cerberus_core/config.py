@@ -103,14 +103,14 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         """A config from JSON; a field's error names the file and the line the field is on."""
+        from .atomic import read_text_bounded
+
         path = Path(path)
+        text = read_text_bounded(path, "a JSON experiment config")  # a FIFO or /dev/zero is refused unread
         try:
-            text = path.read_text(encoding="utf-8")
             values = loads_json(text, path)
         except json.JSONDecodeError as err:
             raise InputError(path, f"expected a JSON experiment config ({err.msg})", line=err.lineno) from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise InputError(path, f"expected a readable JSON experiment config ({err})") from None
         if not isinstance(values, dict):
             raise InputError(path, "expected a JSON object of TrainConfig fields")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -142,11 +142,17 @@ def _field_types() -> dict[str, tuple[tuple[type, ...], bool]]:
 TYPES = _field_types()  # name -> (types, nullable); a bool is never a number
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 SEED_MAX = 2**32 - 1  # numpy's seed range
+# sizes checked before anything is allocated (a typo must not take the machine's memory for minutes)
+MAX_HEADS = 64  # ranking heads of one model (the paper's students have 3)
+MAX_LAYERS = 128  # body_layers and head_layers each
+MAX_BATCH_SIZE = 4096  # pairs per batch, training and scoring
 # name -> (lowest, highest, lowest included): numeric ranges (None: unbounded)
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    **{k: (1, None, True) for k in ("epochs", "batch_size", "num_heads", "max_length", "eval_batch_size",
-                                    "evals_per_epoch", "checkpoint_every", "train_questions", "eval_questions")},
-    "body_layers": (0, None, True), "head_layers": (0, None, True), "teacher_index": (0, None, True),
+    **{k: (1, None, True) for k in ("epochs", "max_length", "evals_per_epoch", "checkpoint_every",
+                                    "train_questions", "eval_questions")},
+    "num_heads": (1, MAX_HEADS, True), "batch_size": (1, MAX_BATCH_SIZE, True),
+    "eval_batch_size": (1, MAX_BATCH_SIZE, True),
+    "body_layers": (0, MAX_LAYERS, True), "head_layers": (0, MAX_LAYERS, True), "teacher_index": (0, None, True),
     "length_grouping": (0, None, True),
     "seed": (0, SEED_MAX, True), "data_seed": (0, SEED_MAX, True),
     "lr": (0, None, False), "temperature": (0, None, False), "alpha": (0, 1, True), "warmup": (0, 1, True),

@@ -32,6 +32,8 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import ModelOutput
 
 from .batched_heads import batched_heads_forward, can_batch
+from .batching import encode_pairs
+from .config import MAX_HEADS, MAX_LAYERS
 from .errors import InputError
 
 POOLERS = ("mean_prob", "mean_logit", "learned")
@@ -61,6 +63,9 @@ class CerberusConfig(PretrainedConfig):
             raise ValueError(f"head_init must be one of {HEAD_INITS}, got {head_init!r}")
         if num_heads < 1 or head_layers < 0 or body_layers < 0:
             raise ValueError("need num_heads >= 1, head_layers >= 0, body_layers >= 0")
+        if num_heads > MAX_HEADS or max(head_layers, body_layers) > MAX_LAYERS:  # before anything is allocated
+            raise ValueError(f"{num_heads} heads of {head_layers} layers on a body of {body_layers}: at most "
+                             f"{MAX_HEADS} heads and {MAX_LAYERS} layers each are supported")
         if backbone is not None:
             depth = backbone.get("num_hidden_layers")
             if depth is not None and body_layers + head_layers > depth:
@@ -335,10 +340,7 @@ class CerberusForRanking(PreTrainedModel):
         starts = range(0, len(pairs), batch_size)
         for start in tqdm(starts, desc="scoring", unit="batch", disable=not show_progress_bar):
             batch = pairs[start : start + batch_size]
-            enc = self.tokenizer(
-                [q for q, _ in batch], [c for _, c in batch], padding=True,
-                truncation="longest_first", max_length=max_length, return_tensors="pt",
-            ).to(self.device)
+            enc = encode_pairs(self.tokenizer, batch, max_length, padding=True, return_tensors="pt").to(self.device)
             out = self(**enc)
             pooled.append(out.scores.float().cpu())
             heads.append(head_margins(out.head_logits).float().cpu())

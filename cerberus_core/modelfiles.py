@@ -33,14 +33,13 @@ TOKENIZER_SAMPLE = "what is the capital of france"
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
     """A JSON object from `path`, or an InputError naming the file (and line)."""
+    from .atomic import read_text_bounded
+
+    text = read_text_bounded(path, what)  # a FIFO, a device or a huge file is refused unread
     try:
-        values = loads_json(path.read_text(encoding="utf-8"), path)  # a key given twice is refused, at its second line
+        values = loads_json(text, path)  # a key given twice is refused, at its second line
     except json.JSONDecodeError as err:
         raise InputError(path, f"not valid JSON ({err.msg}); expected {what}", line=err.lineno) from None
-    except UnicodeDecodeError:
-        raise InputError(path, f"not UTF-8 text; expected {what}") from None
-    except OSError as err:
-        raise InputError(path, f"cannot be read ({err.strerror or err}); expected {what}") from None
     if not isinstance(values, dict):
         raise InputError(path, f"expected {what} (a JSON object), got {type(values).__name__}")
     return values

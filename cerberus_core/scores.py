@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import WriteError, atomic_paths
 from .data import DATASETS, AS2Dataset, find_data, is_registered_source, load_as2
 from .errors import InputError
 from .metrics import metrics_with_ci
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 KEY_COLUMNS = ("qid", "cand_idx")
 DATASET_META = ("dataset", "split", "filter")  # what a saved table needs to get its labels back
+TABLE_CHECKSUM = "table_sha256"  # sidecar key: the table file it was written with (a mismatched pair is refused)
 
 
 def head_names(names: Iterable[str]) -> list[str]:
@@ -89,14 +90,21 @@ class ScoreTable:
                                    "split and filter they were made for; make the table with "
                                    "ScoreTable.for_dataset or copy the meta of the table it came from")
         names = list(self.columns)
-        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f, delimiter="\t", lineterminator="\n")
-            writer.writerow([*KEY_COLUMNS, *names])
-            for i, qid in enumerate(self.qids):
-                values = [repr(float(self.columns[n][i])) for n in names]
-                writer.writerow([qid, int(self.cand_idx[i]), *values])
-        with atomic_path(meta_path(path)) as tmp:
-            tmp.write_text(json.dumps(self.meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        # one unit: both written before either is renamed, the sidecar (holding the table's
+        # checksum) first, so a crash between the renames leaves a pair `load` refuses
+        try:
+            with atomic_paths(meta_path(path), path) as (meta_tmp, tmp):
+                with tmp.open("w", newline="", encoding="utf-8") as f:
+                    writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+                    writer.writerow([*KEY_COLUMNS, *names])
+                    for i, qid in enumerate(self.qids):
+                        values = [repr(float(self.columns[n][i])) for n in names]
+                        writer.writerow([qid, int(self.cand_idx[i]), *values])
+                meta = {**self.meta, TABLE_CHECKSUM: file_fingerprint(tmp)}
+                meta_tmp.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        except WriteError as err:  # the pair is the unit: name the table
+            raise WriteError(path, f"could not be written with its sidecar {meta_path(path).name} ({err.reason}); "
+                                   "the previous pair, if any, is unchanged", reason=err.reason) from None
         return path
 
     @classmethod
@@ -111,6 +119,7 @@ class ScoreTable:
         if not path.is_file():
             raise InputError(path, "score table not found")
         meta = _read_meta(meta_path(path))
+        checksum = meta.pop(TABLE_CHECKSUM, None)  # absent from tables written before it was recorded
         stale = {k: (meta.get(k), v) for k, v in (expect or {}).items() if meta.get(k) != v}
         if stale:
             key, (found, wanted) = next(iter(stale.items()))
@@ -122,6 +131,10 @@ class ScoreTable:
             raise InputError(meta_path(path), "score table has no labels and its .json sidecar names no dataset "
                                               "to take them from (expected keys: " + ", ".join(DATASET_META) + ")")
         labels = _join_labels(path, meta, qids, cand_idx, lines, data_root)
+        if checksum is not None and checksum != file_fingerprint(path):
+            raise InputError(path, f"does not match its sidecar {meta_path(path).name} (written with another "
+                                   "version of the table: a write was interrupted, or one of the two was "
+                                   "replaced); recompute the table")
         return cls(qids, np.asarray(cand_idx, dtype=np.int64), labels, columns, meta, path)
 
     @classmethod

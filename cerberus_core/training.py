@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from . import artifacts, building
 from .atomic import atomic_path, write_text_atomic
 from .artifacts import read_curve, write_curve
-from .batching import epoch_batches, pair_lengths
+from .batching import encode_pairs, epoch_batches, pair_lengths
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, check_splits, init_from_folder, resolved_precision, validate_against_model
 from .data import AS2Dataset, load_as2
@@ -192,8 +192,8 @@ def train_step(wrapped, optimizer, loss_fn: DistillationLoss, acc, tokenizer, pa
     # DDP averages the processes' gradients: weighting each process's mean loss by its share
     # of the batch keeps that the mean over the whole batch when it does not split evenly
     share = len(local) * acc.num_processes / len(batch)
-    enc = tokenizer([pairs[j][0] for j in local], [pairs[j][1] for j in local], padding=True,
-                    truncation="longest_first", max_length=cfg.max_length, return_tensors="pt").to(acc.device)
+    enc = encode_pairs(tokenizer, [pairs[j] for j in local], cfg.max_length, padding=True,
+                       return_tensors="pt").to(acc.device)
     gold = labels[local].to(acc.device)
     with acc.autocast():
         out = wrapped(**enc)
