@@ -1,7 +1,9 @@
 """The notebooks: committed without outputs, one papermill `parameters` cell each, and every one
-runs top to bottom in every preset: `quick` (the small chain, trained once into the notebook cache),
-`full` and `v2` (the committed artifacts/full and artifacts/v2 alone: no weights are committed, so a section that needs
-them must say so instead of failing). Running a notebook never changes a tracked file.
+runs top to bottom in every preset: `v2` (the default: the committed multi-seed programme alone, no
+weights are committed, so a section that needs them must say so instead of failing; nothing trains,
+no run folder appears, and a notebook takes at most DEFAULT_SECONDS), `quick` (the small chain,
+trained once into the notebook cache) and, for notebook 08, `full`. Running a notebook never
+changes a tracked file; every relative link in a notebook names a file of the repository.
 
 Execution works on a copy under pytest's tmp_path (nbclient never writes back), so the committed
 files stay output-free; the executed copy is kept there for inspection when a test fails.
@@ -14,6 +16,8 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -28,8 +32,10 @@ KERNEL = "python3"  # jupyter_client starts a kernelspec whose argv[0] is "pytho
 CELL_TIMEOUT = 600  # seconds per cell
 NOTEBOOK_TIMEOUT = 240  # seconds per notebook attempt; the slowest takes ~1.5 min on 2 busy cores
 ATTEMPTS = 3
-PRESET_LINE = re.compile(r'^PRESET\s*=\s*"quick"', re.MULTILINE)
-PRESETS = ("quick", "v2")
+DEFAULT_PRESET = "v2"
+PRESET_LINE = re.compile(rf'^PRESET\s*=\s*"{DEFAULT_PRESET}"', re.MULTILINE)
+PRESETS = (DEFAULT_PRESET, "quick")
+DEFAULT_SECONDS = 60  # a notebook in the default preset, kernel start included, on 2 cores
 # "full" reads through the same committed-preset path as "v2"; only notebook 08 reads something v2 lacks
 # (the stored bench*.json), so only it runs in "full" too
 RUNS = [(path, preset) for preset in PRESETS for path in NOTEBOOKS] + \
@@ -62,7 +68,7 @@ def test_committed_notebook_is_clean(path: Path):
     cell = nb.cells[params[0]]
     first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     assert cell.cell_type == "code" and params[0] == first_code, "the parameters cell must be the first code cell"
-    assert PRESET_LINE.search(cell.source), 'the parameters cell must set PRESET = "quick" (the CI preset)'
+    assert PRESET_LINE.search(cell.source), f'the parameters cell must set PRESET = "{DEFAULT_PRESET}" (the default)'
     dirty = [i for i, c in enumerate(nb.cells)
              if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
     assert not dirty, f"cells {dirty} carry outputs or execution counts; clear them before committing"
@@ -96,7 +102,7 @@ finally:
 """
 
 
-def _execute_in_subprocess(path: Path) -> tuple[int, str]:
+def _execute_in_subprocess(path: Path) -> tuple[int, str, float]:
     """Run nbclient in its own process group, retried when it stalls.
 
     In CI runs on this 2-core machine a kernel sometimes sat idle while the nbclient client
@@ -109,13 +115,14 @@ def _execute_in_subprocess(path: Path) -> tuple[int, str]:
     for attempt in range(1, ATTEMPTS + 1):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
+        start = time.perf_counter()
         try:
             _, err = proc.communicate(timeout=NOTEBOOK_TIMEOUT)
-            return proc.returncode, err
+            return proc.returncode, err, time.perf_counter() - start
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-    return -1, f"stalled {ATTEMPTS} times for {NOTEBOOK_TIMEOUT} s"
+    return -1, f"stalled {ATTEMPTS} times for {NOTEBOOK_TIMEOUT} s", float("inf")
 
 
 def tracked_state() -> tuple[str, dict[str, str]]:
@@ -130,9 +137,48 @@ def tracked_state() -> tuple[str, dict[str, str]]:
     return status, hashes
 
 
+def run_folders() -> set[Path]:
+    """Every run folder (a folder with a config.json) under artifacts/, the notebook cache and the
+    temporary folders a live run would use: what training leaves behind."""
+    from cerberus_core.pipeline import NOTEBOOK_CACHE
+
+    roots = [REPO / "artifacts", NOTEBOOK_CACHE, *Path(tempfile.gettempdir()).glob("cerberus-live-*")]
+    return {p.parent for root in roots if root.exists() for p in root.rglob("config.json")}
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+JARGON = re.compile(r"\bROOT\b|\bthe chain\b|/work/|/home/|/tmp/|alpha\d|-T\d\b")
+
+
+def _anchors(markdown: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings: lower case, punctuation dropped, spaces to '-'."""
+    headings = re.findall(r"^#+\s+(.*)$", markdown.read_text(encoding="utf-8"), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_links_name_files_of_the_repository(path: Path):
+    """Every relative link of a notebook's text names a file the repository has (and a heading it
+    has, for an anchor); the text speaks no internal jargon and names no machine-local path."""
+    nb = _read(path)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            assert not JARGON.search(cell.source), f"internal word or local path in: {cell.source[:200]!r}"
+        for target in LINK.findall(cell.source):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            linked = (path.parent / file).resolve()
+            assert linked.is_file(), f"{path.name} links {target}, which the repository lacks"
+            if anchor and linked.suffix == ".md":
+                assert anchor in _anchors(linked), f"{path.name} links {target}: no such heading"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("path", "preset"), RUNS, ids=[f"{p.name}-{preset}" for p, preset in RUNS])
-def test_notebook_runs(path: Path, preset: str, quick_artifacts: Path, tmp_path: Path):
+def test_notebook_runs(path: Path, preset: str, tmp_path: Path, request: pytest.FixtureRequest):
+    if preset == "quick":  # only quick trains (once, outside the timeouts); the committed presets read
+        request.getfixturevalue("quick_artifacts")
     nb = _read(path)
     params = _parameter_cells(nb)
     # papermill's convention: parameters are overridden by a cell injected right after the tagged one
@@ -140,10 +186,13 @@ def test_notebook_runs(path: Path, preset: str, quick_artifacts: Path, tmp_path:
     nb.cells.insert(params[0] + 1 if params else 0, injected)
     executed = tmp_path / path.name  # kept for inspection when the test fails
     nbformat.write(nb, executed)
-    before = tracked_state()
-    code, err = _execute_in_subprocess(executed)
+    before, folders = tracked_state(), run_folders()
+    code, err, seconds = _execute_in_subprocess(executed)
     assert code == 0, f"{path.name} ({preset}) failed (executed copy: {executed}):\n{err[-3000:]}"
     assert tracked_state() == before, f"running {path.name} ({preset}) changed files in the checkout"
+    if preset == DEFAULT_PRESET:  # reads the committed programme: trains nothing, in seconds
+        assert run_folders() == folders, f"{path.name} created run folders: {sorted(run_folders() - folders)}"
+        assert seconds <= DEFAULT_SECONDS, f"{path.name} took {seconds:.0f} s in the default preset"
     outputs = [o for c in _read(executed).cells if c.cell_type == "code" for o in c.outputs]
     loading_bars = [o.text[:80] for o in outputs if o.get("name") == "stderr" and "Loading weights" in o.text]
     assert not loading_bars, f"per-file loading bars in the outputs: {loading_bars}"
