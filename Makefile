@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export CERBERUS_CACHE ?= $(CURDIR)/.cache/cerberus
 
-.PHONY: install demo test lab figures clean
+.PHONY: install demo test test-fast lab figures clean
 
 install: $(STAMP)
 
@@ -21,9 +21,14 @@ demo: $(STAMP)
 	$(PY) -m cerberus_core prepare-models minilm-l6
 	$(PY) -m cerberus_core demo
 
+# every test (what CI runs); test-fast: every test not marked slow (see tests/README.md)
 test: $(STAMP)
 	$(PY) -m cerberus_core prepare-models
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m cerberus_core prepare-models
+	$(PY) -m pytest -q -m "not slow" --durations=5
 
 figures: $(STAMP)
 	$(PY) -m cerberus_core.figures --artifacts artifacts/full --out figures
