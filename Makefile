@@ -30,9 +30,13 @@ test-fast: $(STAMP)
 	$(PY) -m cerberus_core prepare-models
 	$(PY) -m pytest -q -m "not slow" --durations=5
 
+# every figure, its gallery page (README.md) and the LaTeX tables, from committed artifacts; score
+# tables read their labels from the dataset: $CERBERUS_DATA, else shared/data beside the clone (as the tests)
 figures: $(STAMP)
-	$(PY) -m cerberus_core.figures --artifacts artifacts/full --out figures
-	$(PY) -m cerberus_core.figures --artifacts artifacts/v2 --out figures/v2
+	CERBERUS_DATA="$${CERBERUS_DATA:-$$(cd ../shared/data 2>/dev/null && pwd)}" \
+	  $(PY) -m cerberus_core.figures --artifacts artifacts/full --out figures
+	CERBERUS_DATA="$${CERBERUS_DATA:-$$(cd ../shared/data 2>/dev/null && pwd)}" \
+	  $(PY) -m cerberus_core.figures --artifacts artifacts/v2 --out figures/v2
 
 # lab: JupyterLab on the notebooks. Running a notebook leaves the tracked file clean: git strips
 # outputs on commit (nbstripout as a git filter, .gitattributes), and JupyterLab saves widget state

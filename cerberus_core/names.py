@@ -17,15 +17,17 @@ from collections.abc import Sequence
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
 CERBERUS_COLOR = OKABE_ITO["vermillion"]
+CERBERUS_VARIANT_COLOR = "#EDA17F"  # a lighter vermillion: CERBERUS ablations (other heads, teachers or splits)
 GOLD_COLOR = "#7F7F7F"
 ENSEMBLE_COLOR = OKABE_ITO["purple"]
 REPLICATED_COLOR = OKABE_ITO["orange"]
-SINGLE_KD_COLOR = OKABE_ITO["sky"]
 # Teachers: shades of one family (blue-green), each teacher its own shade.
 TEACHER_COLORS = {"minilm-l3": "#9ecae1", "minilm-l6": "#4292c6", "mpnet-base": "#08519c"}
 TEACHER_FALLBACK = ("#6baed6", "#2171b5", "#084594", "#c6dbef", "#3182bd")
-# Heads by index: distinct from the model colours above.
-HEAD_COLORS = ("#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#0072B2")
+SINGLE_KD_COLOR = OKABE_ITO["green"]
+# Heads by index (Paul Tol's muted scheme): none of them is a model's colour above, so a head is never
+# read as a model; head i has the same colour in every figure.
+HEAD_COLORS = ("#44AA99", "#AA4499", "#999933", "#332288", "#DDCC77", "#882255")
 
 ENCODER_NAMES = {"minilm-l3": "MiniLM-L3", "minilm-l6": "MiniLM-L6", "mpnet-base": "MPNet-base",
                  "electra-base": "ELECTRA-base", "electra-large": "ELECTRA-large",
@@ -47,7 +49,9 @@ def model_name(key: str, num_heads: int | None = None) -> str:
     if key == "gold":
         return "Gold labels"
     if key == "ensemble":
-        return "Ensemble KD"
+        return "KD from the teachers' mean"
+    if key == "teacher ensemble":
+        return TEACHER_ENSEMBLE_NAME
     if key.startswith("single-"):
         return f"KD from {teacher_name(key[len('single-'):])}"
     if key.startswith("replicated-"):
@@ -66,6 +70,15 @@ def head_name(head: str | int, teacher: str | None = None) -> str:
     """"head0" (or 0) -> "head 1", or "head 1 <- MiniLM-L3" when its teacher is known (1-based for readers)."""
     index = int(HEAD.fullmatch(head)[1]) if isinstance(head, str) else int(head)
     return f"head {index + 1}" + (f" <- {teacher_name(teacher)}" if teacher else "")
+
+
+def run_name(kind: str, key: str) -> str:
+    """The display name of a run folder of a kind ("teachers", "students", "ablation", "sweep")."""
+    return teacher_name(key) if kind == "teachers" else model_name(key)
+
+
+TEACHER_ENSEMBLE_NAME = "Teacher ensemble"
+TEACHER_ENSEMBLE_COLOR = "#4D4D4D"
 
 
 def _stable_pick(key: str, choices: Sequence[str]) -> str:
@@ -89,6 +102,8 @@ def model_color(key: str) -> str:
         return GOLD_COLOR
     if key == "ensemble":
         return ENSEMBLE_COLOR
+    if key == "teacher ensemble":
+        return TEACHER_ENSEMBLE_COLOR
     if key.startswith("single-"):
         return SINGLE_KD_COLOR
     if key.startswith("replicated-"):

@@ -1,66 +1,37 @@
 """Figures as pure functions of data: each returns a matplotlib Figure and touches no global state.
 
-Every plot is drawn inside `theme()` (one seaborn style, the colour-blind palette), so a figure looks
-the same whatever the caller's rcParams; `set_theme()` applies the same look globally for notebooks.
-Figures are built with `matplotlib.figure.Figure`, not pyplot, so nothing is registered with a
-backend and nothing needs closing. `save_figure` is the only writer: PDF + PNG + a JSON sidecar
-with the numbers shown, the parameters and the code version (style guide, point 9).
+Every plot is drawn inside `style.theme()` at one of the venue widths (one ACL column, 3.03 in, or
+the text width, 6.3 in), with 7-8 pt text; models and heads take their colour and display name from
+`names`. Figures are built with `matplotlib.figure.Figure`, not pyplot, so nothing is registered
+with a backend and nothing needs closing. `save_figure` (in `style`) is the only writer: PDF + PNG +
+a JSON sidecar with the caption, the numbers shown, the parameters and the code version.
+
+This module holds the teaching, matrix and training figures; the quality figures are in
+`plots_quality` and are re-exported here, so `plotting.plot_*` names every plot.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
-import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib as mpl
 import numpy as np
 import seaborn as sns
-from cycler import cycler
 from matplotlib import patches
 from matplotlib.figure import Figure
 
-from .analysis import METRICS, candidate_distribution, format_mean_sd, mean_sd, to_probability
-from .atomic import atomic_path
-from .provenance import code_version
+from .analysis import candidate_distribution, to_probability
+from .names import CERBERUS_COLOR, head_color
+from .names import SINGLE_KD_COLOR as SEPARATE_COLOR
+from .plots_quality import (NEUTRAL, _error, _log_ticks, _seed_error, _whisker, data_range, label_groups,  # noqa: F401
+                            place_labels, plot_ablation, plot_cost, plot_forest, plot_head_metrics,
+                            plot_metric_bars, plot_pareto, plot_seed_spread, tag)
 from .scores import head_names
+from .style import (COLUMN_WIDTH, METRIC_LABELS, PALETTE, SAVE_METADATA, SMALL_FONT, TEXT_WIDTH,  # noqa: F401
+                    colors, drawn_colors, drawn_texts, figure, save_figure, set_theme, theme, theme_rc, themed)
 
-PALETTE = "colorblind"
-METRIC_LABELS = {"p@1": "P@1", "map": "MAP", "mrr": "MRR"}
-
-
-def theme_rc() -> dict[str, Any]:
-    """The rcParams of the project's one theme."""
-    return {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.1),
-            "axes.prop_cycle": cycler(color=sns.color_palette(PALETTE)), "figure.dpi": 100}
-
-
-def set_theme() -> None:
-    """Apply the theme globally (for notebooks drawing their own plots)."""
-    mpl.rcParams.update(theme_rc())
-
-
-@contextlib.contextmanager
-def theme() -> Iterator[None]:
-    with mpl.rc_context(theme_rc()):
-        yield
-
-
-def _themed(plot: Callable[..., Figure]) -> Callable[..., Figure]:
-    @functools.wraps(plot)
-    def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        with theme():
-            fig = plot(*args, **kwargs)
-            fig.tight_layout()
-            return fig
-    return wrapper
-
-
-def colors(n: int) -> list[tuple[float, float, float]]:
-    return sns.color_palette(PALETTE, n)
+_themed = themed  # the name earlier callers used
 
 
 def format_count(n: int) -> str:
@@ -193,122 +164,185 @@ def decimals(values: Sequence[float] | np.ndarray, least: int = 2, most: int = 4
     return most
 
 
-def data_range(values: Sequence[float] | np.ndarray, pad: float = 0.05) -> tuple[float, float]:
-    """(low, high) of the values, widened by `pad` of their span (or a hair when they are all equal)."""
-    values = np.asarray(values, dtype=float).ravel()
-    values = values[np.isfinite(values)]
-    low, high = float(values.min()), float(values.max())
-    span = high - low or (abs(high) or 1.0) * 0.2  # all equal (e.g. 0 disagreement): a visible band around it
-    return low - pad * span, high + pad * span
-
-
 def _off_diagonal(matrix: np.ndarray) -> np.ndarray:
     return matrix[~np.eye(len(matrix), dtype=bool)] if len(matrix) > 1 else matrix.ravel()
 
 
+def _plain() -> mpl.ticker.ScalarFormatter:
+    """Colour-bar ticks with as many decimals as tell them apart, and no offset."""
+    formatter = mpl.ticker.ScalarFormatter(useOffset=False)
+    formatter.set_scientific(False)
+    return formatter
+
+
 def _heatmap(ax, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], vmin: float, vmax: float,
-             cmap: str, fmt: str, label: str, mask: np.ndarray | None = None) -> None:
-    """Annotated heatmap with a labelled colourbar; masked cells are drawn grey and still annotated."""
+             cmap: str, fmt: str, label: str, mask: np.ndarray | None = None, hidden: np.ndarray | None = None,
+             colorbar: bool = True, bar_fmt: str | None = None) -> Any:
+    """Annotated heatmap with a labelled colourbar; `mask`ed cells are drawn grey and still annotated,
+    `hidden` cells (e.g. the upper triangle of a symmetric matrix) are left blank."""
     matrix = np.asarray(matrix, dtype=float)
-    sns.heatmap(matrix, ax=ax, annot=False, cmap=cmap, vmin=vmin, vmax=vmax,
-                xticklabels=list(cols), yticklabels=list(rows), square=True,
-                cbar_kws={"shrink": 0.8, "label": label, "format": mpl.ticker.FormatStrFormatter(fmt)})
+    sns.heatmap(matrix, ax=ax, annot=False, cmap=cmap, vmin=vmin, vmax=vmax, mask=hidden, cbar=colorbar,
+                xticklabels=list(cols), yticklabels=list(rows), square=False, linewidths=0.5, linecolor="white",
+                cbar_kws={"label": label, "pad": 0.03, "aspect": 15, "fraction": 0.08,
+                          "format": mpl.ticker.FormatStrFormatter(bar_fmt) if bar_fmt else _plain()})
+    if colorbar:
+        ax.collections[0].colorbar.locator = mpl.ticker.MaxNLocator(5)
+        ax.collections[0].colorbar.update_ticks()
+    ax.grid(False)
     cmap_obj, norm = mpl.colormaps[cmap], mpl.colors.Normalize(vmin, vmax)
     for (i, j), value in np.ndenumerate(matrix):
+        if hidden is not None and hidden[i, j]:
+            continue
         masked = mask is not None and mask[i, j]
         if masked:  # covered, so it neither takes a colour of the scale nor needs seaborn's mask
-            ax.add_patch(patches.Rectangle((j, i), 1, 1, facecolor="0.92", edgecolor="white", lw=1, label="masked"))
+            ax.add_patch(patches.Rectangle((j, i), 1, 1, facecolor="0.92", edgecolor="white", lw=0.5, label="masked"))
         dark = not masked and np.mean(cmap_obj(norm(value))[:3]) < 0.5
-        ax.text(j + 0.5, i + 0.5, fmt % value, ha="center", va="center", fontsize=9,
+        ax.text(j + 0.5, i + 0.5, fmt % value, ha="center", va="center", fontsize=SMALL_FONT,
                 color="white" if dark else ("0.45" if masked else "black"))
-    ax.tick_params(axis="x", rotation=30)
-    ax.tick_params(axis="y", rotation=0)
+    ax.tick_params(axis="x", rotation=30, length=0)
+    ax.tick_params(axis="y", rotation=0, length=0)
+    for tick in ax.get_xticklabels():
+        tick.set_ha("right")
+        tick.set_rotation_mode("anchor")
+    return ax.collections[0].colorbar if colorbar else None
 
 
-@_themed
+@themed
 def plot_correlation_heatmap(matrix: np.ndarray, names: Sequence[str], title: str = "",
                              vmin: float | None = None, vmax: float | None = None, label: str = "Pearson r",
-                             digits: int | None = None) -> Figure:
+                             digits: int | None = None, triangle: bool = False,
+                             marks: Mapping[str, float] | None = None, width: str = "column") -> Figure:
     """Annotated similarity matrix. The diagonal (a scorer with itself) is grey and left out of the
     colour scale, which follows the other cells unless `vmin`/`vmax` are given (pass the same ones
-    to figures that are compared); `digits` defaults to the fewest that tell the values apart."""
+    to figures that are compared); `digits` defaults to the fewest that tell the values apart.
+    `triangle` shows each pair once (the lower triangle); `marks` (label -> value) are drawn as lines
+    on the colourbar, e.g. the teachers' own correlation as a reference for heads'."""
     matrix = np.asarray(matrix, dtype=float)
     off = _off_diagonal(matrix)
     low, high = data_range(off)
     digits = digits if digits is not None else decimals(off)
     n = len(names)
-    fig = Figure(figsize=(1.35 * n + 2.6, 1.1 * n + 1.5))
+    fig = figure(width, 0.42 * n + 1.0)
     ax = fig.add_subplot()
-    _heatmap(ax, matrix, names, names, low if vmin is None else vmin, high if vmax is None else vmax, "crest",
-             f"%.{digits}f", label, mask=np.eye(n, dtype=bool) if n > 1 else None)
-    ax.set_title(title)
+    hidden = np.triu(np.ones((n, n), dtype=bool), k=0 if triangle else 1) if triangle else None
+    bar = _heatmap(ax, matrix, names, names, low if vmin is None else vmin, high if vmax is None else vmax, "crest",
+                   f"%.{digits}f", label, mask=None if triangle or n < 2 else np.eye(n, dtype=bool), hidden=hidden)
+    if triangle:  # nothing to show in the first row and the last column
+        ax.set_ylim(n, 1)
+        ax.set_xlim(0, n - 1)
+        ax.set_yticks(np.arange(1, n) + 0.5, [name.replace(" <- ", "\n<- ") for name in list(names)[1:]])
+        ax.set_xticks(np.arange(n - 1) + 0.5, [name.replace(" <- ", "\n<- ") for name in list(names)[:-1]],
+                      rotation=0, ha="center")
+    if marks:  # ticks at the ends of the scale and at each mark, the mark named
+        low_, high_ = bar.mappable.get_clim()
+        named = {round(v, 6): f"{v:.2f}\n{k}" for k, v in marks.items()}
+        ticks = sorted({round(low_, 6), round(high_, 6), *named})
+        bar.set_ticks(ticks, labels=[named.get(t, f"{t:.2f}") for t in ticks])
+        for value in marks.values():
+            bar.ax.axhline(value, color="black", lw=1.0)
+        bar.set_label("")
+        bar.ax.set_title(label, fontsize=SMALL_FONT, loc="left")
+    if title:
+        ax.set_title(title)
     return fig
 
 
-@_themed
+@themed
 def plot_agreement_matrix(matrix: np.ndarray, head_names: Sequence[str], teacher_names: Sequence[str],
-                          title: str = "", measure: str = "Pearson r") -> Figure:
-    """Head x teacher agreement, two panels. Left: the values, each head's closest teacher boxed
-    (for CERBERUS's design, the diagonal). Right: each teacher's column minus its mean over the heads,
-    so the per-teacher differences between heads (often in the third decimal) show in colour; ★ marks
-    the head closest to each teacher."""
+                          title: str = "", measure: str = "Pearson r", bound: float | None = None,
+                          closest: np.ndarray | None = None, tie: float = 0.0) -> Figure:
+    """Head x teacher agreement, two panels. Left: the values, each head's closest teacher boxed.
+    Right: each teacher's column minus its mean over the heads (x 10^-3), so the per-teacher
+    differences between heads show in colour, on ±`bound` (pass one bound to figures that are
+    compared; default: this matrix's largest); ★ marks the head closest to each teacher when it is
+    closer than the next head by more than `tie` (heads that tie get no star). `closest` (heads x
+    teachers counts, e.g. of seeds at which that head was the closest) is printed under the value."""
     matrix = np.asarray(matrix, dtype=float)
     rows, cols = len(head_names), len(teacher_names)
-    fig = Figure(figsize=(2.5 * cols + 5.2, 1.0 * rows + 1.9))
+    fig = figure("text", 0.36 * rows + 1.15)
     left, right = fig.subplots(1, 2)
     digits = max(decimals(matrix[:, j]) for j in range(cols)) if rows > 1 else decimals(matrix)
     low, high = data_range(matrix)
     _heatmap(left, matrix, head_names, teacher_names, low, high, "crest", f"%.{digits}f", measure)
     for i, row in enumerate(matrix):
         for j in np.flatnonzero(row == row.max()):
-            left.add_patch(patches.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=2.5))
-    left.set_title("box: the teacher closest to each head", fontsize=9)
+            left.add_patch(patches.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=1.5))
     centred = (matrix - matrix.mean(axis=0)) * 1e3
-    bound = float(np.abs(centred).max()) or 1.0
+    bound = bound or float(np.abs(centred).max()) or 1.0
     _heatmap(right, centred, head_names, teacher_names, -bound, bound, "vlag", "%+.1f",
-             f"{measure} − the teacher's mean over heads (×10⁻³)")  # symmetric limits: 0 is the middle
+             f"{measure} − teacher's mean\nover heads (×10⁻³)", bar_fmt="%+.0f")  # symmetric: 0 in the middle
+    counts = None if closest is None else np.asarray(closest)
     for j, column in enumerate(matrix.T):
-        for i in np.flatnonzero(column == column.max()):
-            right.text(j + 0.93, i + 0.25, "★", ha="right", va="center", fontsize=10)
-    right.set_title("★: the head closest to each teacher", fontsize=9)
-    right.set_yticklabels([])
+        order = np.argsort(column)[::-1]
+        if rows < 2 or column[order[0]] - column[order[1]] <= tie:
+            continue  # heads that tie have no closest
+        if counts is None or counts[order[0], j] == counts[:, j].sum() > 0:  # the closest at every seed
+            right.text(j + 0.97, order[0] + 0.3, "★", ha="right", va="center", fontsize=SMALL_FONT)
+    if counts is not None:
+        for (i, j), count in np.ndenumerate(counts):
+            right.text(j + 0.5, i + 0.8, f"{count}/{counts[:, j].sum()}", ha="center", va="center",
+                       fontsize=SMALL_FONT - 1, color="0.3")
+    right.set_yticks([])
     for ax in (left, right):
         ax.set_xlabel("teacher")
-    left.set_ylabel("head (← the teacher it learned from)")
+    left.set_ylabel("head")
     if title:
         fig.suptitle(title)
     return fig
 
 
 # --------------------------------------------------------------------------- training
-@_themed
-def plot_loss_curves(curve_rows: Sequence[Mapping[str, float]], window: int | None = None,
-                     head_labels: Sequence[str] | None = None, title: str = "") -> Figure:
-    """Per-head loss over steps, one panel per component (total, KD, CE), as a running mean over
-    `window` steps (default: about 1/40 of the run) because per-batch losses are noisy.
-    `head_labels` name the heads in the legend (e.g. "head0 ← teacher")."""
-    if not curve_rows:
+def _runs(rows: Any) -> list[list[Mapping[str, float]]]:
+    """One run's rows, or several runs' (e.g. seeds): always a list of runs."""
+    rows = list(rows)
+    return [list(r) for r in rows] if rows and not isinstance(rows[0], Mapping) else [rows]
+
+
+def _band(ax, runs: Sequence[tuple[np.ndarray, np.ndarray]], color: Any, label: str, lw: float = 1.0,
+          gid: str | None = None) -> None:
+    """The mean over runs (line) and its min-max range (band), on the steps all runs share."""
+    steps = np.array(sorted(set.intersection(*[set(s.tolist()) for s, _ in runs])))
+    values = np.array([np.interp(steps, s, v) for s, v in runs])
+    ax.plot(steps, values.mean(axis=0), color=color, label=label, lw=lw, gid=gid)
+    if len(runs) > 1:
+        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2, lw=0)
+
+
+@themed
+def plot_loss_curves(curve_rows: Sequence[Mapping[str, float]] | Sequence[Sequence[Mapping[str, float]]],
+                     window: int | None = None, head_labels: Sequence[str] | None = None, title: str = "") -> Figure:
+    """Per-head loss over steps, one panel per term that carries information, as a running mean over
+    `window` steps (default: about 1/40 of the run). The total per-head loss is left out when it
+    equals the KD term (alpha = 1: then the CE term has weight 0 and is left out too). `curve_rows`
+    is one run's rows or a list of runs (seeds): then the line is their mean, the band their range."""
+    runs = _runs(curve_rows)
+    if not runs or not runs[0]:
         raise ValueError("no curve rows to plot")
-    columns = list(curve_rows[0])
+    columns = list(runs[0][0])
     families = [f for f in ("loss", "kd", "ce") if any(c.startswith(f"{f}/") for c in columns)]
     heads = head_names({c.split("/")[1] for c in columns if "/" in c})
+    kd_only = "kd" in families and all(
+        np.allclose([r[f"loss/{h}"] for r in run], [r[f"kd/{h}"] for r in run], rtol=1e-6, atol=1e-7)
+        for run in runs for h in heads if f"loss/{h}" in columns and f"kd/{h}" in columns)
+    if kd_only:
+        families = ["kd"]
     names = dict(zip(heads, head_labels)) if head_labels is not None else {}
-    window = window or max(1, len(curve_rows) // 40)
-    steps = np.array([r["step"] for r in curve_rows])
-    fig = Figure(figsize=(3.6 * len(families), 3.4))
+    window = window or max(1, len(runs[0]) // 40)
+    fig = figure("column" if len(families) == 1 else "text", 2.1)
     axes = np.atleast_1d(fig.subplots(1, len(families), sharey=True))
     kernel = np.ones(window) / window
     for ax, family in zip(axes, families):
-        for head, c in zip(heads, colors(len(heads))):
+        for i, head in enumerate(heads):
             key = f"{family}/{head}"
             if key in columns:
-                values = np.array([r[key] for r in curve_rows])
-                smooth = np.convolve(values, kernel, mode="valid")
-                ax.plot(steps[window - 1:], smooth, color=c, label=names.get(head, head))
-        ax.set_title({"loss": "per-head loss", "kd": "KD (teacher) term", "ce": "CE (gold) term"}[family])
+                curves = [(np.array([r["step"] for r in run])[window - 1:],
+                           np.convolve([r[key] for r in run], kernel, mode="valid")) for run in runs]
+                _band(ax, curves, head_color(i), names.get(head, head), gid=names.get(head))
+        ax.set_title({"loss": "per-head loss", "kd": "KD term (per head = total)" if kd_only else "KD (teacher) term",
+                      "ce": "CE (gold) term"}[family])
         ax.set_xlabel("training step")
-    axes[0].set_ylabel(f"loss (running mean of {window} steps)")
-    axes[-1].legend(fontsize=8)
+    axes[0].set_ylabel(f"loss (running mean, {window} steps)")
+    axes[-1].legend()
     if title:
         fig.suptitle(title)
     return fig
@@ -318,327 +352,127 @@ def _diversity_measures(rows: Sequence[Mapping[str, float]]) -> list[str]:
     return [k for k in rows[0] if k != "step"]
 
 
-DIVERSITY_LABELS = {"ambiguity": "ambiguity: variance of the heads'\nprobabilities around their mean",
-                    "top1_disagreement": "top-1 disagreement:\nshare of questions, mean over pairs"}
+DIVERSITY_TITLES = {"ambiguity": "ambiguity", "top1_disagreement": "top-1 disagreement"}
+DIVERSITY_LABELS = {"ambiguity": "variance of the heads'\nprobabilities (mean)",
+                    "top1_disagreement": "share of questions,\nmean over head pairs"}
+
+
+def _diversity_title(measure: str) -> str:
+    if measure.startswith("mean_"):
+        return f"mean {measure[5:].capitalize()} r"
+    return DIVERSITY_TITLES.get(measure, measure.replace("_", " "))
 
 
 def _diversity_label(measure: str) -> str:
     if measure.startswith("mean_"):
-        return f"mean pairwise {measure[5:].capitalize()} r\nbetween the heads' margins"
+        return f"{measure[5:].capitalize()} r between\nthe heads' margins"
     return DIVERSITY_LABELS.get(measure, measure.replace("_", " "))
 
 
-@_themed
-def plot_diversity_over_steps(rows: Sequence[Mapping[str, float]] | Mapping[str, Sequence[Mapping[str, float]]],
-                              teacher_level: Mapping[str, float] | None = None, title: str = "") -> Figure:
+@themed
+def plot_diversity_over_steps(rows: Sequence[Mapping[str, float]] | Mapping[str, Any],
+                              teacher_level: Mapping[str, float] | None = None, title: str = "",
+                              run_colors: Mapping[str, str] | None = None) -> Figure:
     """Head diversity during training, one panel per measure, one line per run (e.g. CERBERUS vs
-    replicated). The y axis follows the runs; the teachers' own diversity, the level the heads may
-    approach, is a dashed line when it falls inside it and an arrow with its value at the edge when
-    it does not (it is usually far away, and drawing it would flatten the runs' curves)."""
+    replicated); a run given as several seeds' rows is their mean with their range as a band. The y
+    axis follows the runs; the teachers' own diversity is a dashed line when it falls inside it and
+    an arrow with its value at the edge when it does not (drawing it would flatten the runs' curves)."""
     runs = rows if isinstance(rows, Mapping) else {"heads": rows}
-    measures = _diversity_measures(next(iter(runs.values())))
-    fig = Figure(figsize=(3.9 * len(measures), 3.5))
+    runs = {name: _runs(r) for name, r in runs.items()}
+    measures = _diversity_measures(next(iter(runs.values()))[0])
+    fig = figure("text", 1.9)
     axes = np.atleast_1d(fig.subplots(1, len(measures)))
+    palette = dict(zip(runs, colors(len(runs))))
     for ax, measure in zip(axes, measures):
         values = []
-        for (name, run), c in zip(runs.items(), colors(len(runs))):
-            ys = [r[measure] for r in run]
-            values += ys
-            ax.plot([r["step"] for r in run], ys, marker="o", ms=3, color=c, label=name)
+        for name, seeds in runs.items():
+            curves = [(np.array([r["step"] for r in run]), np.array([r[measure] for r in run])) for run in seeds]
+            values += [v for _, ys in curves for v in ys]
+            _band(ax, curves, (run_colors or {}).get(name, palette[name]), name,
+                  gid=name if run_colors and name in run_colors else None)
         low, high = data_range(values, pad=0.12)
         ax.set_ylim(low, high)
         level = (teacher_level or {}).get(measure)
         if level is not None and low <= level <= high:
-            ax.axhline(level, color="0.3", ls="--", lw=1, label="teachers")
+            ax.axhline(level, color="0.3", ls="--", lw=0.9, label="teachers")
         elif level is not None:
             above = level > high
             ax.annotate(f"teachers: {level:.{decimals([level, *values], 3, 4)}f} {'↑' if above else '↓'}",
-                        xy=(0.98, 0.97 if above else 0.03), xycoords="axes fraction", ha="right",
-                        va="top" if above else "bottom", fontsize=8, color="0.25",
-                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "lw": 0.6})
-        ax.set_ylabel(_diversity_label(measure), fontsize=8.5)
-        ax.set_title(measure.replace("_", " "))
+                        xy=(0.97, 0.96 if above else 0.04), xycoords="axes fraction", ha="right",
+                        va="top" if above else "bottom", fontsize=SMALL_FONT - 0.5, color="0.25",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "lw": 0.5})
+        ax.set_ylabel(_diversity_label(measure))
+        ax.set_title(_diversity_title(measure))
         ax.set_xlabel("training step")
-    axes[-1].legend(fontsize=8, loc="center right")
+        ax.yaxis.set_major_locator(mpl.ticker.MaxNLocator(4))
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
     if title:
         fig.suptitle(title)
     return fig
 
 
-@_themed
+def _edge_note(ax, text: str, k: int) -> None:
+    """A value off the x range, named at the right edge (k-th from the bottom)."""
+    ax.annotate(text, xy=(0.98, 0.03 + 0.1 * k), xycoords="axes fraction", ha="right", va="bottom",
+                fontsize=SMALL_FONT - 1, color="0.25", bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6",
+                                                             "lw": 0.5})
+
+
+@themed
 def plot_diversity_tradeoff(points: Sequence[Mapping[str, Any]], teacher_level: float, metric: str = "map",
                             title: str = "", separate: Mapping[str, float] | None = None) -> Figure:
     """One point per recipe: the heads' diversity (left: 1 - mean head-head r, log scale; right: the
-    specialization S) against pooled quality. The dashed line is the teachers' own 1 - r, which is
-    also S for heads that each equal their own teacher: the level a recipe could reach. The dotted
-    line, given `separate` (`Artifacts.separate_students`), is where single-teacher students with a
-    body each stand: what the student learns from each teacher without a shared body."""
-    fig = Figure(figsize=(9.5, 4.2))
+    specialization S) against pooled quality with its 95% CI (a point's "ci"). Points are numbered and
+    the key below names each (its "label", else "name"). The teachers' own 1 - r (also the S of heads
+    that each equal their teacher) and, given `separate` (`Artifacts.separate_students`), the
+    single-teacher students with a body each are vertical lines, or named at the edge when far off."""
+    fig = figure("text", 3.0)
     axes = fig.subplots(1, 2, sharey=True)
-    ys = [p[metric] for p in points]
-    panels = ((axes[0], [max(1 - p["head_head_r"], 1e-6) for p in points], "1 - mean head-head r (log)"),
-              (axes[1], [p["specialization"] for p in points], "specialization S"))
-    for ax, xs, label in panels:
-        ax.scatter(xs, ys, s=22, color=colors(1)[0], zorder=3)
-        for x, y, p in zip(xs, ys, points):
-            ax.annotate(p["name"], (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
-        ax.axvline(teacher_level, color="0.3", ls="--", lw=1, label=f"teachers ({teacher_level:.3f})")
-        ax.set_xlabel(label)
-    if separate:
-        for ax, x in ((axes[0], max(1 - separate["head_head_r"], 1e-6)), (axes[1], separate["specialization"])):
-            ax.axvline(x, color=colors(2)[1], ls=":", lw=1.2, label=f"single-teacher students, a body each ({x:.3f})")
-    axes[0].set_xscale("log")
-    axes[0].set_ylabel(f"pooled {metric.upper()}")
-    for ax in axes:  # one legend per panel (its own x values), under it: inside, it hid the points' labels
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-# --------------------------------------------------------------------------- quality
-def plot_seed_spread(rows: Sequence[Mapping[str, Any]], references: Mapping[str, float], metric: str = "map",
-                     title: str = "") -> Figure:
-    """One row per system: every seed's value (small dots) and their mean ± sample sd (large dot and
-    whisker), so a gap between systems can be read against the spread between seeds. `rows`:
-    {"label", "values": per-seed values}; `references` (teachers, trained once) are dashed lines."""
-    fig = Figure(figsize=(7.5, 0.42 * len(rows) + 1.6))
-    ax = fig.subplots()
-    y = np.arange(len(rows))[::-1]
-    c = colors(1)[0]
-    for yi, row in zip(y, rows):
-        values = np.asarray(row["values"], dtype=float)
-        ax.scatter(values, np.full(len(values), yi), s=10, color="0.55", zorder=2)
-        found = mean_sd(values)
-        ax.errorbar(found["mean"], yi, xerr=_whisker(values), fmt="o", color=c, ms=6, capsize=3, zorder=3)
-        ax.annotate(f"{format_mean_sd(values, 3)} (n={found['n']})", (found["mean"], yi), xytext=(0, 5),
-                    textcoords="offset points", ha="center", va="bottom", fontsize=6.5, color="0.2")
-    for (name, value), lc in zip(references.items(), colors(len(references) + 1)[1:]):
-        ax.axvline(value, color=lc, ls="--", lw=1, label=f"{name} ({value:.3f})")
-    ax.set_yticks(y, [r["label"] for r in rows])
-    ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel(f"{METRIC_LABELS.get(metric, metric)}: seeds (grey), mean ± sd")
-    if references:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def _error(rows: Sequence[Mapping[str, Any]], metric: str) -> np.ndarray:
-    values = np.array([r[metric] for r in rows])
-    ci = np.array([r[f"{metric}_ci"] for r in rows]).reshape(len(rows), 2)
-    return np.clip(np.stack([values - ci[:, 0], ci[:, 1] - values]), 0, None)
-
-
-@_themed
-def plot_metric_bars(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = METRICS, title: str = "",
-                     reference: str | None = None) -> Figure:
-    """Each row's value (dot, printed to 3 decimals) and 95% CI (whisker), one panel per metric,
-    coloured by the row's "role"; the x axis follows the data, not [0, 1], so differences of a
-    hundredth are visible. Rows: {"name", "role", "map", "map_ci", ...} as `analysis.metrics_frame`
-    or a run's metrics give; a row's "label" (else its name) is shown. `reference` names the row whose
-    value is drawn as a dotted line across each panel."""
-    roles = list(dict.fromkeys(r.get("role", "") for r in rows))
-    palette = dict(zip(roles, colors(len(roles))))
-    fig = Figure(figsize=(3.4 * len(metrics) + 2.6, 0.34 * len(rows) + 1.5))
-    axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
-    y = np.arange(len(rows))[::-1]
-    ref = next((r for r in rows if r["name"] == reference), None)
-    for ax, metric in zip(axes, metrics):
-        values = np.array([r[metric] for r in rows])
-        error = _error(rows, metric)
-        for yi, value, low, high, row in zip(y, values, *error, rows):
-            c = palette[row.get("role", "")]
-            ax.errorbar(value, yi, xerr=[[low], [high]], fmt="o", color=c, ms=5, elinewidth=1.2, capsize=2)
-            ax.annotate(f"{value:.3f}", (value, yi), xytext=(0, 4), textcoords="offset points", ha="center",
-                        va="bottom", fontsize=6.5, color="0.2")
-        if ref is not None:
-            ax.axvline(ref[metric], color="0.4", ls=":", lw=1)
-        ax.set_xlim(*data_range(np.concatenate([values - error[0], values + error[1]]), pad=0.04))
-        ax.set_xlabel(f"{METRIC_LABELS.get(metric, metric)} (95% CI)")
-        ax.set_ylim(-0.7, len(rows) - 0.3)
-    axes[0].set_yticks(y, [r.get("label", r["name"]) for r in rows])
-    handles = [mpl.lines.Line2D([], [], color=palette[r], marker="o", ls="", label=r) for r in roles]
-    if ref is not None:
-        handles.append(mpl.lines.Line2D([], [], color="0.4", ls=":", label=ref.get("label", ref["name"])))
-    if len(handles) > 1:
-        axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def plot_head_metrics(metrics: Mapping[str, Mapping[str, Any]], teachers: Mapping[str, Mapping[str, Any]] | None = None,
-                      head_labels: Sequence[str] | None = None, title: str = "") -> Figure:
-    """The pooled student, each head, and (optionally) the teachers, with 95% CIs.
-    `metrics` is one split of a student's metrics ({"pooled": {...}, "head0": {...}});
-    `teachers` maps a name to its pooled metrics; `head_labels` renames the heads (e.g. by teacher)."""
-    heads = head_names(metrics)
-    labels = list(head_labels) if head_labels is not None else heads
-    rows = [{"name": "pooled", "label": "student, pooled", "role": "student (pooled)", **metrics["pooled"]}]
-    rows += [{"name": label, "role": "student head", **metrics[h]} for h, label in zip(heads, labels)]
-    rows += [{"name": n, "label": f"teacher {n}", "role": "teacher", **m} for n, m in (teachers or {}).items()]
-    return plot_metric_bars(rows, title=title, reference="pooled")
-
-
-@_themed
-def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
-                  xlabels: Mapping[str, str] | None = None, title: str = "") -> Figure:
-    """Quality with 95% CIs of every ablation run, one panel per "panel" (e.g. number of heads,
-    body/head split), one tick per run ("name", "+" starts a new line), ordered by its setting "x"
-    and coloured by it; the row marked "main" (the main run, in every panel) has one colour and
-    marker everywhere and a dotted line at its value. `xlabels`: panel -> x-axis label. Rows with
-    "values" and "seeds" (one value per seed; `metric` is then their mean) show each seed as a grey
-    dot and mean ± sd instead of the CI, and name their seeds."""
-    over_seeds = all("values" in r for r in rows)
-    panels = list(dict.fromkeys(r["panel"] for r in rows))
-    sizes = [sum(r["panel"] == p for r in rows) for p in panels]
-    widths = [max(size, 3) for size in sizes]  # room for a panel's title and legend, even with one run
-    fig = Figure(figsize=(max(6.0, 0.95 * sum(widths) + 2.2 * len(panels)), 4.6))
-    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, width_ratios=widths))
-    settings = list(dict.fromkeys((p, r["x"]) for p in panels
-                                  for r in sorted(rows, key=lambda r: r["x"]) if r["panel"] == p and not r.get("main")))
-    palette = dict(zip(settings, colors(len(settings) + 1)[1:]))  # colour 0 is the main run's; none means two things
-    main_color = colors(1)[0]
-    main = next((r for r in rows if r.get("main")), None)
-    for ax, panel in zip(axes, panels):
-        sub = sorted((r for r in rows if r["panel"] == panel), key=lambda r: (r["x"], bool(r.get("main"))))
-        for key in dict.fromkeys("main" if r.get("main") else r["x"] for r in sub):
-            pos = [i for i, r in enumerate(sub) if ("main" if r.get("main") else r["x"]) == key]
-            runs = [sub[i] for i in pos]
-            is_main = key == "main"
-            label = runs[0].get("legend", "main run" if is_main else f"{key}")
-            error = _seed_error(runs) if over_seeds else _error(runs, metric)
-            ax.errorbar(pos, [r[metric] for r in runs], yerr=error, fmt="*" if is_main else "o",
-                        ms=11 if is_main else 6, color=main_color if is_main else palette[(panel, key)], capsize=3,
-                        label=label, zorder=3)
-            for p_, r in zip(pos, runs):
-                note = f"{r[metric]:.3f}"
-                if over_seeds:
-                    ax.scatter([p_] * len(r["values"]), r["values"], s=9, color="0.55", zorder=2)
-                    note = f"{format_mean_sd(r['values'], 3)}\n(seed{'s' if len(r['seeds']) > 1 else ''} " \
-                           f"{','.join(map(str, r['seeds']))})"
-                ax.annotate(note, (p_, r[metric]), xytext=(6, 0), textcoords="offset points",
-                            va="center", fontsize=6.5 if over_seeds else 7, color="0.2")
-        if main is not None:
-            ax.axhline(main[metric], color=main_color, ls=":", lw=1)
-        ax.set_xticks(range(len(sub)), [r["name"].replace("+", "\n+") for r in sub], fontsize=7.5)
-        ax.set_xlim(-0.6, len(sub) - 0.2)
-        ax.set_title(panel)
-        ax.set_xlabel((xlabels or {}).get(panel, ""))
-        ax.legend(fontsize=7.5, loc="lower right")
-    spread = "seeds (grey), mean ± sd" if over_seeds else "95% CI"
-    axes[0].set_ylabel(f"{METRIC_LABELS.get(metric, metric)} ({spread})")
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def _whisker(values: Sequence[float]) -> float:
-    """The half-length of a seed whisker: the sample sd, or none for one seed (which has no sd)."""
-    return mean_sd(values)["sd"] if len(values) > 1 else 0.0
-
-
-def _seed_error(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Each row's seed whisker, both ways."""
-    sd = [_whisker(r["values"]) for r in rows]
-    return np.array([sd, sd])
-
-
-def label_groups(points: np.ndarray, tolerance: float = 0.02, axes: Sequence[int] = (0, 1)) -> list[list[int]]:
-    """Indices of points that nearly coincide (within `tolerance` of the data range on each of
-    `axes`), grouped in order of first appearance: models of one architecture share a latency, so
-    their labels would print over each other."""
-    pts = np.asarray(points, dtype=float).reshape(-1, 2)
-    span = np.ptp(pts, axis=0) if len(pts) else np.ones(2)
-    tol = tolerance * np.where(span > 0, span, 1.0)
-    axes = list(axes)
-    groups: list[list[int]] = []
-    for i, p in enumerate(pts):
-        group = next((g for g in groups if np.all(np.abs(pts[g[0]] - p)[axes] <= tol[axes])), None)
-        if group is None:
-            groups.append([i])
+    ys = np.array([p[metric] for p in points])
+    err = np.array([[p[metric] - p["ci"][0], p["ci"][1] - p[metric]] for p in points]).T if all(
+        "ci" in p for p in points) else None
+    panels = ((axes[0], [max(1 - p["head_head_r"], 1e-6) for p in points], "1 − mean head-head r (log scale)",
+               None if not separate else max(1 - separate["head_head_r"], 1e-6)),
+              (axes[1], [p["specialization"] for p in points], "specialization S",
+               None if not separate else separate["specialization"]))
+    for k, (ax, xs, label, sep) in enumerate(panels):
+        xs = np.asarray(xs)
+        ax.errorbar(xs, ys, yerr=err, fmt="o", ms=3.5, color=CERBERUS_COLOR, ecolor="0.75", elinewidth=0.6,
+                    capsize=0, zorder=3)
+        if k == 0:
+            ax.set_xscale("log")
+            _log_ticks(ax)
+            lo, hi = xs.min() / 1.5, xs.max() * 1.5
         else:
-            group.append(i)
-    return groups
-
-
-@_themed
-def plot_pareto(points: Sequence[tuple[float, float]], names: Sequence[str], front: Sequence[int],
-                spread: Sequence[tuple[float, float]] | None = None,
-                members: Sequence[Sequence[tuple[str, float]]] | None = None,
-                xlabel: str = "latency per question (ms, log scale)", ylabel: str = "test MAP",
-                title: str = "") -> Figure:
-    """Quality against cost, one labelled point per model or architecture, the Pareto front
-    (`analysis.pareto_front`, fastest first) joined. A point that stands for several models (one
-    architecture) gets `spread`, the range of their quality, as a vertical bar, and `members`,
-    (name, quality) pairs listed beside the plot. Labels of points that nearly coincide are stacked."""
-    pts = np.asarray(points, dtype=float).reshape(len(names), 2)
-    on_front = np.isin(np.arange(len(pts)), front)
-    c = colors(2)
-    fig = Figure(figsize=(8.2, 4.0))
-    ax = fig.add_subplot()
-    if spread is not None:
-        for (x, _), (low, high) in zip(pts, spread):
-            if high > low:
-                ax.vlines(x, low, high, color="0.55", lw=2.5, alpha=0.5, zorder=1)
-    ax.scatter(pts[~on_front, 0], pts[~on_front, 1], color=c[0], s=30, zorder=3, label="dominated")
-    ax.scatter(pts[on_front, 0], pts[on_front, 1], color=c[1], s=60, zorder=3, label="Pareto front")
-    ax.plot(pts[list(front), 0], pts[list(front), 1], color=c[1], lw=1.2, zorder=2)
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(mpl.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
-    log_x = np.log(pts[:, 0])
-    right = log_x > log_x.min() + 0.75 * np.ptp(log_x)  # labelled below-left, clear of the listing
-    for group in label_groups(np.column_stack([log_x, pts[:, 1]]), tolerance=0.04):
-        for k, i in enumerate(sorted(group, key=lambda i: -pts[i, 1])):  # stacked, best on top
-            ax.annotate(f"{names[i]}  {pts[i, 1]:.3f}", pts[i], xytext=(-4, -7 - 11 * k) if right[i] else (6, 4 - 11 * k),
-                        textcoords="offset points", fontsize=7.5, va="top" if right[i] else "bottom",
-                        ha="right" if right[i] else "left")
-    listing = [f"{names[i]}:\n" + "\n".join(f"  {m}  {q:.3f}" for m, q in sorted(group, key=lambda mq: -mq[1]))
-               for i, group in enumerate(members or []) if len(group) > 1]
-    if listing:
-        ax.text(1.03, 1.0, "\n\n".join(listing), transform=ax.transAxes, va="top", ha="left", fontsize=7)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.margins(x=0.12, y=0.12)
-    ax.legend(loc="lower right", fontsize=8)
+            lo, hi = data_range(xs, pad=0.12)
+        ax.set_xlim(lo, hi)
+        edge = 0
+        for value, name, style in ((teacher_level, "teachers", ("0.3", "--", 0.9)),
+                                   (sep, "separate students", (SEPARATE_COLOR, ":", 1.2))):
+            if value is None:
+                continue
+            if lo <= value <= hi:
+                ax.axvline(value, color=style[0], ls=style[1], lw=style[2], label=f"{name} ({value:.3f})")
+            else:
+                _edge_note(ax, f"{name}: {value:.3f} →", edge)
+                edge += 1
+        ax.set_xlabel(label)
+        ax.set_ylim(*data_range(np.concatenate([ys - (err[0] if err is not None else 0),
+                                                ys + (err[1] if err is not None else 0)]), pad=0.05))
+        place_labels(ax, list(zip(xs, ys)), [str(i + 1) for i in range(len(points))], fontsize=SMALL_FONT - 1,
+                     offsets=[(3, 1), (-3, 1), (3, -7), (-3, -7), (3, 6), (-3, 6), (6, -3), (-6, -3)])
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", fontsize=SMALL_FONT - 0.5)
+    axes[0].set_ylabel(f"pooled {METRIC_LABELS.get(metric, metric)}" + (" (95% CI)" if err is not None else ""))
+    blank = [patches.Patch(visible=False)] * len(points)
+    fig.legend(blank, [f"{i + 1}: {p.get('label', p['name'])}" for i, p in enumerate(points)],
+               loc="outside lower center", ncols=5, handlelength=0, handletextpad=0, fontsize=SMALL_FONT - 0.5)
     if title:
-        ax.set_title(title)
+        fig.suptitle(title)
     return fig
-
-
-# --------------------------------------------------------------------------- saving
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in a figure sidecar")
-
-
-# metadata that would change on every save (dates, versions): dropped so reruns leave files unchanged
-SAVE_METADATA = {"pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
-                 "png": {"Software": None}}
-
-
-def save_figure(fig: Figure, name: str, data: Mapping[str, Any], params: Mapping[str, Any],
-                out_dir: str | Path = "figures") -> list[Path]:
-    """Write NAME.pdf, NAME.png (150 dpi) and NAME.json (data shown, parameters, code version), each atomically."""
-    out_dir = Path(out_dir)
-    written = []
-    for fmt, options in (("pdf", {}), ("png", {"dpi": 150})):
-        path = out_dir / f"{name}.{fmt}"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, metadata=SAVE_METADATA[fmt], bbox_inches="tight", **options)
-        written.append(path)
-    sidecar = {"figure": name, "code_version": code_version(), "params": dict(params), "data": dict(data)}
-    path = out_dir / f"{name}.json"
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(sidecar, indent=1, sort_keys=True, default=_jsonable) + "\n", encoding="utf-8")
-    written.append(path)
-    return written

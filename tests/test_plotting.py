@@ -22,6 +22,7 @@ from cerberus_core.artifacts import Artifacts, Missing  # noqa: E402
 from cerberus_core.errors import InputError  # noqa: E402
 from cerberus_core.figures import FIGURES, main, make_figures  # noqa: E402
 from cerberus_core.metrics import metrics_with_ci, ranking_metrics  # noqa: E402
+from cerberus_core.names import CERBERUS_COLOR  # noqa: E402
 from cerberus_core.scores import ScoreTable  # noqa: E402
 
 from conftest import synthetic_dataset_meta  # noqa: E402
@@ -126,7 +127,7 @@ def test_agreement_matrix_boxes_each_heads_closest_teacher_and_stars_each_teache
     boxes = sorted(p.get_xy() for p in values.patches if isinstance(p, patches.Rectangle) and not p.get_fill())
     assert boxes == [(1, 0), (1, 1), (1, 2)]  # each head's closest teacher
     stars = sorted((int(t.get_position()[0]), int(t.get_position()[1])) for t in centred.texts if t.get_text() == "★")
-    assert stars == [(0, 0), (1, 1), (2, 1), (2, 2)]  # t0 <- h0, t1 <- h1, t2 <- h1 and h2 (a tie)
+    assert stars == [(0, 0), (1, 1)]  # t0 <- h0, t1 <- h1; t2's h1 and h2 tie: no star
     assert annotations(centred)[:9][1::3] == ["-0.1", "+0.1", "+0.0"]  # t1's column minus its mean, x 1e3
     assert fig.axes[2].get_ylabel() == "Pearson r" and fig._suptitle.get_text() == "cerberus"
 
@@ -134,6 +135,8 @@ def test_agreement_matrix_boxes_each_heads_closest_teacher_and_stars_each_teache
 def test_loss_curves_one_panel_per_term_one_line_per_head():
     terms = [f"{f}/head{h}" for f in ("loss", "kd", "ce") for h in range(3)]
     rows = [{"step": s, "epoch": 0, "loss": 1.0, **{t: 1 / s + int(t[-1]) for t in terms}} for s in range(1, 81)]
+    for r in rows:  # the total per-head loss differs from its KD term (alpha < 1)
+        r.update({f"loss/head{h}": r[f"kd/head{h}"] + 0.5 * r[f"ce/head{h}"] for h in range(3)})
     fig = pl.plot_loss_curves(rows, window=4, head_labels=["head0 ← a", "head1 ← b", "head2 ← c"], title="wikiqa")
     assert len(fig.axes) == 3 and fig._suptitle.get_text() == "wikiqa"
     for ax in fig.axes:
@@ -141,6 +144,22 @@ def test_loss_curves_one_panel_per_term_one_line_per_head():
         assert len(ax.get_lines()[0].get_xdata()) == 80 - 3  # running mean of 4
     gold_only = [{"step": s, "epoch": 0, "ce/head0": 0.5, "loss/head0": 0.5, "loss": 0.5} for s in range(1, 5)]
     assert len(pl.plot_loss_curves(gold_only).axes) == 2
+
+
+def test_loss_curves_at_alpha_1_draw_the_kd_term_alone_and_seeds_as_a_band():
+    """With alpha = 1 each head's loss is its KD term and the CE term weighs 0: one panel, not three
+    (two of them a copy and a term that is not trained on); several seeds: their mean and range."""
+    def run(shift: float) -> list[dict]:
+        return [{"step": s, "epoch": 0, "loss": 1.0, **{f"{f}/head{h}": 1 / s + h + shift for f in ("loss", "kd")
+                                                       for h in range(2)}, "ce/head0": 0.7, "ce/head1": 0.7}
+                for s in range(1, 41)]
+    fig = pl.plot_loss_curves([run(0.0), run(0.2)], window=1)
+    (ax,) = fig.axes
+    assert ax.get_title().startswith("KD term")
+    assert [line.get_label() for line in ax.get_lines()] == ["head0", "head1"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata()[:2], [1.1, 0.6])  # mean of the two seeds
+    assert len(ax.collections) == 2  # a band per head
+    assert fig.get_size_inches()[0] == pytest.approx(pl.COLUMN_WIDTH)
 
 
 def errorbar_x(ax) -> list[float]:
@@ -155,7 +174,6 @@ def test_head_metrics_dots_with_ci_on_a_scale_that_follows_the_data():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["student, pooled", "head0 <- t0", "head1 <- t1", "teacher t0"]
     assert errorbar_x(ax) == [0.7, 0.6, 0.65, 0.75]
-    assert "0.650" in annotations(ax)  # every value printed
     low, high = ax.get_xlim()
     assert 0.45 < low < 0.5 and 0.85 < high < 0.9  # the CIs' span, not [0, 1]
     assert ax.get_lines()[-1].get_xdata()[0] == 0.7  # dotted reference: the pooled student
@@ -174,7 +192,7 @@ def test_diversity_over_steps_follows_the_runs_and_points_at_teachers_off_scale(
             for s in (0, 10, 20)]
     fig = pl.plot_diversity_over_steps({"cerberus": rows, "replicated": rows},
                                        teacher_level={"ambiguity": 0.3, "top1_disagreement": 0.02}, title="t")
-    assert [ax.get_title() for ax in fig.axes] == ["ambiguity", "mean pearson", "top1 disagreement"]
+    assert [ax.get_title() for ax in fig.axes] == ["ambiguity", "mean Pearson r", "top-1 disagreement"]
     assert all(ax.get_ylabel() for ax in fig.axes)
     ambiguity, _, top1 = fig.axes
     assert ambiguity.get_ylim()[1] < 0.03  # the teachers' 0.3 does not squash the runs' 0..0.02
@@ -182,6 +200,8 @@ def test_diversity_over_steps_follows_the_runs_and_points_at_teachers_off_scale(
     assert "teachers: 0.300 ↑" in annotations(ambiguity)
     assert [line.get_label() for line in top1.get_lines()] == ["cerberus", "replicated", "teachers"]  # in range
     assert len(pl.plot_diversity_over_steps(rows).axes[0].get_lines()) == 1
+    seeds = pl.plot_diversity_over_steps({"cerberus": [rows, [{**r, "ambiguity": 0.0} for r in rows]]})
+    np.testing.assert_allclose(seeds.axes[0].get_lines()[0].get_ydata(), [0.0, 0.005, 0.01])  # mean over seeds
 
 
 def test_ablation_one_panel_per_family_one_tick_per_run_main_run_alike_everywhere():
@@ -191,18 +211,21 @@ def test_ablation_one_panel_per_family_one_tick_per_run_main_run_alike_everywher
     rows += [{"panel": "heads", **main}, {"panel": "split", **{**main, "name": "B3 3H1", "x": 1}}]
     rows += [{"panel": "split", "x": 2, "name": "B2 3H2", **metric_row(0.6)}]
     fig = pl.plot_ablation(rows, xlabels={"heads": "teachers", "split": "split"})
-    heads, split = fig.axes[:2]
+    heads, split, members = fig.axes[:3]
     assert [heads.get_title(), split.get_title()] == ["heads", "split"]
-    assert [heads.get_xlabel(), split.get_xlabel()] == ["teachers", "split"]
-    assert [t.get_text() for t in heads.get_xticklabels()] == ["a", "b", "a\n+b", "b\n+c", "a\n+b\n+c"]
+    assert [members.get_xlabel(), split.get_xlabel()] == ["teachers", "split"]
+    # teacher sets as a dot matrix under the panel (one row per teacher), not overprinting tick labels
+    assert [t.get_text() for t in members.get_yticklabels()] == ["c", "b", "a"]
+    filled = [sorted(map(tuple, c.get_offsets().tolist())) for c in members.collections[1::2]]
+    assert filled == [[(0, 2)], [(1, 1)], [(2, 1), (2, 2)], [(3, 0), (3, 1)], [(4, 0), (4, 1), (4, 2)]]
     assert [t.get_text() for t in split.get_xticklabels()] == ["B3 3H1", "B2 3H2"]
     assert len(heads.containers) == 3 and len(split.containers) == 2  # one per setting, the main run apart
     main_colors = [c.lines[0].get_color() for ax in (heads, split) for c in ax.containers
-                   if c.lines[0].get_marker() == "*"]
-    assert len(main_colors) == 2 and main_colors[0] == main_colors[1]
-    others = [c.lines[0].get_color() for ax in (heads, split) for c in ax.containers if c.lines[0].get_marker() != "*"]
-    assert len(set(others)) == 3 and main_colors[0] not in others  # no colour means two things
-    assert all(ax.get_legend() is not None for ax in (heads, split))
+                   if c.lines[0].get_marker() == "D"]
+    assert main_colors == [CERBERUS_COLOR] * 2  # the main run is CERBERUS: its colour, in every panel
+    others = {c.lines[0].get_color() for ax in (heads, split) for c in ax.containers if c.lines[0].get_marker() != "D"}
+    assert CERBERUS_COLOR not in others  # CERBERUS's colour means the main run only
+    assert [t.get_text() for t in fig.legends[0].get_texts()][0] == "main run"
 
 
 def test_pareto_labels_every_point_and_joins_the_front():
@@ -210,6 +233,7 @@ def test_pareto_labels_every_point_and_joins_the_front():
     front = an.pareto_front(points)
     ax = pl.plot_pareto(points, names, front).axes[0]
     assert [t.get_text() for t in ax.texts] == ["small  0.600", "large  0.700", "bad  0.500"]
+    assert not overlapping(ax.texts)
     np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [10, 30])
     assert ax.get_xscale() == "log"
 
@@ -219,9 +243,35 @@ def test_pareto_lists_the_members_of_an_architecture_and_draws_their_range():
     members = [[("a", 0.6), ("b", 0.65), ("c", 0.62)], [("teacher", 0.7)]]
     ax = pl.plot_pareto(points, names, an.pareto_front(points), spread=[(0.6, 0.65), (0.7, 0.7)],
                         members=members).axes[0]
-    assert ax.texts[-1].get_text() == "B2 1H1 students:\n  b  0.650\n  c  0.620\n  a  0.600"
+    assert ax.texts[0].get_text() == "B2 1H1 students:\n  b  0.650\n  c  0.620\n  a  0.600"
     (bar,) = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
     np.testing.assert_allclose(bar.get_segments()[0], [[10, 0.6], [10, 0.65]])
+
+
+def overlapping(texts) -> list[tuple[str, str]]:
+    """Pairs of texts whose drawn boxes overlap."""
+    texts = list(texts)
+    fig = texts[0].figure
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
+    if renderer is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    return [(texts[i].get_text(), texts[j].get_text()) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+            if boxes[i].overlaps(boxes[j])]
+
+
+def test_place_labels_keeps_labels_of_close_points_apart():
+    points = [(10, 0.60), (10.2, 0.601), (10.4, 0.600), (11, 0.6), (30, 0.7)]
+    fig = pl.figure("column", 2.0)
+    ax = fig.add_subplot()
+    ax.scatter(*zip(*points))
+    ax.set_xscale("log")
+    ax.set_xlim(5, 50)
+    ax.set_ylim(0.55, 0.75)
+    placed = pl.place_labels(ax, points, ["first", "second", "third", "fourth", "far"])
+    assert [t.get_text() for t in placed] == ["first", "second", "third", "fourth", "far"]
+    assert not overlapping(placed)
 
 
 def test_label_groups_join_points_that_nearly_coincide():
@@ -345,13 +395,25 @@ def artifacts(tmp_path_factory):
 
 def test_figures_cli_draws_every_figure_from_artifacts(artifacts, tmp_path, capsys):
     main(["--artifacts", str(artifacts), "--out", str(tmp_path)])
-    printed = capsys.readouterr().out.splitlines()  # the written paths; a "skip" note only for the seeds figure
-    one_seed = "skip results_over_seeds: no students/<name>/seed<s> runs (a multi-seed preset)"
-    assert printed == [one_seed] + [str(tmp_path / f"{n}.{ext}") for n in FIGURES if n != "results_over_seeds"
-                                    for ext in ("pdf", "png", "json")]
+    printed = capsys.readouterr().out.splitlines()  # the written paths; "skip" notes for what these artifacts lack
+    skipped = {"results_over_seeds", "claims_forest", "cost"}  # one seed, no claims.json, a bench of runs
+    assert [p for p in printed if p.startswith("skip ")] == [
+        "skip results_over_seeds: no students/<name>/seed<s> runs (a multi-seed preset)",
+        "skip claims_forest: no claims.json",
+        "skip cost: bench.json times runs, not architectures (NAME:B_b-kH_h): drawn by the pareto figure",
+        "skip claims_table: no claims.json"]
+    assert [p for p in printed if not p.startswith("skip ")] == [
+        str(tmp_path / f"{n}.{ext}") for n in FIGURES if n not in skipped for ext in ("pdf", "png", "json")] + [
+        str(tmp_path / "results_table.tex"), str(tmp_path / "README.md")]
+    gallery = (tmp_path / "README.md").read_text()
+    for name in FIGURES:
+        assert (f"![{name}]({name}.png)" in gallery) == (name not in skipped)
+        if name not in skipped:
+            caption = json.loads((tmp_path / f"{name}.json").read_text())["caption"]
+            assert caption and caption in gallery
     sidecar = lambda name: json.loads((tmp_path / f"{name}.json").read_text())["data"]  # noqa: E731
     assert sidecar("agreement_cerberus")["own_teacher_is_closest"] == [True, True, True]
-    assert sidecar("agreement_replicated")["heads"] == ["head0 ← t-a", "head1 ← t-a", "head2 ← t-a"]
+    assert sidecar("agreement_replicated")["heads"] == ["head 1 <- t-a", "head 2 <- t-a", "head 3 <- t-a"]
     diversity = sidecar("diversity_over_steps")
     assert [r["ambiguity"] for r in diversity["runs"]["cerberus"]][0] == 0.0
     assert diversity["runs"]["cerberus"][-1]["ambiguity"] > diversity["runs"]["replicated-t-a"][-1]["ambiguity"]
@@ -439,8 +501,9 @@ def test_the_single_teacher_students_are_read_together_as_heads_with_a_body_each
     fig, data, _ = FIGURES["diversity_tradeoff"](Artifacts(root))
     dev = data["separate_students"]
     assert dev == Artifacts(root).separate_students("dev") and dev["specialization"] < found["specialization"]
-    labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
-    assert f"single-teacher students, a body each ({dev['specialization']:.3f})" in labels
+    shown = [line.get_label() for ax in fig.axes for line in ax.get_lines()] + [t.get_text() for t in fig.axes[1].texts]
+    x = dev["specialization"]
+    assert f"separate students ({x:.3f})" in shown or f"separate students: {x:.3f} →" in shown
     config = root / "students" / "single-t-c" / "config.json"  # named after t-c, taught by t-b
     config.write_text(config.read_text().replace('"teacher_index": 2', '"teacher_index": 1'))
     with pytest.raises(InputError, match="single-t-c learned from .*t-b; expected teacher t-c"):
@@ -471,13 +534,15 @@ def test_a_multi_seed_layout_is_read_one_seed_at_a_time(artifacts, tmp_path):
     assert later.where("test") == "synthetic test, 12 questions, seed 3"
     with pytest.raises(Missing):
         later.run("students", "gold")
-    fig, data, _ = FIGURES["results_over_seeds"](first)
+    fig, data, params = FIGURES["results_over_seeds"](first)
     rows = {r["name"]: r for r in data["rows"]}
     assert rows["cerberus"]["seeds"] == [0, 3] and rows["gold"]["seeds"] == [0]  # every finished seed on disk
     assert rows["cerberus"]["values"] == [first.quality("cerberus"), 0.123]
-    assert data["teachers"]["teacher t-b"] == first.quality("t-b") and "seed 0" not in fig.texts[0].get_text()
+    assert data["teachers"]["t-b"] == first.quality("t-b") and not fig.texts  # no title: the caption says it
     notes = [t.get_text() for t in fig.axes[0].texts]  # a sd needs two seeds: gold's one seed shows its value alone
-    assert f"{first.quality('gold'):.3f} (n=1)" in notes and sum(" ± " in n and "(n=2)" in n for n in notes) >= 1
+    assert f"{first.quality('gold'):.3f} (n=1)" in notes and sum("±" in n and "(n=2)" in n for n in notes) >= 1
+    caption = params["caption"]
+    assert "2 training seeds (0, 3)" in caption and "teacher ensemble" in caption
     with pytest.raises(Missing, match="multi-seed"):
         FIGURES["results_over_seeds"](Artifacts(artifacts))
 
@@ -511,11 +576,11 @@ def test_ablations_with_seeds_show_every_seed_and_mean_sd_at_the_ablations_seeds
     assert rows["numb", "t-a+t-b+t-c"]["seeds"] == [0, 1] == rows["numb", "t-b"]["seeds"]
     assert rows["numb", "t-a+t-b+t-c"]["values"] == [first.quality("cerberus")] * 2
     assert rows["body", "B1 3H2"]["seeds"] == [0] and params["spread"] == "sample sd over seeds"
-    assert "seeds 0, 1" in fig.texts[0].get_text()
-    assert fig.axes[0].get_ylabel() == "MAP (seeds (grey), mean ± sd)"
-    notes = [t.get_text() for ax in fig.axes[:2] for t in ax.texts]
-    assert f"{(pair + 0.5) / 2:.3f} ± {np.std([pair, 0.5], ddof=1):.3f}\n(seeds 0,1)" in notes
-    assert f"{rows['body', 'B1 3H2']['map']:.3f}\n(seed 0)" in notes  # one seed has no sd; fewer seeds are named
+    assert "(0, 1; 1-2 per run" in params["caption"] and not fig.texts  # the seeds are in the caption, not a title
+    assert fig.axes[0].get_ylabel() == "MAP (mean ± sd over seeds)"
+    pair_bar = next(c for c in fig.axes[0].containers if c.lines[0].get_ydata()[0] == pytest.approx((pair + 0.5) / 2))
+    (whisker,) = pair_bar.lines[2]
+    assert np.ptp(whisker.get_segments()[0][:, 1]) == pytest.approx(2 * np.std([pair, 0.5], ddof=1))
     shutil.rmtree(root / "students" / "cerberus" / "seed1")  # an ablation seed whose main run is still training
     assert {tuple(r["seeds"]) for r in FIGURES["ablation"](Artifacts(root))[1]["rows"]} == {(0,)}
 
@@ -532,16 +597,20 @@ def test_example_question_is_short_and_ranked_right_by_every_teacher(artifacts):
     assert example["ranks"] == {t: art.correct_rank(table, example["qid"]) for t, table in tables.items()}
 
 
-def test_figure_titles_name_the_dataset_and_split(artifacts):
-    fig, _, _ = FIGURES["head_correlation_cerberus"](Artifacts(artifacts))
-    assert "synthetic test, 12 questions" in fig.axes[0].get_title()
+def test_figures_have_captions_not_titles(artifacts):
+    """What a figure shows (data, n, seeds) is said in its caption; a figure carries no title."""
+    for name in ("head_correlation_cerberus", "agreement_replicated", "results", "loss_curves"):
+        fig, _, params = FIGURES[name](Artifacts(artifacts))
+        assert "synthetic test, 12 questions" in params["caption"] or name == "loss_curves"
+        assert "one training run (seed 0)" in params["caption"], name
+        assert not fig.texts and not [ax.get_title() for ax in fig.axes if len(ax.get_title()) > 40]
     assert Artifacts(artifacts).where("test") == "synthetic test, 12 questions"
 
 
 def test_make_figures_skips_what_is_missing(tmp_path, capsys):
     assert make_figures(tmp_path / "empty", tmp_path / "out") == []
     notes = capsys.readouterr().out.splitlines()
-    assert len(notes) == len(FIGURES) and all(n.startswith("skip ") for n in notes)
+    assert len(notes) == len(FIGURES) + 2 and all(n.startswith("skip ") for n in notes)  # + the two tables
     assert not (tmp_path / "out").exists()
 
 
