@@ -115,6 +115,27 @@ def test_unknown_reference_is_refused(tiny_tokenizer):
         benchmark({"a": cerberus(tiny_tokenizer)}, PAIRS, reference="b", peak_gflops=1.0)
 
 
+def test_absurd_threads_and_batches_are_refused_before_timing(tiny_tokenizer):
+    """torch.set_num_threads(100000) crashes the process: the library refuses it first; a batch
+    whose forward pass cannot fit the free memory is refused before a tensor is made."""
+    from cerberus_core.bench import MAX_THREADS_PER_CPU, available_memory, check_batch_memory, forward_bytes, thread_limit
+    from cerberus_core.errors import InputError
+
+    model = cerberus(tiny_tokenizer)
+    with pytest.raises(InputError, match=rf"--threads 100000: expected 1 to {thread_limit()} "
+                                         rf"\({MAX_THREADS_PER_CPU} per CPU"):
+        benchmark({"a": model}, PAIRS, threads=100_000, peak_gflops=1.0)
+    backbone = {"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12}
+    assert forward_bytes(backbone, 3, 64, 128) == 3 * forward_bytes(backbone, 1, 64, 128)
+    with pytest.raises(InputError, match="--batch-sizes 5000: expected 1 to 4096 pairs per batch"):
+        check_batch_memory(backbone, 1, 5000, 64)
+    free = available_memory()
+    if free is not None:
+        with pytest.raises(InputError, match=r"--batch-sizes 4096 at 512 tokens needs about [\d.]+ GiB"):
+            check_batch_memory(backbone, 64, 4096, 512)  # about 10 TB
+    check_batch_memory(backbone, 3, 32, 64)  # the default sizes pass
+
+
 def test_table_states_its_conditions(rows):
     conds = conditions(threads=1, batch_sizes=(2, 4), max_length=SEQ, repeats=2, warmup=1,
                        n_candidates=len(PAIRS), peak_gflops=10.0)

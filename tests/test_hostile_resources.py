@@ -181,6 +181,22 @@ def test_sizes_are_checked_before_anything_is_allocated(world, tmp_path, args, e
     assert not (tmp_path / "run").exists()
 
 
+def test_the_library_refuses_absurd_heads_before_allocating(world, tmp_path):
+    """from_pretrained, from_backbone and a spec build refuse at once (each was minutes of work)."""
+    from cerberus_core.building import load_model
+    from cerberus_core.model import CerberusForRanking
+
+    folder = _absurd_heads(world, tmp_path)
+    start = time.monotonic()
+    with pytest.raises(InputError, match="at most 64 heads and 128 layers each are supported"):
+        CerberusForRanking.from_pretrained(folder)
+    with pytest.raises(InputError, match="at most 64 heads"):
+        load_model("minilm-l3:B2-65H1")
+    with pytest.raises(ValueError, match="at most 64 heads"):
+        CerberusForRanking.from_backbone("minilm-l3", num_heads=10**9)
+    assert time.monotonic() - start < 30
+
+
 def test_a_50_mb_line_is_cut_before_it_is_tokenized(world, tmp_path, monkeypatch):
     """One candidate of 50 MB: scored (exit 0) from its first 32 x 1000 characters, which give
     exactly the scores the whole line gives (the model sees 32 tokens of either)."""
