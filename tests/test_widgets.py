@@ -300,3 +300,42 @@ def test_bench_times_on_one_thread_unless_told(tiny_tokenizer):
     """More threads than free cores makes timings erratic on a shared machine, so 1 is the default."""
     model = CerberusForRanking.from_backbone(tiny_backbone("bert"), body_layers=3, tokenizer=tiny_tokenizer)
     assert w.build_bench_panel({"tiny": model}, [("q", "a")]).controls["threads"].value == 1
+
+
+def test_bench_button_is_disabled_while_it_loads_and_times(monkeypatch, tiny_tokenizer):
+    """A live timing takes minutes: the button says so and cannot be pressed again until it is done;
+    the models are loaded at the first press only."""
+    model = CerberusForRanking.from_backbone(tiny_backbone("bert"), body_layers=3, tokenizer=tiny_tokenizer)
+    loads, seen = [], []
+
+    def load():
+        loads.append(1)
+        return {"tiny": model}
+
+    panel = w.build_bench_panel(load, [("q", "a")])
+    assert not loads  # nothing is loaded before a press
+    real = w.timed_with_progress
+
+    def spy(*args, **kwargs):
+        button = panel.controls["measure"]
+        seen.append((button.disabled, button.description))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(w, "timed_with_progress", spy)
+    panel.controls["repeats"].value = 1
+    panel.controls["measure"].click()
+    panel.controls["measure"].click()
+    assert seen == [(True, "measuring…")] * 2 and loads == [1]
+    assert not panel.controls["measure"].disabled and "tiny" in panel.result
+
+
+def test_forward_calls_count_every_pass_the_bench_makes(tiny_tokenizer):
+    model = CerberusForRanking.from_backbone(tiny_backbone("bert"), body_layers=3, tokenizer=tiny_tokenizer)
+    calls = []
+    hook = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        w.timed_with_progress({"a": model, "pair": [model, model]}, [("q", "a")], (4,), repeats=2, warmup=1,
+                              threads=1, max_length=16)
+    finally:
+        hook.remove()
+    assert len(calls) == w._forward_calls({"a": model, "pair": [model, model]}, (4,), 2, 1) == 3 * 2 * 3
