@@ -1,4 +1,4 @@
-"""Notebooks 01 and 05 as a reader meets them: JupyterLab in a real, headless Chromium.
+"""Notebooks 01, 05 and 06 as a reader meets them: JupyterLab in a real, headless Chromium.
 
 Debian's `chromium` package is driven by Playwright's Python package with the system browser
 (`executable_path`); no browser is ever downloaded. `.ci/run` installs both; the tests are skipped,
@@ -59,7 +59,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[str]:
     """A JupyterLab server on a copy of the notebooks, in this interpreter's environment, with the
-    quick chain built beforehand (the notebooks' default preset); yields its base URL."""
+    quick chain built beforehand (for a notebook that still trains it), and widget state saved with
+    a notebook as `make lab` sets it; yields its base URL."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
@@ -67,7 +68,7 @@ def lab(tmp_path_factory) -> Iterator[str]:
 
     notebook_artifacts("quick", progress=False)  # trained once per code version, outside the browser's timeouts
     root = tmp_path_factory.mktemp("lab")
-    for name in ("01_distillation_primer.ipynb", "05_head_diversity.ipynb"):
+    for name in ("01_distillation_primer.ipynb", "05_head_diversity.ipynb", "06_head_teacher_agreement.ipynb"):
         shutil.copy(REPO / "notebooks" / name, root / name)
     settings = root / ".settings"
     # every cell in the DOM (no windowing), the notebook's kernel started without asking, no news
@@ -75,6 +76,9 @@ def lab(tmp_path_factory) -> Iterator[str]:
     (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         json.dumps({"windowingMode": "none", "autoStartDefaultKernel": True}))
+    (settings / "@jupyter-widgets" / "jupyterlab-manager").mkdir(parents=True)
+    (settings / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings").write_text(
+        json.dumps({"saveState": True}))
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
@@ -212,6 +216,25 @@ def test_head_diversity_panel_redraws_for_another_measure(lab, browser):
     after = wait_for_new_image(page, panel, before)
     measure.select_option(label="top-1 disagreement")
     wait_for_new_image(page, panel, after)
+    check_outputs(page)
+    page.close()
+    shutdown_sessions(lab)
+
+
+def test_explorer_brings_the_questions_where_heads_leave_their_teacher_first(lab, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    run_all(page, lab, "06_head_teacher_agreement.ipynb")
+    check_outputs(page)
+    panels = page.locator(f"{NOTEBOOK} .jp-OutputArea-output .widget-vbox:has(.widget-dropdown:has-text('order questions by'))")
+    assert panels.count() == 1, "the question explorer did not render as a widget"
+    panel = panels.first
+    panel.locator("table.cerberus").first.wait_for(timeout=60_000)
+    header = panel.locator("table.cerberus th").all_inner_texts()
+    assert "pooled (probability)" in header and any(h.endswith("(margin)") for h in header)
+    order, question = (panel.locator(".widget-dropdown select").nth(i) for i in (0, 1))
+    order.select_option(label="heads off their own teacher's top-1 first")
+    page.wait_for_function("el => el.options[0].textContent.includes('heads off their teacher')",
+                           arg=question.element_handle(), timeout=10_000)
     check_outputs(page)
     page.close()
     shutdown_sessions(lab)
