@@ -395,3 +395,12 @@ def cost_against_cerberus(art: Artifacts, latency: Mapping[str, float], paramete
                      "× CERBERUS's latency": fmt(latency[name] / latency["cerberus"], 2),
                      "test MAP": fmt(art.quality(name), 3)})
     return pd.DataFrame(rows).set_index("model")
+
+
+def pair_lengths(dataset: Any, tokenizer: Any) -> tuple[np.ndarray, str]:
+    """Tokens per (question, candidate) pair of `dataset` as a cross-encoder reads them (`tokenizer`:
+    a Hugging Face tokenizer), and one line that sums them up (median, 95th percentile, longest)."""
+    questions, candidates = zip(*dataset.pairs())
+    lengths = np.array([len(ids) for ids in tokenizer(list(questions), list(candidates))["input_ids"]])
+    return lengths, (f"{len(lengths)} {dataset.split} pairs; tokens per pair: median {np.median(lengths):.0f}, "
+                     f"95th percentile {np.percentile(lengths, 95):.0f}, longest {lengths.max()}")
