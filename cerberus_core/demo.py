@@ -72,7 +72,9 @@ def recipe_differences(demo: TrainConfig, committed: TrainConfig | None) -> list
     if committed is None:
         return ["(no committed run to compare with)"]
     ours, theirs = dataclasses.asdict(demo), dataclasses.asdict(committed)
-    return [f"{k}: demo {ours[k]!r}, committed {theirs[k]!r}" for k in ours
+    said = {"auto": "'auto' (fp32 on a CPU, bf16 autocast on a GPU)", "bf16": "'bf16' (bf16 autocast)"}
+    show = lambda k, v: said.get(v, repr(v)) if k == "mixed_precision" else repr(v)  # noqa: E731
+    return [f"{k}: demo {show(k, ours[k])}, committed {show(k, theirs[k])}" for k in ours
             if k not in ("name", "teachers") and ours[k] != theirs[k]]
 
 
@@ -218,29 +220,39 @@ def run_demo(out: str | Path = OUT, preset: str = "v2", root: str | Path = V2, e
           f"(much less on a GPU). Outputs: {_shown(out)}", flush=True)
     start = time.perf_counter()
     trained = ensure_trained(cfg, out / "cerberus", progress=progress)
-    took = (time.perf_counter() - start) / 60
-    print(f"trained (or reused) in {took:.1f} min", flush=True)
+    print(f"trained (or reused) in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    return demo_report(out / "cerberus", trained, cfg, committed, root, teachers, out / "demo.png")
+
+
+def demo_report(run_dir: Path, trained: Mapping[str, Any], cfg: TrainConfig, committed: TrainConfig | None,
+                root: Path, teachers: Sequence[str], figure: Path) -> str:
+    """The report of a trained demo student (its run folder and metrics) against the committed
+    programme under `root`; saves the figure to `figure`."""
+    import matplotlib.pyplot as plt
+
     summary = seed_summary(root)
     seeds = sorted({s for n, s, _ in artifacts.finished_seed_runs(root, "students") if n == "cerberus"})
     separate = separate_students(root, seeds) if seeds else {}
-    heads = head_report(out / "cerberus", root, teachers)
+    heads = head_report(run_dir, root, teachers)
     fig = plot_demo(trained, heads, root)
-    fig.savefig(out / "demo.png", dpi=120)
-    import matplotlib.pyplot as plt
-
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=120)
     plt.close(fig)
     n = trained["test"]["pooled"]["n_questions"]
     differences = recipe_differences(cfg, committed)
-    one_epoch = cfg.epochs < (committed.epochs if committed else cfg.epochs)
+    one_epoch = committed is not None and cfg.epochs < committed.epochs
     cer = summary.get("cerberus")
-    where = (f"{'inside' if abs(trained['test']['pooled']['map'] - cer['map']['mean']) <= 2 * cer['map']['sd'] else 'outside'} "
-             f"2 sd of the committed seeds' mean ({_cell(cer['map'])})" if cer and cer["map"]["n"] > 1 else "")
+    where = ""
+    if cer and cer["map"]["n"] > 1:
+        inside = abs(trained["test"]["pooled"]["map"] - cer["map"]["mean"]) <= 2 * cer["map"]["sd"]
+        where = (f"This demo's test MAP {trained['test']['pooled']['map']:.3f} is {'inside' if inside else 'outside'} "
+                 f"2 sd of the committed CERBERUS seeds' mean ({_cell(cer['map'])}).")
     parts = [
         f"## The demo beside the committed programme ({_shown(root)})", "",
         f"WikiQA clean test, {n} questions. Committed students: mean ± sd over their seeds (each seed's "
         "metrics.json); this demo: one seed, with its 95% bootstrap interval over questions.", "",
         results_table(trained, summary, root, teachers, cfg.epochs), "",
-        f"This demo's test MAP {trained['test']['pooled']['map']:.3f} is {where}." if where else "",
+        where,
         "How the demo's recipe differs from the committed CERBERUS (seed 0): "
         + ("; ".join(differences) if differences else "it does not") + ".",
         *(["One epoch is half the committed recipe: expect a lower MAP and heads that have specialised less "
@@ -251,7 +263,7 @@ def run_demo(out: str | Path = OUT, preset: str = "v2", root: str | Path = V2, e
         "questions where two heads put different candidates first (mean over head pairs).", "",
         diversity_table(heads, summary, separate), "",
         "Which teacher each head is closest to (Pearson r of the margins on test):", *closest_lines(heads), "",
-        f"Figure: {_shown(out / 'demo.png')}", "",
+        f"Figure: {_shown(figure)}", "",
         "Next: `python -m cerberus_core claims --root artifacts/v2` tests the paper's claims over the 5 committed "
         "seeds (paired tests, Holm-corrected); docs/results.md reads them; `make lab` opens the notebooks.",
     ]

@@ -409,39 +409,94 @@ WHY_K_HEADS = {  # student -> what it is, in the comparison of why CERBERUS has 
 }
 
 
-def why_k_heads(root: str | Path) -> Any:
-    """The committed multi-seed students that answer "why k heads": test MAP and the heads'
-    specialization S (mean ± sd over seeds, from each seed's metrics.json), parameters, and the
-    separate students (one single-teacher student per teacher, taken together as heads: S from
-    `pipeline.separate_students`; their MAP is each one's own, so none is given for the group)."""
-    import pandas as pd
-
-    from .names import model_name
+def why_k_heads_data(root: str | Path) -> dict[str, Any]:
+    """What answers "why k heads", from the committed students of `root`: per student of
+    WHY_K_HEADS its test metrics and head diversity over seeds (`demo.seed_summary`) and parameters;
+    the separate students' head diversity by seed (`pipeline.separate_students`) and their parameters."""
+    from .demo import seed_summary
     from .pipeline import separate_students
 
     root = Path(root)
-    runs = artifacts.finished_seed_runs(root, "students")
+    summary = seed_summary(root, tuple(WHY_K_HEADS))
+    parameters = {n: artifacts.read_metrics(artifacts.seed_run(root, "students", n, 0))["parameters"] for n in summary}
+    seeds = sorted({s for n, s, _ in artifacts.finished_seed_runs(root, "students") if n == "cerberus"}) or [0]
+    singles = artifacts.finished_runs(root, "students", "single-*")
+    separate = separate_students(root, seeds) if singles else {}
+    if separate:
+        one = artifacts.read_metrics(artifacts.seed_run(root, "students", singles[0], seeds[0]))["parameters"]
+        parameters["separate"] = len(singles) * one
+    return {"summary": summary, "separate": separate, "parameters": parameters, "k": len(singles)}
+
+
+def why_k_heads(data: Mapping[str, Any]) -> Any:
+    """`why_k_heads_data` as a table: test MAP and the heads' specialization S on test (mean ± sd
+    over seeds), parameters; the separate students' MAP is each one's own, so none is given for the group."""
+    import pandas as pd
+
+    from .names import model_name
+
     rows = []
-    for name, what in WHY_K_HEADS.items():
-        found = [(s, artifacts.read_metrics(p)) for n, s, p in runs if n == name]
-        if not found:
-            continue
-        spec = [m["head_diversity"]["specialization"] for _, m in found if "specialization" in m.get("head_diversity", {})]
-        rows.append({"student": model_name(name), "what it learns": what, "seeds": len(found),
-                     "parameters (M)": f"{found[0][1]['parameters'] / 1e6:.1f}",
-                     "test MAP": an.format_mean_sd([m["test"]["pooled"]["map"] for _, m in found], 3),
-                     "S (test)": an.format_mean_sd(spec, 3) if spec else "—"})
-    seeds = sorted({s for n, s, _ in runs if n == "cerberus"})
-    separate = separate_students(root, seeds)
-    singles = [(s, artifacts.read_metrics(p)) for n, s, p in runs if n.startswith("single-") and s in separate]
-    if separate and singles:
-        per_student = singles[0][1]["parameters"]
-        k = len({n for n, s, _ in runs if n.startswith("single-")})
-        rows.append({"student": "separate students", "what it learns": f"{k} students, student i on teacher i",
-                     "seeds": len(separate), "parameters (M)": f"{k * per_student / 1e6:.1f}",
-                     "test MAP": "each its own (notebook 05)",
-                     "S (test)": an.format_mean_sd([v["specialization"] for v in separate.values()], 3)})
+    for name, entry in data["summary"].items():
+        rows.append({"student": model_name(name), "what it learns": WHY_K_HEADS[name], "seeds": entry["map"]["n"],
+                     "parameters (M)": f"{data['parameters'][name] / 1e6:.1f}",
+                     "test MAP": _mean_sd_text(entry["map"]),
+                     "S (test)": _mean_sd_text(entry["specialization"]) if "specialization" in entry else "—"})
+    if data["separate"]:
+        rows.append({"student": "separate students", "what it learns": f"{data['k']} students, student i on teacher i",
+                     "seeds": len(data["separate"]), "parameters (M)": f"{data['parameters']['separate'] / 1e6:.1f}",
+                     "test MAP": "each its own",
+                     "S (test)": an.format_mean_sd([v["specialization"] for v in data["separate"].values()], 3)})
     return pd.DataFrame(rows).set_index("student")
+
+
+def k_heads_reading(data: Mapping[str, Any]) -> str:
+    """What the table says, in its own numbers."""
+    summary, separate = data["summary"], data["separate"]
+    if not {"cerberus", "ensemble"} <= set(summary):
+        return "The committed results lack CERBERUS or the averaged-teacher student; nothing to compare."
+    cer, ens = summary["cerberus"], summary["ensemble"]
+    parts = [f"Averaged teacher vs k heads: test MAP {_mean_sd_text(ens['map'])} vs {_mean_sd_text(cer['map'])} "
+             f"({cer['map']['mean'] - ens['map']['mean']:+.3f}; the claims command tests it)."]
+    if "replicated-mpnet-base" in summary and "specialization" in cer:
+        rep = summary["replicated-mpnet-base"]
+        parts.append(f"The replicated control has CERBERUS's architecture but one teacher for every head: its MAP is "
+                     f"{_mean_sd_text(rep['map'])}, its S {_mean_sd_text(rep['specialization'])} (its heads have no "
+                     f"teachers of their own to follow), against CERBERUS's S {_mean_sd_text(cer['specialization'])}.")
+    if separate and "specialization" in cer:
+        sep = an.mean_sd([v["specialization"] for v in separate.values()])
+        parts.append(f"Separate students, each with a body of its own, specialise far more (S {_mean_sd_text(sep)}) "
+                     f"at {data['parameters']['separate'] / data['parameters']['cerberus']:.1f}x CERBERUS's parameters "
+                     f"and {data['k']} forward passes per pair: the shared body keeps CERBERUS's heads close together.")
+    return " ".join(parts)
+
+
+def _mean_sd_text(entry: Mapping[str, Any], digits: int = 3) -> str:
+    return f"{entry['mean']:.{digits}f}" + (f" ± {entry['sd']:.{digits}f}" if entry["n"] > 1 else "")
+
+
+def krogh_vedelsby(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """The ambiguity decomposition of the squared error of the members' mean probability:
+    ensemble error = mean member error - ambiguity (an identity; `check` is its residual)."""
+    p, y = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
+    members = ((p - y[:, None]) ** 2).mean(axis=0)
+    ensemble = float(((p.mean(axis=1) - y) ** 2).mean())
+    ambiguity = an.ambiguity(p)
+    return {"members": members.tolist(), "average_member": float(members.mean()), "ambiguity": ambiguity,
+            "ensemble": ensemble, "check": float(members.mean() - ambiguity - ensemble)}
+
+
+def gain_frame(gain: Mapping[str, Any]) -> Any:
+    """`analysis.ensemble_gain` as a table: members, their average, the ensemble, and its gain over both."""
+    import pandas as pd
+
+    from .names import teacher_name
+
+    members = pd.DataFrame(gain["members"]).T[list(an.METRICS)].astype(float)
+    members.index = [teacher_name(n) for n in members.index]
+    ensemble = pd.Series(gain["ensemble"])[list(an.METRICS)].astype(float)
+    rows = {**members.T.to_dict(), "average member": members.mean(), "ensemble (mean prob.)": ensemble,
+            "ensemble − average member": ensemble - members.mean(), "ensemble − best member": ensemble - members.max()}
+    return pd.DataFrame(rows).T.round(3)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
