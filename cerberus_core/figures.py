@@ -17,8 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from . import analysis as an
 from . import paper_tables as pt
 from . import plotting as pl
@@ -26,7 +24,7 @@ from .artifacts import (BENCH, SPLIT, Artifacts, Missing, config_path, finished_
                         run_of)
 from .figures_seeds import (agreement_cerberus, agreement_replicated, caption_params, diversity,  # noqa: F401
                             head_correlation_cerberus, head_correlation_replicated, head_diversity, head_metrics,
-                            is_flat, loss_curves, seeds_of, seeds_text, where)
+                            is_flat, loss_curves, seeds_text, where)
 from .names import (CERBERUS_COLOR, TEACHER_ENSEMBLE_COLOR, TEACHER_ENSEMBLE_NAME, model_color, model_name,
                     teacher_color, teacher_name)
 
@@ -67,7 +65,8 @@ def recipe_name(config: dict[str, Any], default: dict[str, Any]) -> str:
         if config.get(key) != default.get(key):
             value = config.get(key)
             parts.append(fmt.format(value.upper() if key == "kd" else value))
-    if (config.get("body_layers"), config.get("head_layers")) != (default.get("body_layers"), default.get("head_layers")):
+    split = ("body_layers", "head_layers")
+    if [config.get(k) for k in split] != [default.get(k) for k in split]:
         parts.append(f"B{config.get('body_layers')} {config.get('num_heads')}H{config.get('head_layers')}")
     return ", ".join(parts) or "default"
 
@@ -318,7 +317,8 @@ def results_over_seeds(art: Artifacts) -> FigureAndData:
     strategy = {n: read_json(config_path(next(r for m, _, r in runs if m == n)))["strategy"] for n in by_name}
     order = {s: i for i, s in enumerate(STUDENT_ORDER)}
     names = sorted(by_name, key=lambda n: (order.get(strategy[n], len(order)), n))
-    rows = [{"name": n, "label": model_name(n), "color": model_color(n), "gid": model_name(n), "emphasis": n == "cerberus",
+    rows = [{"name": n, "label": model_name(n), "color": model_color(n), "gid": model_name(n),
+             "emphasis": n == "cerberus",
              "seeds": [s for s, _ in by_name[n]], "values": [v for _, v in by_name[n]]} for n in names]
     teachers = {teacher_name(t): (art.quality(t), teacher_color(t)) for t in art.names("teachers")}
     with contextlib.suppress(Missing):

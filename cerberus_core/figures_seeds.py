@@ -16,8 +16,8 @@ import numpy as np
 from . import analysis as an
 from . import plotting as pl
 from .artifacts import SPLIT, Artifacts, Missing, finished_seed_runs, read_traces
-from .names import (CERBERUS_COLOR, CERBERUS_VARIANT_COLOR, REPLICATED_COLOR, SINGLE_KD_COLOR, head_color, head_name, model_color,
-                    model_name, teacher_color, teacher_name)
+from .names import (CERBERUS_COLOR, CERBERUS_VARIANT_COLOR, REPLICATED_COLOR, SINGLE_KD_COLOR, head_color, head_name,
+                    model_color, model_name, teacher_color, teacher_name)
 from .scores import head_names
 
 CORRELATION = "pearson"
@@ -148,7 +148,8 @@ def _head_correlation(art: Artifacts, name: str) -> FigureAndData:
     low = float(min(toff.min(), pl._off_diagonal(mean).min()))
     fig = pl.plot_correlation_heatmap(mean, labels, vmin=low - 0.02, vmax=1.0, triangle=True,
                                       label="Pearson r",
-                                      marks={"teachers": float(toff.mean())}, digits=pl.decimals(pl._off_diagonal(mean), 3))
+                                      marks={"teachers": float(toff.mean())},
+                                      digits=pl.decimals(pl._off_diagonal(mean), 3))
     caption = (f"Pearson correlation between the heads of {model_name(name)} on the logit margins of {where(art)}, "
                f"{'mean over ' if len(mats) > 1 else ''}{seeds_text(seeds, is_flat(art, name))}; each pair once. "
                f"The colour scale runs from the teachers' lowest pairwise r ({toff.min():.3f}) to 1; the line on the "
@@ -260,7 +261,8 @@ def _one_minus_r(art: Artifacts, kind: str, name: str) -> list[float]:
     values = []
     for s in seeds_of(art, name, kind):
         with contextlib.suppress(Missing):
-            values.append(1 - an.run_head_diversity(reader(art, s).table(reader(art, s).run(kind, name)))["head_head_r"])
+            at = reader(art, s)
+            values.append(1 - an.run_head_diversity(at.table(at.run(kind, name)))["head_head_r"])
     return values
 
 
@@ -278,7 +280,8 @@ def head_diversity(art: Artifacts) -> FigureAndData:
             rows.append({"label": label, "color": CERBERUS_VARIANT_COLOR, "gid": label, "values": values})
     rows.sort(key=lambda r: np.mean(r["values"]))
     with contextlib.suppress(Missing):
-        rows.insert(0, {"label": model_name(art.replicated()), "color": REPLICATED_COLOR, "gid": model_name(art.replicated()),
+        replicated = model_name(art.replicated())
+        rows.insert(0, {"label": replicated, "color": REPLICATED_COLOR, "gid": replicated,
                         "values": _one_minus_r(art, "students", art.replicated())})
     separate = []
     for s in seeds_of(art):

@@ -16,8 +16,8 @@ from . import plotting as pl
 from .artifacts import BENCH, CLAIMS, DATASET_NAMES, SPLIT, Artifacts, Missing, finished_seed_runs, run_of
 from .atomic import write_text_atomic
 from .figures_seeds import caption_params, is_flat, reader, seeds_of, seeds_text, where
-from .names import (CERBERUS_COLOR, CERBERUS_VARIANT_COLOR, TEACHER_ENSEMBLE_COLOR, TEACHER_ENSEMBLE_NAME, model_color, model_name,
-                    teacher_color, teacher_name)
+from .names import (CERBERUS_COLOR, CERBERUS_VARIANT_COLOR, TEACHER_ENSEMBLE_COLOR, TEACHER_ENSEMBLE_NAME, model_color,
+                    model_name, teacher_color, teacher_name)
 
 FigureAndData = tuple[Any, dict[str, Any], dict[str, Any]]
 
@@ -72,7 +72,8 @@ def claims_forest(art: Artifacts) -> FigureAndData:
     first = {d: i for i, d in enumerate(dict.fromkeys(r["dataset"] for r in rows))}  # the file's order: main first
     rows.sort(key=lambda r: (r["metric"] != "map", first[r["dataset"]], r["claim"]))
     fig = pl.plot_forest(rows, xlabels={"map": "difference in test MAP, CERBERUS − the model named",
-                                        "specialization": "difference in specialization S, CERBERUS − the model named"})
+                                        "specialization": "difference in specialization S, CERBERUS − the model "
+                                                          "named"})
     aware = sum(r["seed_aware"] for r in rows)
     per_dataset = {d: sorted({r["n_seeds"] for r in rows if r["dataset"] == d and r["n_seeds"]})
                    for d in dict.fromkeys(r["dataset"] for r in rows)}
@@ -180,11 +181,12 @@ def cost(art: Artifacts) -> FigureAndData:
                                                             "candidates/question") if k in conditions)
     caption = (f"Test MAP on {where(art)} against parameters (left) and latency per question (right, median of "
                f"{conditions.get('repeats', '?')} repeats; {timed_text or 'conditions not recorded'}), both on log "
-               f"scales. Students: mean ± sample sd over {seeds_text(seeds, is_flat(art))} (body/head splits "
-               f"B$b$ 3H$h$: their own seeds), grey dots each seed; teachers are trained once. The teacher ensemble runs "
-               f"the three teachers one after another. Every 1-head student (gold labels, KD from one teacher or "
+               f"scales. Students: mean ± sample sd over {seeds_text(seeds, is_flat(art))} (the body/head "
+               f"splits: the seeds they were run at), grey dots each seed; teachers are trained once. The teacher ensemble "
+               f"runs the three teachers one after another. Every 1-head student (gold labels, KD from one teacher or "
                f"from the teachers' mean) has the cost of {model_name('ensemble')}, drawn as their representative. "
-               f"Black line, ringed points: the Pareto front of the means."
+               f"Black line, ringed points: the Pareto front of the means. The y axis follows the students; a model "
+               f"far above or below them is a triangle at the edge with its MAP."
                + (f" Latency was measured on a shared, loaded machine (load average {load}): absolute times are "
                   f"inflated; compare them with each other." if under_load else ""))
     return fig, {"points": points, "conditions": conditions}, caption_params(
@@ -217,7 +219,8 @@ def results_table(art: Artifacts) -> str:
     lines = [r"\begin{tabular}{lrccc}", r"\toprule", r"Model & Seeds & P@1 & MAP & MRR \\", r"\midrule"]
     for t in art.names("teachers"):
         m = art.run("teachers", t)["metrics"][SPLIT]["pooled"]
-        lines.append(f"{_tex(teacher_name(t))} (teacher) & -- & {_num(m['p@1'])} & {_num(m['map'])} & {_num(m['mrr'])} \\\\")
+        cells = " & ".join(_num(m[k]) for k in ("p@1", "map", "mrr"))
+        lines.append(f"{_tex(teacher_name(t))} (teacher) & -- & {cells} \\\\")
     with contextlib.suppress(Missing):
         ref, probs = art.teacher_ensemble()
         m = an.metrics_frame({an.TEACHER_ENSEMBLE: probs}, ref.qids, ref.labels)[0]

@@ -347,6 +347,18 @@ def plot_pareto(points: Sequence[tuple[float, float]], names: Sequence[str], fro
     return fig
 
 
+def _cost_points(ax, points: Sequence[Mapping[str, Any]], xs: np.ndarray, means: np.ndarray,
+                 front: Sequence[int], which: Sequence[int]) -> None:
+    for i in which:
+        p = points[i]
+        ax.scatter(np.full(len(p["values"]), xs[i] * 1.03), p["values"], s=3, color=SEED_DOT,
+                   zorder=2, lw=0)
+        color = p.get("color", NEUTRAL)
+        tag(ax.errorbar(xs[i], means[i], yerr=_whisker(p["values"]), fmt="D" if p.get("emphasis") else "o",
+                        ms=4 if p.get("emphasis") else 3, color=color, capsize=1.5, zorder=3,
+                        mec="black" if i in front else color, mew=0.8 if i in front else 0.5), p.get("gid"))
+
+
 @themed
 def plot_cost(points: Sequence[Mapping[str, Any]], metric: str = "map",
               costs: Sequence[tuple[str, str]] = (("parameters", "parameters (millions)"),
@@ -354,32 +366,45 @@ def plot_cost(points: Sequence[Mapping[str, Any]], metric: str = "map",
               title: str = "") -> Figure:
     """Quality over seeds against each cost, one panel per cost (log x): a point per architecture
     ({"label", "color", "values": per-seed quality, and each cost}), mean ± sd over seeds, the
-    Pareto front of each panel (on the means) joined in black and its points ringed."""
-    fig = figure("text", 3.2)
+    Pareto front of each panel (on the means) joined in black and its points ringed. Points are
+    numbered (the key is below). The y axis follows the points with several seeds (the students);
+    a point far above or below them (a teacher) is a triangle at the edge with its value."""
+    fig = figure("text", 3.0)
     axes = np.atleast_1d(fig.subplots(1, len(costs), sharey=True))
     means = np.array([mean_sd(p["values"])["mean"] for p in points])
+    seeded = [v for p in points if len(p["values"]) > 1 for v in p["values"]]
+    low, high = data_range(seeded if len(seeded) > 2 else [v for p in points for v in p["values"]], pad=0.15)
+    offsets = [(3, 1), (-3, 1), (3, -8), (-3, -8), (5, -3), (-5, -3), (3, 6), (-3, 6), (3, -13), (-3, -13),
+               (3, 11), (-3, 11)]
     for ax, (key, label) in zip(axes, costs):
         scale = 1e6 if key == "parameters" else 1.0
         xs = np.array([p[key] / scale for p in points])
         front = pareto_front(list(zip(xs, means)))
-        for i, p in enumerate(points):
-            ax.scatter(np.full(len(p["values"]), xs[i] * 1.04), p["values"], s=3, color=SEED_DOT, zorder=2, lw=0)
-            tag(ax.errorbar(xs[i], means[i], yerr=_whisker(p["values"]), fmt="D" if p.get("emphasis") else "o",
-                        ms=4 if p.get("emphasis") else 3, color=p.get("color", NEUTRAL), capsize=1.5, zorder=3,
-                            mec="black" if i in front else p.get("color", NEUTRAL), mew=0.8 if i in front else 0.5),
-                p.get("gid"))
+        inside = [i for i in range(len(points)) if low <= means[i] <= high]
+        _cost_points(ax, points, xs, means, front, inside)
         ax.plot(xs[front], means[front], color="black", lw=0.8, zorder=1, label="Pareto front (means)")
+        stacked = {True: 0, False: 0}
+        for i in sorted(set(range(len(points))) - set(inside), key=lambda i: xs[i]):
+            above = means[i] > high
+            shift = 9 * stacked[above]  # several off the scale at one edge: their notes one under the other
+            stacked[above] += 1
+            ax.plot(xs[i], 1.0 if above else 0.0, "^" if above else "v", transform=ax.get_xaxis_transform(),
+                    color=points[i].get("color", NEUTRAL), ms=5, clip_on=False, zorder=4,
+                    mec="black" if i in front else points[i].get("color", NEUTRAL), mew=0.8 if i in front else 0.5,
+                    gid=points[i].get("gid"))
+            ax.annotate(f"{i + 1}: {means[i]:.3f} {'↑' if above else '↓'}", (xs[i], 1.0 if above else 0.0),
+                        xycoords=ax.get_xaxis_transform(), xytext=(0, -7 - shift if above else 7 + shift),
+                        textcoords="offset points", ha="right", va="top" if above else "bottom",
+                        fontsize=SMALL_FONT - 0.5, color="0.25")
         ax.set_xscale("log")
         _log_ticks(ax)
         ax.set_xlabel(label)
-        ax.set_xlim(xs.min() / 1.35, xs.max() * 1.35)
-        lows = [min(p["values"]) for p in points]
-        ax.set_ylim(*data_range(lows + [max(p["values"]) for p in points], pad=0.12))
-        place_labels(ax, list(zip(xs, means)), [str(i + 1) for i in range(len(points))], fontsize=SMALL_FONT - 0.5,
-                     offsets=[(3, 1), (-3, 1), (3, -8), (-3, -8), (5, -3), (-5, -3), (3, 6), (-3, 6), (3, -13),
-                              (-3, -13), (3, 11), (-3, 11)])
+        ax.set_xlim(xs.min() / 1.4, xs.max() * 1.4)
+        ax.set_ylim(low, high)
+        place_labels(ax, [(xs[i], means[i]) for i in inside], [str(i + 1) for i in inside],
+                     fontsize=SMALL_FONT - 0.5, offsets=offsets)
     axes[0].set_ylabel(f"test {METRIC_LABELS.get(metric, metric)} (mean ± sd)")
-    axes[0].legend(loc="lower right")
+    axes[-1].legend(loc="lower right")
     blank = [mpl.patches.Patch(visible=False)] * len(points)
     fig.legend(blank, [f"{i + 1}: {p['label']}" for i, p in enumerate(points)], loc="outside lower center",
                ncols=4, handlelength=0, handletextpad=0, fontsize=SMALL_FONT - 0.5)

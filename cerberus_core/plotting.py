@@ -211,18 +211,19 @@ def _heatmap(ax, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], v
 def plot_correlation_heatmap(matrix: np.ndarray, names: Sequence[str], title: str = "",
                              vmin: float | None = None, vmax: float | None = None, label: str = "Pearson r",
                              digits: int | None = None, triangle: bool = False,
-                             marks: Mapping[str, float] | None = None, width: str = "column") -> Figure:
+                             marks: Mapping[str, float] | None = None, width: str | None = None) -> Figure:
     """Annotated similarity matrix. The diagonal (a scorer with itself) is grey and left out of the
     colour scale, which follows the other cells unless `vmin`/`vmax` are given (pass the same ones
     to figures that are compared); `digits` defaults to the fewest that tell the values apart.
     `triangle` shows each pair once (the lower triangle); `marks` (label -> value) are drawn as lines
-    on the colourbar, e.g. the teachers' own correlation as a reference for heads'."""
+    on the colourbar, e.g. the teachers' own correlation as a reference for heads'. `width`: "column"
+    or "text" (default: one column up to 4 names)."""
     matrix = np.asarray(matrix, dtype=float)
     off = _off_diagonal(matrix)
     low, high = data_range(off)
     digits = digits if digits is not None else decimals(off)
     n = len(names)
-    fig = figure(width, 0.42 * n + 1.0)
+    fig = figure(width or ("column" if n <= 4 else "text"), 0.42 * n + 1.0)
     ax = fig.add_subplot()
     hidden = np.triu(np.ones((n, n), dtype=bool), k=0 if triangle else 1) if triangle else None
     bar = _heatmap(ax, matrix, names, names, low if vmin is None else vmin, high if vmax is None else vmax, "crest",

@@ -3,6 +3,7 @@ on a tiny synthetic artifacts tree written directly (no training)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -643,3 +644,72 @@ def test_code_version_counts_code_changes_only(tmp_path):
     (tmp_path / "cerberus_core" / "m.py").write_text("x = 1\n")
     (tmp_path / "cerberus_core" / "new.py").write_text("y = 1\n")  # a new module is code too
     assert code_version(tmp_path) == code_commit + "+dirty"
+
+
+# ----------------------------------------------------------------- paper figures: forest, cost, style
+def test_forest_marks_each_verdict_and_groups_panels():
+    rows = [{"label": "a", "delta": 0.05, "ci": (0.02, 0.08), "verdict": "supported", "p": "0.01", "panel": "map"},
+            {"label": "b", "delta": 0.0, "ci": (-0.02, 0.02), "verdict": "not supported", "p": "1", "panel": "map"},
+            {"label": "c", "delta": -0.1, "ci": (-0.15, -0.05), "verdict": "contradicted", "p": "0.01", "panel": "map"},
+            {"label": "d", "delta": 0.02, "ci": (0.01, 0.03), "verdict": "not tested over seeds", "p": "0.02",
+             "panel": "s", "style": "pooled only", "note": "pooled: supported, p 0.02"}]
+    fig = pl.plot_forest(rows, xlabels={"map": "MAP", "s": "S"})
+    top, bottom = fig.axes
+    assert [t.get_text() for t in top.get_yticklabels()] == ["a", "b", "c"] and bottom.get_xlabel() == "S"
+    markers = [line.get_marker() for line in top.get_lines() if len(line.get_xdata()) == 1]
+    assert markers == ["D", "o", "s"]
+    assert annotations(top) == ["supported, p 0.01", "not supported, p 1", "contradicted, p 0.01"]
+    assert annotations(bottom) == ["pooled: supported, p 0.02"]
+    assert fig.get_size_inches()[0] == pytest.approx(pl.TEXT_WIDTH)
+
+
+def test_cost_follows_the_students_and_puts_far_models_at_the_edge():
+    points = [{"label": "teacher", "values": [0.9], "parameters": 1e8, "latency_ms": 300.0, "gid": "T"},
+              {"label": "student", "values": [0.70, 0.72, 0.71], "parameters": 2e7, "latency_ms": 50.0,
+               "color": CERBERUS_COLOR, "gid": "CERBERUS", "emphasis": True},
+              {"label": "other", "values": [0.69, 0.70, 0.72], "parameters": 3e7, "latency_ms": 70.0}]
+    fig = pl.plot_cost(points)
+    params, latency = fig.axes[:2]
+    assert params.get_ylim()[1] < 0.9  # the teacher does not squash the students
+    assert "1: 0.900 ↑" in annotations(params) and [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "1: teacher", "2: student", "3: other"]
+    assert pl.drawn_colors(fig)["CERBERUS"] == [CERBERUS_COLOR.lower()]
+    assert pl.drawn_texts(fig)[1] == []
+
+
+def test_figures_are_a_venue_width_and_save_truetype_fonts(tmp_path):
+    for fig in (pl.plot_correlation_heatmap(np.eye(3), ["a", "b", "c"]),
+                pl.plot_seed_spread([{"label": "x", "values": [0.5, 0.6]}], {}),
+                pl.plot_metric_bars([{"name": "a", **metric_row(0.5)}])):
+        assert min(abs(fig.get_size_inches()[0] - w) for w in (pl.COLUMN_WIDTH, pl.TEXT_WIDTH)) < 1e-9
+    pl.save_figure(fig, "bars", {}, {}, tmp_path, caption="A caption.")
+    pdf = (tmp_path / "bars.pdf").read_bytes()
+    assert b"/FontFile2" in pdf and b"/Type3" not in pdf
+    width = float(re.search(rb"/MediaBox \[ *0 0 ([\d.]+)", pdf)[1]) / 72
+    assert width == pytest.approx(pl.TEXT_WIDTH, abs=0.01)  # saved uncropped, at its venue width
+    assert json.loads((tmp_path / "bars.json").read_text())["caption"] == "A caption."
+
+
+def test_claims_forest_draws_the_seed_aware_interval_when_a_claim_has_one(artifacts, tmp_path):
+    import shutil
+
+    from cerberus_core import paper_tables as pt
+
+    root = tmp_path / "claims"
+    shutil.copytree(artifacts, root)
+    pooled = {"a": "cerberus", "b": "gold", "test": "map", "dataset": "wikiqa", "n_seeds": 3, "n_questions": 12,
+              "delta_map": 0.02, "ci95": [0.0, 0.04], "p_holm_display": "0.09", "statement": "s"}
+    claims = {"alpha": 0.05, "correction": "Holm over 2", "claims": [
+        {**pooled, "id": "1", "verdict": "supported", "verdict_pooled": "not supported",
+         "seed_aware": {"method": "t", "delta_map": 0.021, "ci95": [0.01, 0.03], "p_holm_display": "0.04"}},
+        {**pooled, "id": "2", "b": "teacher-t-a", "verdict": "not supported"},
+        {"id": "4", "dataset": "wikiqa", "statement": "untested", "verdict": "not tested"}]}
+    (root / "claims.json").write_text(json.dumps(claims))
+    fig, data, params = pt.claims_forest(Artifacts(root))
+    first, second = data["rows"]
+    assert (first["delta"], first["ci"], first["p"], first["seed_aware"]) == (0.021, [0.01, 0.03], "0.04", True)
+    assert (second["delta"], second["ci"], second["seed_aware"]) == (0.02, [0.0, 0.04], False)
+    assert first["label"] == "WikiQA, 3 seeds, claim 1: vs Gold labels" and second["label"].endswith("t-a (teacher)")
+    assert "Not tested: untested." in params["caption"]
+    table = pt.claims_table(Artifacts(root))
+    assert r"\textbf{supported}" in table and "+0.021 & [+0.010, +0.030] & 0.04" in table and r"\begin{table*}" in table
