@@ -21,6 +21,7 @@ from .atomic import check_output_file, output_file, output_folder
 from .config import MAX_BATCH_SIZE
 from .errors import CerberusWarning, InputError, one_line
 from .filters import RULES
+from .modelfiles import require_tokenizer
 from .precision import PRECISIONS
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int | None]]] = {}
@@ -164,6 +165,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     out = output_file(args.out, EVALUATE_OUT, companions=[".json"]) if args.out is not None else None
     folder = saved_model(args.model)
+    require_tokenizer(folder)
     _check_max_length(folder, args.max_length)
     ds = _nonempty(load_as2(args.data, split=args.split, filter=args.filter, data_root=args.data_root), args.data)
     if out:
@@ -226,13 +228,15 @@ def _score(args: argparse.Namespace) -> None:
         raise InputError(None, "score needs --out FOLDER (one <split>.tsv per split)")
     out = output_folder(args.out)
     folder = saved_model(args.model)
+    require_tokenizer(folder)
     _check_max_length(folder, args.max_length)
     splits = {}
     for split in [args.split] if args.split else ["train", "dev", "test"]:
         splits[split] = _nonempty(load_as2(args.data, split=split, filter=args.filter, data_root=args.data_root), args.data)
         check_output_file(out / f"{split}.tsv", companions=[".json"])
         _not_an_input([out / f"{split}.tsv", out / f"{split}.tsv.json"], [splits[split].source, folder])
-    _check_resources(folder, args.batch_size, args.max_length, out / "x.tsv", sum(d.n_pairs for d in splits.values()))
+    _check_resources(folder, args.batch_size, args.max_length, out / f"{next(iter(splits))}.tsv",
+                     sum(d.n_pairs for d in splits.values()))
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
     for split, ds in splits.items():
         table = teacher_table(model, ds, args.batch_size, args.max_length, progress=True,
@@ -497,8 +501,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         from .atomic import WriteError
 
-        hint = (f"; once it can be written, rerun the same command to resume from {args.out}'s last checkpoint"
-                if isinstance(err, WriteError) and args.command in TRAINING_COMMANDS else "")
+        hint = ""
+        if isinstance(err, WriteError) and args.command in (*TRAINING_COMMANDS, "reproduce"):
+            hint = "; once it can be written, " + _how_to_resume(args)
         print(f"error: {one_line(err)}{hint}", file=sys.stderr)
         return 2
     except OSError as err:  # the file system refused (missing file, permission, disk full, ...)

@@ -46,7 +46,7 @@ def test_inspect_data_prints_counts_under_each_policy():
      "body_layers=3 + head_layers=1 must fit the backbone's 3 layers"),
     (["train-teacher", "--out", "{tmp}/bad.tsv"], "bad.tsv: is a file"),
     # bad sizes and output paths, refused before any model is loaded
-    (["evaluate", "--model", "{tmp}", "--data", "wikiqa", "--batch-size", "0"], "expected a positive integer, got 0"),
+    (["evaluate", "--model", "{tmp}", "--data", "wikiqa", "--batch-size", "0"], "expected a batch size from 1 to 4096, got 0"),
     (["evaluate", "--model", "{tmp}/garbage", "--data", "wikiqa", "--split", "test"], "garbage/config.json:2: not valid JSON"),
     (["evaluate", "--model", "{tmp}/garbage", "--data", "wikiqa", "--out", "{tmp}/bad.tsv/x.tsv"],
      "bad.tsv: is a file, so"),
