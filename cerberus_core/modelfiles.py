@@ -87,6 +87,13 @@ def refuse_custom_code(folder: str | Path) -> None:
                                    "use a model whose classes are built into transformers")
 
 
+def require_tokenizer(folder: str | Path) -> None:
+    """A saved model that is to score text must hold its tokenizer (checked before any weight loads)."""
+    if not (Path(folder) / "tokenizer_config.json").is_file():
+        raise InputError(folder, "has no tokenizer (tokenizer_config.json and its vocabulary); expected a model "
+                                 "saved with its tokenizer")
+
+
 def check_tokenizer(tokenizer: Any, folder: str | Path) -> None:
     """A tokenizer must read a plain English sample: one that lost a file (its vocabulary) reads
     every word as [UNK], and a model then scores every pair alike. A sample it reads whole must
