@@ -1,6 +1,6 @@
 """Write-then-rename, so a crash or a bad input never leaves a half-written file behind.
 
-Output paths follow three rules, for every command that writes:
+Output paths follow these rules, for every command that writes:
 
 * a file result is written to a temporary beside its target and renamed onto it, so the
   target is either the old file or the whole new one; it never replaces a folder;
@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import InputError, one_line
+from .errors import InputError
 
 MAX_TEXT_BYTES = 16 << 20  # the largest JSON file (experiment config, model config) read whole
 
