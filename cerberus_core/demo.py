@@ -166,6 +166,10 @@ def closest_lines(heads: Mapping[str, Any]) -> list[str]:
     for i, (row, closest) in enumerate(zip(heads["agreement"], heads["closest"])):
         rs = ", ".join(f"{teacher_name(t)} {r:.3f}" for t, r in zip(heads["teachers"], row))
         out.append(f"- {head_name(i, heads['teachers'][i])}: closest to {teacher_name(closest)} (r with each teacher: {rs})")
+    own = sum(heads["own_teacher_closest"])
+    out.append(f"{own} of {len(out)} heads are closest to their own teacher"
+               + ("" if own == len(out) else "; a head nearest another teacher follows what the shared body and "
+                                             "the other heads pull it towards more than its own teacher"))
     return out
 
 
