@@ -74,6 +74,19 @@ def test_committed_notebook_is_clean(path: Path):
     assert not dirty, f"cells {dirty} carry outputs or execution counts; clear them before committing"
 
 
+STRIP = ["--keep-id", "--extra-keys", "metadata.language_info"]  # the git filter `make lab` sets
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_what_the_git_filter_gives_back(path: Path):
+    """With the nbstripout filter of `make lab`, git compares a notebook stripped of its outputs,
+    widget state and kernel-specific language_info with the committed bytes: they must be equal, or
+    `git status` would call every notebook a kernel ran 'modified'."""
+    stripped = subprocess.run([sys.executable, "-m", "nbstripout", *STRIP, "-t"], input=path.read_bytes(),
+                              capture_output=True, check=True).stdout
+    assert stripped == path.read_bytes(), f"{path.name}: strip it (nbstripout {' '.join(STRIP)}) before committing"
+
+
 def test_kernel_is_this_interpreter():
     """The notebooks run in the interpreter (virtualenv) that runs the tests, not a system Python."""
     nb = new_notebook(cells=[new_code_cell("import sys; print(sys.prefix)")])
