@@ -94,7 +94,8 @@ def diversity_tradeoff(art: Artifacts) -> FigureAndData:
     caption = (f"The recipe sweep on {where(art, 'dev')}, one CERBERUS run per recipe at one training seed "
                f"(seed {art.seed}): each point's pooled dev MAP (whisker: 95% bootstrap interval over questions) "
                f"against how different its heads are (left: 1 - mean Pearson r between heads, log scale; right: "
-               f"specialization S). Labels name what a recipe changes from {default_text}. Dashed line or arrow: "
+               f"specialization S). The key under the plot names each numbered recipe by what it changes from "
+               f"{default_text}. Dashed line or arrow: "
                f"the teachers' own 1 - r ({level:.3f})"
                + (f"; dotted line: the single-teacher students, a body each, read as heads (seed {art.seed})."
                   if separate else "."))
@@ -146,7 +147,7 @@ def results(art: Artifacts) -> FigureAndData:
     fig = pl.plot_metric_bars(rows, reference="cerberus" if "cerberus" in tables else None)
     flat = is_flat(art)
     caption = (f"Test quality of every teacher, the teacher ensemble (mean probability) and every student on "
-               f"{where(art)}; students at {seeds_text([art.seed], flat)}"
+               f"{where(art)}; the students at {seeds_text([art.seed], flat)}"
                + ("" if flat else " of the multi-seed programme (all seeds: results_over_seeds)")
                + ". Whiskers: 95% bootstrap intervals over questions; dotted line: CERBERUS. Students are "
                  "distilled from the teachers on top (gold: labels only).")
@@ -185,7 +186,7 @@ def ablation(art: Artifacts) -> FigureAndData:
     spread = (f"mean ± sample sd over the seeds each run has ({', '.join(map(str, seeds))}; "
               f"{'-'.join(map(str, [counts[0], counts[-1]])) if len(counts) > 1 else counts[0]} per run, listed in "
               f"the sidecar), grey dots each seed" if seeds else
-              f"one run each ({seeds_text([art.seed], True)}), whiskers 95% bootstrap intervals over questions")
+              f"one run each (seed {art.seed}), whiskers 95% bootstrap intervals over questions")
     caption = (f"Ablations of CERBERUS on {where(art)}: test MAP against the number of teachers (one head each; "
                f"1 head is KD from that single teacher) and against the body/head split at the same depth. "
                f"Diamond and dotted line: the main CERBERUS ({main['metrics']['model']}); {spread}.")
@@ -292,7 +293,7 @@ def pareto(art: Artifacts) -> FigureAndData:
     fig, data, _ = draw_pareto(art, latency)
     data["unmatched"] = unmatched
     timed = ", ".join(f"{k} {conditions[k]}" for k in ("device", "cpu", "threads", "dtype") if k in conditions)
-    caption = (f"Test MAP on {where(art)} ({seeds_text([art.seed], is_flat(art))}) against the median latency per "
+    caption = (f"Test MAP on {where(art)}, {seeds_text([art.seed], is_flat(art))}, against the median latency per "
                f"question (bench.json: {timed or 'conditions not recorded'}; log scale). One point per teacher, for "
                f"the teacher ensemble (the three teachers run one after another) and per student architecture: "
                f"students of one architecture cost the same, so they share the median latency of the timed ones and "
@@ -326,7 +327,7 @@ def results_over_seeds(art: Artifacts) -> FigureAndData:
     fig = pl.plot_seed_spread(rows, teachers, width="text")
     seeds = sorted({s for r in rows for s in r["seeds"]})
     counts = sorted({len(r["seeds"]) for r in rows})
-    caption = (f"Test MAP of every student on {where(art)} over {seeds_text(seeds)}"
+    caption = (f"Test MAP of every student on {where(art)}, over {seeds_text(seeds)}"
                + (f" ({counts[0]}-{counts[-1]} per student)" if len(counts) > 1 else "")
                + ": dot and whisker, mean ± sample sd over seeds (printed at the right); grey dots, each seed. "
                  "Dashed lines: the teachers and the teacher ensemble (mean probability), trained once. The paired "

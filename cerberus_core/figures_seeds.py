@@ -50,7 +50,9 @@ def is_flat(art: Artifacts, name: str = "cerberus", kind: str = "students") -> b
 
 
 def where(art: Artifacts, split: str = SPLIT) -> str:
-    return art.where(split, with_seed=False)
+    """The data a caption names: "WikiQA test (237 questions)"."""
+    dataset, _, count = art.where(split, with_seed=False).partition(", ")
+    return f"{dataset} ({count})" if count else dataset
 
 
 def display_heads(art: Artifacts, run: dict[str, Any], heads: list[str]) -> list[str]:
@@ -82,7 +84,7 @@ def loss_curves(art: Artifacts) -> FigureAndData:
     kd_only = len(fig.axes) == 1
     caption = (f"Training loss of each CERBERUS head ({runs[0]['metrics']['model']}) over the steps of "
                f"{seeds_text(seeds, is_flat(art))}, as a running mean of {window} "
-               f"steps; line: mean over seeds, band: their range. "
+               f"steps{'; line: mean over seeds, band: their range' if len(curves) > 1 else ''}. "
                + (f"With alpha = {cfg.get('alpha')} each head's loss is its KD term alone (KL at T = "
                   f"{cfg.get('temperature')}); the CE term has weight 0 and is not drawn." if kd_only else
                   f"Panels: each head's total loss and its KD and CE terms (alpha = {cfg.get('alpha')})."))
@@ -103,8 +105,8 @@ def head_metrics(art: Artifacts) -> FigureAndData:
         fig = pl.plot_head_metrics(metrics, {teacher_name(t): m for t, m in teachers.items()}, labels,
                                    pooled_label=f"CERBERUS {model}, pooled", pooled_gid="CERBERUS",
                                    teacher_colors={teacher_name(t): teacher_color(t) for t in teachers})
-        caption = (f"Test quality of CERBERUS ({model}), pooled and head by head, beside its teachers "
-                   f"({where(art)}; {seeds_text(seeds, is_flat(art))}). Whiskers: 95% bootstrap intervals over "
+        caption = (f"Test quality of CERBERUS ({model}) on {where(art)}, pooled and head by head, beside its "
+                   f"teachers; {seeds_text(seeds, is_flat(art))}. Whiskers: 95% bootstrap intervals over "
                    f"questions; dotted line: the pooled student.")
         return fig, {"student": metrics, "teachers": teachers, "head_labels": labels}, caption_params(
             caption, split=SPLIT, ci="95% bootstrap over questions")
@@ -114,7 +116,7 @@ def head_metrics(art: Artifacts) -> FigureAndData:
              for i, (h, lab) in enumerate(zip(heads, labels))]
     refs = {teacher_name(t): (m["map"], teacher_color(t)) for t, m in teachers.items()}
     fig = pl.plot_seed_spread(rows, refs, width="text", xlabel="test MAP (mean ± sd over seeds; grey: each seed)")
-    caption = (f"Test MAP of CERBERUS ({model}), pooled and head by head, over {seeds_text(seeds)} ({where(art)}): "
+    caption = (f"Test MAP of CERBERUS ({model}) on {where(art)}, pooled and head by head, over {seeds_text(seeds)}: "
                f"dot and whisker, mean ± sample sd; grey dots, each seed. Dashed lines: the teachers, trained "
                f"once (they do not depend on the student seed).")
     data = {"rows": rows, "teachers": {t: m["map"] for t, m in teachers.items()}, "seeds": seeds,
@@ -206,7 +208,7 @@ def _agreement(art: Artifacts, name: str) -> FigureAndData:
     if run["config"]["strategy"] == "cerberus" and found["teachers"] == art.teacher_names(run):
         data["own_teacher_is_closest"] = an.own_teacher_is_closest(matrix)
         data["own_head_is_closest"] = an.own_head_is_closest(matrix)
-    caption = (f"Agreement (Pearson r of logit margins, {where(art)}) between each head of {model_name(name)} and "
+    caption = (f"Agreement (Pearson r of logit margins on {where(art)}) between each head of {model_name(name)} and "
                f"each teacher, {'mean over ' if n > 1 else ''}{seeds_text(found['seeds'], is_flat(art, name))}. "
                f"Left: the values, each head's closest teacher boxed. Right: each teacher's column minus its mean "
                f"over the heads (x 10^-3), on one colour scale (±{bound:.1f}) shared with "
@@ -295,9 +297,9 @@ def head_diversity(art: Artifacts) -> FigureAndData:
                               xlabel="1 − mean head-head r (log scale)", digits=2)
     seeds = seeds_of(art)
     caption = (f"How different a student's heads are: 1 minus the mean Pearson r between its heads' logit margins on "
-               f"{where(art)} (log scale; 0 would be identical heads), over {seeds_text(seeds, is_flat(art))} "
-               f"(body/head splits: the seeds they were run at). Grey dots: each seed; coloured dot: their geometric "
-               f"mean. 'Separate KD students': the three single-teacher students, one body each, read as the heads of "
+               f"{where(art)} (log scale; 0 would be identical heads), over {seeds_text(seeds, is_flat(art))}; "
+               f"the body/head splits over the seeds they were run at. Grey dots: each seed; coloured dot: their "
+               f"geometric mean. 'Separate KD students': the three single-teacher students, one body each, read as the heads of "
                f"one student. Dashed line: the teachers' 1 - mean pairwise r ({teacher_level:.2f}), the diversity "
                f"heads that each matched their teacher would have.")
     return fig, {"rows": rows, "teacher_level": teacher_level, "seeds": seeds}, caption_params(

@@ -12,11 +12,12 @@ from typing import Any
 import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from .analysis import METRICS, format_mean_sd, mean_sd, pareto_front
 from .names import CERBERUS_COLOR, CERBERUS_VARIANT_COLOR, SINGLE_KD_COLOR, head_color
 from .scores import head_names
-from .style import METRIC_LABELS, SMALL_FONT, colors, figure, themed
+from .style import METRIC_LABELS, MIN_FONT, SMALL_FONT, colors, figure, themed
 
 NEUTRAL = "0.35"
 SEED_DOT = "0.6"
@@ -45,7 +46,9 @@ def place_labels(ax, xy: Sequence[tuple[float, float]], texts: Sequence[str], fo
         renderer = FigureCanvasAgg(fig).get_renderer()
     fig.draw_without_rendering()
     frame = ax.get_window_extent(renderer)
-    markers = [ax.transData.transform(p) for p in xy]
+    radius = 2.5 * fig.dpi / 72  # a marker's half-width, in pixels
+    markers = [Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
+               for x, y in (ax.transData.transform(p) for p in xy)]
     taken: list[Any] = []
     placed = []
     for (x, y), text in zip(xy, texts):
@@ -54,8 +57,7 @@ def place_labels(ax, xy: Sequence[tuple[float, float]], texts: Sequence[str], fo
                               ha="left" if dx >= 0 else "right", va="bottom", **kwargs)
             box = ann.get_window_extent(renderer).expanded(1.02, 1.05)
             inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
-            clear = not any(box.overlaps(t) for t in taken) and not any(
-                box.contains(mx, my) for mx, my in markers)
+            clear = not any(box.overlaps(t) for t in taken) and not any(box.overlaps(m) for m in markers)
             if inside and clear or (dx, dy) == offsets[-1]:
                 break
             ann.remove()
@@ -178,7 +180,7 @@ def plot_seed_spread(rows: Sequence[Mapping[str, Any]], references: Mapping[str,
         if not same_n:
             text += f" (n={len(values)})"
         ax.annotate(text, (1.0, yi), xycoords=("axes fraction", "data"), xytext=(3, 0),
-                    textcoords="offset points", va="center", fontsize=SMALL_FONT - 1, color="0.25")
+                    textcoords="offset points", va="center", fontsize=MIN_FONT, color="0.25")
     refs = {k: (v if isinstance(v, tuple) else (v, None)) for k, v in references.items()}
     for name, (value, lc) in refs.items():
         line = ax.axvline(value, color=lc or "black", ls="--", lw=0.9, label=f"{name} ({value:.{digits}g})" if log
@@ -260,7 +262,7 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
                 below.scatter([i] * len(universe), range(len(universe)), s=9, color="0.85", lw=0)
                 below.scatter([i] * len(ys), ys, s=9, color="0.2", lw=0)
                 below.plot([i, i], [min(ys), max(ys)], color="0.2", lw=0.8)
-            below.set_yticks(range(len(universe)), universe[::-1], fontsize=SMALL_FONT - 1)
+            below.set_yticks(range(len(universe)), universe[::-1], fontsize=MIN_FONT)
             below.set_ylim(-0.6, len(universe) - 0.4)
             below.grid(False)
             below.tick_params(labelbottom=False, length=0)
@@ -269,7 +271,7 @@ def plot_ablation(rows: Sequence[Mapping[str, Any]], metric: str = "map",
             ax.tick_params(labelbottom=False)
             below.set_xlabel((xlabels or {}).get(panel, ""))
         else:
-            ax.set_xticks(range(len(sub)), [r["name"].replace("+", "\n+") for r in sub], fontsize=SMALL_FONT - 1)
+            ax.set_xticks(range(len(sub)), [r["name"].replace("+", "\n+") for r in sub], fontsize=MIN_FONT)
             ax.set_xlabel((xlabels or {}).get(panel, ""))
     order = sorted(handles, key=lambda k: k != "main run")
     fig.legend([handles[k] for k in order], [handles[k].get_label() for k in order], loc="outside lower center",
@@ -339,7 +341,7 @@ def plot_pareto(points: Sequence[tuple[float, float]], names: Sequence[str], fro
                for i, group in enumerate(members or []) if len(group) > 1]
     if listing:
         ax.text(1.02, 1.0, "\n".join(listing), transform=ax.transAxes, va="top", ha="left",
-                fontsize=SMALL_FONT - 1)
+                fontsize=MIN_FONT)
     ax.legend(loc="lower right")
     if title:
         ax.set_title(title)

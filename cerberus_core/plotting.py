@@ -28,8 +28,9 @@ from .plots_quality import (NEUTRAL, _error, _log_ticks, _seed_error, _whisker, 
                             place_labels, plot_ablation, plot_cost, plot_forest, plot_head_metrics,
                             plot_metric_bars, plot_pareto, plot_seed_spread, tag)
 from .scores import head_names
-from .style import (COLUMN_WIDTH, METRIC_LABELS, PALETTE, SAVE_METADATA, SMALL_FONT, TEXT_WIDTH,  # noqa: F401
-                    colors, drawn_colors, drawn_texts, figure, save_figure, set_theme, theme, theme_rc, themed)
+from .style import (COLUMN_WIDTH, METRIC_LABELS, MIN_FONT, PALETTE, SAVE_METADATA, SMALL_FONT,  # noqa: F401
+                    TEXT_WIDTH, colors, drawn_colors, drawn_texts, figure, save_figure, set_theme, smallest_font,
+                    theme, theme_rc, themed)
 
 _themed = themed  # the name earlier callers used
 
@@ -282,7 +283,7 @@ def plot_agreement_matrix(matrix: np.ndarray, head_names: Sequence[str], teacher
     if counts is not None:
         for (i, j), count in np.ndenumerate(counts):
             right.text(j + 0.5, i + 0.8, f"{count}/{counts[:, j].sum()}", ha="center", va="center",
-                       fontsize=SMALL_FONT - 1, color="0.3")
+                       fontsize=MIN_FONT, color="0.3")
     right.set_yticks([])
     for ax in (left, right):
         ax.set_xlabel("teacher")
@@ -421,7 +422,7 @@ def plot_diversity_over_steps(rows: Sequence[Mapping[str, float]] | Mapping[str,
 def _edge_note(ax, text: str, k: int) -> None:
     """A value off the x range, named at the right edge (k-th from the bottom)."""
     ax.annotate(text, xy=(0.98, 0.03 + 0.1 * k), xycoords="axes fraction", ha="right", va="bottom",
-                fontsize=SMALL_FONT - 1, color="0.25", bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6",
+                fontsize=MIN_FONT, color="0.25", bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6",
                                                              "lw": 0.5})
 
 
@@ -466,7 +467,7 @@ def plot_diversity_tradeoff(points: Sequence[Mapping[str, Any]], teacher_level: 
         ax.set_xlabel(label)
         ax.set_ylim(*data_range(np.concatenate([ys - (err[0] if err is not None else 0),
                                                 ys + (err[1] if err is not None else 0)]), pad=0.05))
-        place_labels(ax, list(zip(xs, ys)), [str(i + 1) for i in range(len(points))], fontsize=SMALL_FONT - 1,
+        place_labels(ax, list(zip(xs, ys)), [str(i + 1) for i in range(len(points))], fontsize=MIN_FONT,
                      offsets=[(3, 1), (-3, 1), (3, -7), (-3, -7), (3, 6), (-3, 6), (6, -3), (-6, -3)])
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", fontsize=SMALL_FONT - 0.5)

@@ -33,6 +33,7 @@ COLUMN_WIDTH = 7.7 * CM  # 3.03 in: one ACL column
 TEXT_WIDTH = 16.0 * CM  # 6.30 in: the full ACL text width
 WIDTHS = {"column": COLUMN_WIDTH, "text": TEXT_WIDTH}
 BASE_FONT, SMALL_FONT = 8.0, 7.0  # pt, at the printed size
+MIN_FONT = 6.5  # the smallest text, for secondary notes (seed counts, values beside rows, keys)
 PALETTE = "colorblind"
 METRIC_LABELS = {"p@1": "P@1", "map": "MAP", "mrr": "MRR"}
 
@@ -145,6 +146,12 @@ def drawn_texts(fig: Figure) -> tuple[list[str], list[list[str]]]:
     return sorted({t.get_text() for t in texts}), overlaps
 
 
+def smallest_font(fig: Figure) -> float:
+    """The size (pt) of the smallest visible text of a figure."""
+    sizes = [t.get_fontsize() for t in fig.findobj(mpl.text.Text) if t.get_visible() and t.get_text().strip()]
+    return float(min(sizes)) if sizes else 0.0
+
+
 def _out_of_view(fig: Figure) -> set[int]:
     """Tick labels outside their axis's range (kept by matplotlib, never drawn)."""
     hidden = set()
@@ -178,7 +185,8 @@ def save_figure(fig: Figure, name: str, data: Mapping[str, Any], params: Mapping
     width, height = (round(float(v), 3) for v in fig.get_size_inches())
     texts, overlaps = drawn_texts(fig)
     sidecar = {"figure": name, "code_version": code_version(), "params": dict(params), "data": dict(data),
-               "size_in": [width, height], "colors": drawn_colors(fig), "texts": texts, "overlapping_texts": overlaps}
+               "size_in": [width, height], "colors": drawn_colors(fig), "texts": texts, "overlapping_texts": overlaps,
+               "smallest_font_pt": smallest_font(fig)}
     if caption is not None:
         sidecar["caption"] = caption
     path = out_dir / f"{name}.json"

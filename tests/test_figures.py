@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cerberus_core import names
-from cerberus_core.style import COLUMN_WIDTH, TEXT_WIDTH
+from cerberus_core.style import COLUMN_WIDTH, MIN_FONT, TEXT_WIDTH
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 FOLDERS = [FIGURES, FIGURES / "v2"]
@@ -53,6 +53,7 @@ def test_figure_has_a_caption_no_overlapping_text_and_no_raw_names(pdf):
     gallery = (pdf.parent / "README.md").read_text(encoding="utf-8")
     assert f"![{pdf.stem}]({pdf.stem}.png)" in gallery and caption in gallery
     assert found["overlapping_texts"] == [], f"{pdf.name}: {found['overlapping_texts']}"
+    assert found["smallest_font_pt"] >= MIN_FONT, f"{pdf.name}: text at {found['smallest_font_pt']} pt"
     shown = [t for t in found["texts"] if RAW_NAMES.search(t)]
     assert not shown, f"{pdf.name} shows run-folder names: {shown}"
 

@@ -602,7 +602,7 @@ def test_figures_have_captions_not_titles(artifacts):
     """What a figure shows (data, n, seeds) is said in its caption; a figure carries no title."""
     for name in ("head_correlation_cerberus", "agreement_replicated", "results", "loss_curves"):
         fig, _, params = FIGURES[name](Artifacts(artifacts))
-        assert "synthetic test, 12 questions" in params["caption"] or name == "loss_curves"
+        assert "synthetic test (12 questions)" in params["caption"] or name == "loss_curves"
         assert "one training run (seed 0)" in params["caption"], name
         assert not fig.texts and not [ax.get_title() for ax in fig.axes if len(ax.get_title()) > 40]
     assert Artifacts(artifacts).where("test") == "synthetic test, 12 questions"
