@@ -168,8 +168,9 @@ def closest_lines(heads: Mapping[str, Any]) -> list[str]:
         out.append(f"- {head_name(i, heads['teachers'][i])}: closest to {teacher_name(closest)} (r with each teacher: {rs})")
     own = sum(heads["own_teacher_closest"])
     out.append(f"{own} of {len(out)} heads are closest to their own teacher"
-               + ("" if own == len(out) else "; a head nearest another teacher follows what the shared body and "
-                                             "the other heads pull it towards more than its own teacher"))
+               + ("" if own == len(out) else " (a head can sit nearest a teacher other than its own, such as one "
+                                             "that shares the student's pretrained encoder; notebook 06 reads this "
+                                             "per teacher and over seeds)"))
     return out
 
 
