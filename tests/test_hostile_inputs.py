@@ -8,7 +8,7 @@ the test. Nothing of the user's may be removed or half-written. Most cases run i
 is tested against a real second process, and the last test runs cases in a fresh interpreter.
 
 Everything is tiny: a 10-question TSV written here, the 3-layer embedded encoder `minilm-l3`,
-max_length 32, 4 training questions (2 steps). The whole file takes about a minute on 2 cores.
+max_length 32, 4 training questions (2 steps). The whole file takes a few minutes on 2 cores.
 """
 from __future__ import annotations
 

@@ -252,3 +252,23 @@ def test_metrics_with_ci():
         low, high = result[f"{key}_ci"]
         assert low <= result[key] <= high
         assert (low, high) == bootstrap_ci(result["per_question"][per_question_key], 500)
+
+
+def test_tie_report_says_how_much_the_tie_rule_decided():
+    """A scorer that gives every pair one score looks perfect under the index rule when positives come
+    first; the report counts those questions and spans each metric over the extreme tie orders."""
+    from cerberus_core.metrics import tie_report
+
+    qids, labels = ["a"] * 4 + ["b"] * 2 + ["c"] * 3, [1, 0, 0, 0, 1, 0, 0, 1, 0]
+    flat = [0.5] * 9
+    assert ranking_metrics(qids, labels, flat)["p@1"] == 2 / 3  # c's positive is second
+    report = tie_report(qids, labels, flat)
+    assert report["all_tied"] == 3 and report["n_questions"] == 3
+    assert report["p@1"] == (0.0, 1.0) and report["map"] == pytest.approx(((1 / 4 + 1 / 2 + 1 / 3) / 3, 1.0))
+    distinct = tie_report(qids, labels, [0.9, 0.1, 0.2, 0.3, 0.1, 0.8, 0.2, 0.7, 0.1])
+    assert distinct["all_tied"] == 0 and distinct["p@1"] == (2 / 3, 2 / 3) and distinct["map"][0] == distinct["map"][1]
+    # one tie inside a question counts in the span, not as a question scored alike
+    partial = tie_report(["a"] * 3, [0, 1, 0], [0.7, 0.7, 0.1])
+    assert partial["all_tied"] == 0 and partial["p@1"] == (0.0, 1.0)
+    # questions a policy drops are not counted
+    assert tie_report(["a", "a", "b", "b"], [0, 0, 1, 0], [0.5] * 4, policy="clean")["all_tied"] == 1
