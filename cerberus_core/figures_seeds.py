@@ -299,8 +299,8 @@ def head_diversity(art: Artifacts) -> FigureAndData:
     caption = (f"How different a student's heads are: 1 minus the mean Pearson r between its heads' logit margins on "
                f"{where(art)} (log scale; 0 would be identical heads), over {seeds_text(seeds, is_flat(art))}; "
                f"the body/head splits over the seeds they were run at. Grey dots: each seed; coloured dot: their "
-               f"geometric mean. 'Separate KD students': the three single-teacher students, one body each, read as the heads of "
-               f"one student. Dashed line: the teachers' 1 - mean pairwise r ({teacher_level:.2f}), the diversity "
-               f"heads that each matched their teacher would have.")
+               f"geometric mean. 'Separate KD students': the three single-teacher students, one body each, read as "
+               f"the heads of one student. Dashed line: the teachers' 1 - mean pairwise r ({teacher_level:.2f}), the "
+               f"diversity heads that each matched their teacher would have.")
     return fig, {"rows": rows, "teacher_level": teacher_level, "seeds": seeds}, caption_params(
         caption, split=SPLIT, correlation=CORRELATION, centre="geometric mean over seeds")

@@ -182,11 +182,11 @@ def cost(art: Artifacts) -> FigureAndData:
     caption = (f"Test MAP on {where(art)} against parameters (left) and latency per question (right, median of "
                f"{conditions.get('repeats', '?')} repeats; {timed_text or 'conditions not recorded'}), both on log "
                f"scales. Students: mean ± sample sd over {seeds_text(seeds, is_flat(art))} (the body/head "
-               f"splits: the seeds they were run at), grey dots each seed; teachers are trained once. The teacher ensemble "
-               f"runs the three teachers one after another. Every 1-head student (gold labels, KD from one teacher or "
-               f"from the teachers' mean) has the cost of {model_name('ensemble')}, drawn as their representative. "
-               f"Black line, ringed points: the Pareto front of the means. The y axis follows the students; a model "
-               f"far above or below them is a triangle at the edge with its MAP."
+               f"splits: the seeds they were run at), grey dots each seed; teachers are trained once. The teacher "
+               f"ensemble runs the three teachers one after another. Every 1-head student (gold labels, KD from one "
+               f"teacher or from the teachers' mean) has the cost of {model_name('ensemble')}, drawn as their "
+               f"representative. Black line, ringed points: the Pareto front of the means. The y axis follows the "
+               f"students; a model far above or below them is a triangle at the edge with its MAP."
                + (f" Latency was measured on a shared, loaded machine (load average {load}): absolute times are "
                   f"inflated; compare them with each other." if under_load else ""))
     return fig, {"points": points, "conditions": conditions}, caption_params(
