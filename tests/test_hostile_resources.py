@@ -368,6 +368,27 @@ def test_ctrl_c_while_scoring_is_one_line(world, tmp_path, monkeypatch):
     assert snapshot(tmp_path) == before and not hidden(tmp_path)
 
 
+@pytest.mark.parametrize("command, module, function, expected", [
+    (["reproduce", "--preset", "quick", "--root", "{tmp}/root"], "cerberus_core.pipeline", "reproduce",
+     "interrupted: rerun the same command to resume: finished runs are kept and the interrupted run resumes from "
+     "its last checkpoint"),
+    (["bench", "minilm-l3", "--out", "{tmp}/bench.json"], "cerberus_core.bench", "run_benchmark",
+     "interrupted: no file was half-written; rerun the same command"),
+], ids=["reproduce", "bench"])
+def test_ctrl_c_in_any_command_is_one_line(tmp_path, monkeypatch, command, module, function, expected):
+    """A real SIGINT while the command works: its one line, exit 130."""
+    import importlib
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the handler raises KeyboardInterrupt here
+
+    monkeypatch.setattr(importlib.import_module(module), function, interrupted)
+    result = cli(*(a.format(tmp=tmp_path) for a in command))
+    assert result.code == 130 and "Traceback" not in result.err, result
+    assert messages(result.err) == [expected]
+
+
 KILL_AT_RENAME = """
 import os, signal, sys
 import numpy as np
