@@ -143,7 +143,7 @@ class ScoreTable:
         line when it is a table of another kind (an evaluated student's pooled and head columns)."""
         table = cls.load(path, data_root=data_root)
         if "score" not in table.columns:
-            raise InputError(path, f"has columns {list(table.columns)}; expected a teacher's score table (a 'score' "
+            raise InputError(path, f"has columns {list(table.columns)}; expected a teacher's table (a 'score' "
                                    "column, as `cerberus score` writes)")
         return table
 

@@ -880,7 +880,7 @@ def test_a_student_table_given_as_a_teacher_table_is_refused(world, tmp_path, wh
                      "--max-length", "32", "--teachers", tmp_path / "a", tmp_path / "b")
     named = tables if where == "distill" else tmp_path / "a"
     refused(result, f"error: {named / 'train.tsv'}: has columns ['pooled', 'head0', 'head1']; expected a teacher's "
-                    "score table (a 'score' column")
+                    "table (a 'score' column")
     assert not (tmp_path / "run").exists()
 
 
