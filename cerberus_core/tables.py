@@ -194,7 +194,7 @@ def claims_frame(result: Mapping[str, Any]) -> pd.DataFrame:
             aware = r.get("seed_aware") or {}
             diff = {**r, "delta_map": aware.get("delta_map", aware.get("delta_specialization")),
                     "ci95": aware.get("ci95")} if aware else {}
-            row["difference [95% CI], seeds as observations"] = _difference(diff) if aware else "–"
+            row["difference [95% CI], over seeds and questions"] = _difference(diff) if aware else "–"
             per_seed = aware.get("per_seed_delta")
             row["difference at each seed"] = ", ".join(fmt_signed(v, 3) for v in per_seed) if per_seed else "–"
             row["p (Holm)"] = aware.get("p_holm_display", "–") if aware else "–"

@@ -84,7 +84,7 @@ def test_claims_frame_shows_seed_aware_fields_and_reasons():
                         {**pooled_only["claims"][0], "n_seeds": 1, "seed_aware": None, "verdict": "not tested over seeds",
                          "seed_aware_reason": "one seed"}]}
     frame = tables.claims_frame(aware)
-    assert frame.loc[0, "difference [95% CI], seeds as observations"] == "MAP +0.050 [-0.010, +0.110]"
+    assert frame.loc[0, "difference [95% CI], over seeds and questions"] == "MAP +0.050 [-0.010, +0.110]"
     assert frame.loc[0, "difference at each seed"] == "+0.040, 0.000"
     assert frame.loc[0, "verdict"] == "not supported" and frame.loc[0, "verdict, questions pooled over seeds"] == "supported"
     assert frame.loc[1, "verdict"] == "not tested over seeds (one seed)" and frame.loc[1, "p (Holm)"] == "–"
