@@ -165,8 +165,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     out = output_file(args.out, EVALUATE_OUT, companions=[".json"]) if args.out is not None else None
     folder = saved_model(args.model)
+    _check_max_length(folder, args.max_length)  # reads config.json first: its errors come before any other
     require_tokenizer(folder)
-    _check_max_length(folder, args.max_length)
     ds = _nonempty(load_as2(args.data, split=args.split, filter=args.filter, data_root=args.data_root), args.data)
     if out:
         _not_an_input([out, Path(f"{out}.json")], [ds.source, folder, *(args.teachers or [])])
@@ -228,8 +228,8 @@ def _score(args: argparse.Namespace) -> None:
         raise InputError(None, "score needs --out FOLDER (one <split>.tsv per split)")
     out = output_folder(args.out)
     folder = saved_model(args.model)
+    _check_max_length(folder, args.max_length)  # reads config.json first: its errors come before any other
     require_tokenizer(folder)
-    _check_max_length(folder, args.max_length)
     splits = {}
     for split in [args.split] if args.split else ["train", "dev", "test"]:
         splits[split] = _nonempty(load_as2(args.data, split=split, filter=args.filter, data_root=args.data_root), args.data)
