@@ -269,7 +269,7 @@ def plot_agreement_matrix(matrix: np.ndarray, head_names: Sequence[str], teacher
     for i, row in enumerate(matrix):
         for j in np.flatnonzero(row == row.max()):
             left.add_patch(patches.Rectangle((j, i), 1, 1, fill=False, edgecolor="black", lw=1.5))
-    centred = (matrix - matrix.mean(axis=0)) * 1e3
+    centred = np.round((matrix - matrix.mean(axis=0)) * 1e3, 1) + 0.0  # + 0.0: no '-0.0' label
     bound = bound or float(np.abs(centred).max()) or 1.0
     _heatmap(right, centred, head_names, teacher_names, -bound, bound, "vlag", "%+.1f",
              f"{measure} − teacher's mean\nover heads (×10⁻³)", bar_fmt="%+.0f")  # symmetric: 0 in the middle
