@@ -246,8 +246,8 @@ def _score(args: argparse.Namespace) -> None:
 
 def _reproduce_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help="quick (minutes; tests and notebooks) | full (the one-seed v1 record) "
-                                                     "| v2 (the multi-seed programme, artifacts/PLAN.md) | v2-trecqa "
-                                                     "(v2 transferred to TREC-QA, after v2) | quick-trecqa")
+                                                     "| v2 (the multi-seed programme) | v2-trecqa (v2 transferred to TREC-QA, after v2) "
+                                                     "| v3 (teachers of equal standing; docs/experiment-log.md) | quick-trecqa")
     p.add_argument("--root", help="output folder (default: artifacts/<preset>; a transfer preset's is its source's "
                                   "folder/<dataset>, e.g. artifacts/v2/trecqa)")
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of the teachers (and of the students)")
@@ -321,7 +321,8 @@ def _pool(args: argparse.Namespace) -> None:
               f"mean_prob {values['mean_prob']:.4f}); test MAP {picked['map']:.4f} (mean_prob {default['map']:.4f})")
 
 
-@command("demo", "train a gold and a CERBERUS student on WikiQA from the committed teacher tables (minutes)")
+@command("demo", "distil a CERBERUS student from the committed v2 teacher tables with the v2 recipe and set it beside "
+                 "the committed students over seeds (minutes)")
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 

@@ -307,7 +307,7 @@ def validate_against_model(cfg: TrainConfig, out_dir: str | Path | None = None) 
 def resolved_precision(cfg: TrainConfig) -> str:
     """What `mixed_precision` means on this machine: "auto" is bf16 autocast on a GPU that has
     it, else fp32 ("no"). On a CPU, bf16 must be asked for ("bf16"): it trains a step about 1.5x
-    faster on AVX512-BF16/AMX CPUs, but equal dev MAP is not yet shown over seeds (artifacts/PLAN.md)."""
+    faster on AVX512-BF16/AMX CPUs, but equal dev MAP is not yet shown over seeds (docs/experiment-log.md)."""
     import torch
 
     if cfg.mixed_precision != "auto":

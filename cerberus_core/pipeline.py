@@ -95,7 +95,7 @@ PRESETS: dict[str, Preset] = {
         common={"train_questions": 8, "eval_questions": 6, "max_length": 32, "batch_size": 16, "epochs": 1},
         sweep={"alpha1-T1": {"alpha": 1.0, "temperature": 1.0}},
     ),
-    # The multi-seed programme (artifacts/v2, see artifacts/PLAN.md): teachers trained until dev MAP
+    # The multi-seed programme (artifacts/v2, docs/experiment-log.md): teachers trained until dev MAP
     # stops improving (the best epoch on dev is kept), bf16 autocast on a GPU (fp32 on a CPU until
     # step 0 of the plan decides), length-grouped batches; the recipe sweep (ROOT/sweep, chosen on
     # dev); students at several seeds, each in students/<name>/seed<s>
@@ -104,7 +104,7 @@ PRESETS: dict[str, Preset] = {
         teachers={"minilm-l3": {"backbone": "minilm-l3", "epochs": 4},
                   "minilm-l6": {"backbone": "minilm-l6", "epochs": 4},
                   "mpnet-base": {"backbone": "mpnet-base", "lr": 2e-5, "epochs": 3}},
-        # alpha 1, T 2: the recipe sweep's choice (artifacts/v2/sweep.md, PLAN step 2)
+        # alpha 1, T 2: the recipe sweep's choice (artifacts/v2/sweep.md, docs/experiment-log.md)
         student={"backbone": "minilm-l6", "body_layers": 5, "head_layers": 1, "epochs": 2, "evals_per_epoch": 2,
                  "alpha": 1.0, "temperature": 2.0},
         common={"max_length": 128, "batch_size": 32, "lr": 5e-5, "evals_per_epoch": 1, "length_grouping": 50},

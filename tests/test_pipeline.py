@@ -129,7 +129,7 @@ def test_recipe_sweep_trains_each_recipe_and_reports_it_on_dev(smoke, tmp_path):
 
 
 def test_a_preset_without_a_sweep_says_so_before_training(tmp_path):
-    with pytest.raises(InputError, match=r"preset 'full' has no recipe sweep; presets with one: \['quick', 'v2'\]"):
+    with pytest.raises(InputError, match=r"preset 'full' has no recipe sweep; presets with one: \['quick', 'v2', 'v3'\]"):
         pipeline.reproduce("full", root=tmp_path, progress=False, sweep=True)
     assert not any(tmp_path.iterdir())
 
