@@ -67,7 +67,7 @@ class Preset:
         return {"init_from": "../" * (2 if seed is None else 3) + source.as_posix()}
 
 
-# The recipe sweep of the multi-seed programme (issue 8, item 2): CERBERUS under other losses and
+# The recipe sweep of the multi-seed programme: CERBERUS under other losses and
 # heads, each a change from the default (V2_SWEEP_BASE: alpha 0.5, T 2, KL, 1-layer copied heads, summed
 # head losses), chosen on dev MAP and dev head diversity before the seeds run. The base is spelled out
 # so the sweep's runs stay what they were once the chosen recipe is set in the preset's students.
@@ -145,7 +145,7 @@ def transfer_preset(source: str, dataset: str, **changes: Any) -> Preset:
                                sweep_base={}, transfer_from=source, **changes)
 
 
-# the quick chain on TREC-QA (tests); issue 8, item 5: the v2 comparison on TREC-QA (artifacts/v2/trecqa),
+# the quick chain on TREC-QA (tests); the v2 comparison on TREC-QA (artifacts/v2/trecqa),
 # adapted on its 94-question train split, teachers for 3 epochs (best on TREC-QA dev kept)
 PRESETS["quick-trecqa"] = transfer_preset("quick", "trecqa")
 PRESETS["v2-trecqa"] = transfer_preset("v2", "trecqa", teachers={t: {**over, "epochs": 3}

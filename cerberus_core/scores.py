@@ -1,6 +1,6 @@
 """Score tables: one small table per (model, dataset, split), keyed by (question id, candidate index).
 
-Teacher outputs are data (style guide, point 4): computed once, saved as a TSV with a
+Teacher outputs are data: computed once, saved as a TSV with a
 JSON sidecar holding the fingerprints of what produced them, and checked on load so
 a stale table is never silently used.
 

@@ -25,6 +25,7 @@ def test_inspect_data_prints_counts_under_each_policy():
     assert "243" in run.stdout and "237" in run.stdout and "2351" in run.stdout.replace(",", "")
 
 
+@pytest.mark.slow  # one real process per case; tests/test_hostile_inputs.py drives the same command line in-process
 @pytest.mark.parametrize("args, expected", [
     (["inspect-data", "{tmp}/missing.tsv"], "missing.tsv"),
     (["inspect-data", "{tmp}/bad.tsv"], "bad.tsv:3"),
@@ -38,7 +39,7 @@ def test_inspect_data_prints_counts_under_each_policy():
     (["reproduce", "--preset", "huge", "--root", "{tmp}/r"], "unknown preset"),
     (["prepare-models", "bert-huge"], "unknown embedded model"),
     (["bench", "{tmp}/no-such-model"], "not an embedded model name"),
-    # issue 11: config values refused before anything is written, in a real process
+    # config values refused before anything is written, in a real process
     (["distill", "--out", "{tmp}/run", "--set", "lr=NaN"], "config field 'lr' must be a finite number, got nan"),
     (["distill", "--out", "{tmp}/run", "--set", "seed=-1"], "config field 'seed' must be between 0 and 4294967295"),
     (["distill", "--out", "{tmp}/run", "--set", "teachers=[1,2]"], "expects a list of folder paths (strings)"),

@@ -290,6 +290,7 @@ def test_a_read_only_folder_is_refused_before_the_work(world, tmp_path, command)
         assert not any(ro.iterdir())
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_training_is_one_line_and_the_rerun_resumes(world, tmp_path):
     """The run folder's disk is full at the first model it saves: one line naming that file and
     saying how to resume; with room again, the same command finishes the run."""
@@ -306,6 +307,7 @@ def test_a_full_disk_while_training_is_one_line_and_the_rerun_resumes(world, tmp
         assert json.loads((run / "metrics.json").read_text())["dev"]["pooled"]["n_questions"] == 10
 
 
+@pytest.mark.slow
 def test_a_file_size_limit_while_training_is_one_line(world, tmp_path):
     """Any user: RLIMIT_FSIZE makes the OS refuse the first large write (EFBIG), in a real process."""
     run = tmp_path / "run"
@@ -318,6 +320,7 @@ def test_a_file_size_limit_while_training_is_one_line(world, tmp_path):
 
 
 # --------------------------------------------------------------------------- 3. Ctrl-C and kills
+@pytest.mark.slow
 def test_ctrl_c_while_training_is_one_line_and_the_rerun_resumes(world, tmp_path):
     run = tmp_path / "run"
     args = ["train-teacher", "--out", run, *tiny_config(world["qa"], epochs=2)]

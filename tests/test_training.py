@@ -276,6 +276,7 @@ def test_init_from_a_model_of_another_shape_is_refused_before_writing(base_cfg, 
 
 
 # ------------------------------------------------------------------------ 3. resuming
+@pytest.mark.slow
 def test_sigkilled_run_resumes_from_its_checkpoint(base_cfg, reference, tmp_path, count_steps):
     """A training process is SIGKILLed as soon as it has committed a checkpoint (wherever it
     happens to be then: writing the curve, the next checkpoint, training); the same config in
@@ -478,6 +479,7 @@ def test_teacher_tables_must_match_the_data(base_cfg, teachers, tmp_path):
 
 
 # ------------------------------------------------------------------ 6. two processes
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [10, 9])
 def test_two_processes_match_one(distilled, tmp_path, batch_size):
     """torchrun --nproc_per_node 2 (gloo, CPU) trains the cerberus student of test 4 to the

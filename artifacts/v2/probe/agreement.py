@@ -1,4 +1,4 @@
-"""Prints the init probe's numbers (artifacts/PLAN.md, "Why the heads do not differ"): each single-teacher
+"""Prints the init probe's numbers (docs/results.md, "why the heads do not differ"): each single-teacher
 student's Pearson r (logit margins, head0) with every v2 teacher, and the students read together as heads,
 for the probe (MiniLM-L3 body) and for seed 0 of the v2 students (MiniLM-L6 body).
 Run from the repository root: python artifacts/v2/probe/agreement.py"""

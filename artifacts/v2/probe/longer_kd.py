@@ -1,4 +1,4 @@
-"""The longer-KD probe (artifacts/PLAN.md, "Why the heads do not differ", item 6): the v2 CERBERUS
+"""The longer-KD probe (docs/results.md, "Longer KD moves the heads apart"): the v2 CERBERUS
 config with 6 epochs instead of 2 (`probe/kd-6epochs/seed<s>`, config in each run folder, trained
 with `distill --config`), against the v2 CERBERUS of the same seeds. Prints dev MAP, dev S and
 head-head r at every evaluation of both (from their traces), then the test comparisons, paired per
