@@ -43,7 +43,7 @@ def draw_method(structure: dict[str, Any], teachers: Sequence[str], temperature:
     target (and the gold label, weighted 1 - alpha), and, at inference, the pooled score. The
     teachers (their names in head order) are used while training only; their scores are read from
     the cached tables."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     from .names import CERBERUS_COLOR, GOLD_COLOR, head_color, head_name, teacher_color, teacher_name
@@ -53,7 +53,8 @@ def draw_method(structure: dict[str, Any], teachers: Sequence[str], temperature:
     if len(teachers) != k:
         raise ValueError(f"{k} heads but {len(teachers)} teachers")
     width = max(3.2 * k, 8.0)
-    fig, ax = plt.subplots(figsize=(width, 7.4))
+    fig = Figure(figsize=(width, 7.4))  # not pyplot: nothing is left open in the caller's session
+    ax = fig.subplots()
     ax.set_xlim(0, width)
     ax.set_ylim(0, 10.4)
     ax.axis("off")

@@ -276,13 +276,14 @@ def toy_reading(result: Mapping[str, Any]) -> str:
 
 def plot_toy(result: Mapping[str, Any], metric: str = "map") -> Any:
     """Test `metric` against the number of training questions: each seed a dot, the mean a line, hard vs soft."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .names import GOLD_COLOR, SINGLE_KD_COLOR
 
     colors = {"hard": GOLD_COLOR, "soft": SINGLE_KD_COLOR}
     labels = {"hard": "hard labels (alpha = 0)", "soft": f"soft targets, T = {result['config']['temperature']:g} (alpha = 1)"}
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig = Figure(figsize=(6.4, 3.8))  # not pyplot: nothing is left open in the caller's session
+    ax = fig.subplots()
     sizes = sorted({r["train_questions"] for r in result["rows"]})
     for j, kind in enumerate(TARGETS):
         shift = (j - 0.5) * 0.04
@@ -327,12 +328,14 @@ def plot_kd_curves(teacher_margin: float, temperatures: Sequence[float] = (1.0, 
                    span: float = 8.0) -> Any:
     """Two panels over the student's margin: the KD loss at each T (zero where the student's margin
     equals the teacher's), and its gradient (the T² factor keeps the slopes comparable across T)."""
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     grid = np.linspace(teacher_margin - span, teacher_margin + span, 201)
     curves = kd_curves(teacher_margin, grid, temperatures)
-    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.4))
-    shades = plt.cm.Blues(np.linspace(0.45, 0.95, len(temperatures)))
+    fig = Figure(figsize=(9.6, 3.4))
+    axes = fig.subplots(1, 2)
+    shades = colormaps["Blues"](np.linspace(0.45, 0.95, len(temperatures)))
     for t, color in zip(temperatures, shades):
         axes[0].plot(grid, curves[f"kd_T{t:g}"], color=color, label=f"KD, T = {t:g}")
         axes[1].plot(grid, curves[f"grad_T{t:g}"], color=color, label=f"T = {t:g}")
