@@ -320,13 +320,28 @@ def test_a_file_size_limit_while_training_is_one_line(world, tmp_path):
 
 
 # --------------------------------------------------------------------------- 3. Ctrl-C and kills
+@pytest.fixture
+def ctrl_c_reaches_python():
+    """SIGINT handled as Python does by default. A test run started in the background has SIGINT
+    ignored (a shell's `&` does that), which this process and its children inherit: Ctrl-C would not
+    reach the code under test at all."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def _sigint_as_default() -> None:
+    """In a child before it starts: SIGINT back to the default, so Python installs its own handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_training_is_one_line_and_the_rerun_resumes(world, tmp_path):
     run = tmp_path / "run"
     args = ["train-teacher", "--out", run, *tiny_config(world["qa"], epochs=2)]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "cerberus_core", *map(str, args)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_as_default)
     try:
         deadline = time.monotonic() + 300
         while not (run / "checkpoint" / "state.json").is_file():
@@ -351,7 +366,7 @@ def test_ctrl_c_while_training_is_one_line_and_the_rerun_resumes(world, tmp_path
     assert steps == list(range(1, 5)) and step < 4  # every step once: resumed, not restarted
 
 
-def test_ctrl_c_while_scoring_is_one_line(world, tmp_path, monkeypatch):
+def test_ctrl_c_while_scoring_is_one_line(world, tmp_path, monkeypatch, ctrl_c_reaches_python):
     """A real SIGINT to this process while the model scores: nothing written, one line, exit 130."""
     import cerberus_core.scores as scores
 
@@ -378,7 +393,8 @@ def test_ctrl_c_while_scoring_is_one_line(world, tmp_path, monkeypatch):
     (["bench", "minilm-l3", "--out", "{tmp}/bench.json"], "cerberus_core.bench", "run_benchmark",
      "interrupted: no file was half-written; rerun the same command"),
 ], ids=["reproduce", "bench"])
-def test_ctrl_c_in_any_command_is_one_line(tmp_path, monkeypatch, command, module, function, expected):
+def test_ctrl_c_in_any_command_is_one_line(tmp_path, monkeypatch, command, module, function, expected,
+                                           ctrl_c_reaches_python):
     """A real SIGINT while the command works: its one line, exit 130."""
     import importlib
 
