@@ -183,13 +183,18 @@ def wait_for_new_image(page, panel, before: str) -> str:
     pytest.fail("the panel's figure did not change after moving its control")
 
 
-def test_primer_temperature_slider_redraws_the_soft_targets(lab, browser):
+def open_panel(browser, lab: str, notebook: str, has: str, what: str):
+    """Run a notebook in a new page and return (page, its one widget panel holding `has`)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    run_all(page, lab, "01_distillation_primer.ipynb")
+    run_all(page, lab, notebook)
     check_outputs(page)
-    panels = page.locator(f"{NOTEBOOK} .jp-OutputArea-output .widget-vbox:has(.widget-slider)")
-    assert panels.count() == 1, "the temperature panel did not render as a widget"
-    panel = panels.first
+    panels = page.locator(f"{NOTEBOOK} .jp-OutputArea-output .widget-vbox:has({has})")
+    assert panels.count() == 1, f"the {what} did not render as a widget"
+    return page, panels.first
+
+
+def test_primer_temperature_slider_redraws_the_soft_targets(lab, browser):
+    page, panel = open_panel(browser, lab, "01_distillation_primer.ipynb", ".widget-slider", "temperature panel")
     before = panel_image(page, panel)
     readout = panel.locator(".widget-readout").first
     assert readout.inner_text().strip() == "1"
@@ -204,12 +209,7 @@ def test_primer_temperature_slider_redraws_the_soft_targets(lab, browser):
 
 
 def test_head_diversity_panel_redraws_for_another_measure(lab, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    run_all(page, lab, "05_head_diversity.ipynb")
-    check_outputs(page)
-    panels = page.locator(f"{NOTEBOOK} .jp-OutputArea-output .widget-vbox:has(.widget-select-multiple)")
-    assert panels.count() == 1, "the head diversity panel did not render as a widget"
-    panel = panels.first
+    page, panel = open_panel(browser, lab, "05_head_diversity.ipynb", ".widget-select-multiple", "head diversity panel")
     before = panel_image(page, panel)
     measure = panel.locator(".widget-dropdown:has-text('measure') select")
     measure.select_option(label="spearman")
@@ -222,12 +222,7 @@ def test_head_diversity_panel_redraws_for_another_measure(lab, browser):
 
 
 def test_explorer_brings_the_questions_where_heads_leave_their_teacher_first(lab, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    run_all(page, lab, "06_head_teacher_agreement.ipynb")
-    check_outputs(page)
-    panels = page.locator(f"{NOTEBOOK} .jp-OutputArea-output .widget-vbox:has(.widget-dropdown:has-text('order questions by'))")
-    assert panels.count() == 1, "the question explorer did not render as a widget"
-    panel = panels.first
+    page, panel = open_panel(browser, lab, "06_head_teacher_agreement.ipynb", ".widget-dropdown:has-text('order questions by')", "question explorer")
     panel.locator("table.cerberus").first.wait_for(timeout=60_000)
     header = panel.locator("table.cerberus th").all_inner_texts()
     assert "pooled (probability)" in header and any(h.endswith("(margin)") for h in header)
