@@ -200,7 +200,7 @@ def plot_seed_spread(rows: Sequence[Mapping[str, Any]], references: Mapping[str,
     ax.set_xlabel(xlabel or f"{METRIC_LABELS.get(metric, metric)} (mean ± sd over seeds; grey: each seed)")
     if refs:
         fig.legend(loc="outside lower center", ncols=min(len(refs), 4 if width == "text" else 2),
-                   fontsize=SMALL_FONT - 0.5)
+                   fontsize=MIN_FONT)
     if title:
         fig.suptitle(title)
     return fig
@@ -397,19 +397,19 @@ def plot_cost(points: Sequence[Mapping[str, Any]], metric: str = "map",
             ax.annotate(f"{i + 1}: {means[i]:.3f} {'↑' if above else '↓'}", (xs[i], 1.0 if above else 0.0),
                         xycoords=ax.get_xaxis_transform(), xytext=(0, -7 - shift if above else 7 + shift),
                         textcoords="offset points", ha="right", va="top" if above else "bottom",
-                        fontsize=SMALL_FONT - 0.5, color="0.25")
+                        fontsize=MIN_FONT, color="0.25")
         ax.set_xscale("log")
         _log_ticks(ax)
         ax.set_xlabel(label)
         ax.set_xlim(xs.min() / 1.4, xs.max() * 1.4)
         ax.set_ylim(low, high)
         place_labels(ax, [(xs[i], means[i]) for i in inside], [str(i + 1) for i in inside],
-                     fontsize=SMALL_FONT - 0.5, offsets=offsets)
+                     fontsize=MIN_FONT, offsets=offsets)
     axes[0].set_ylabel(f"test {METRIC_LABELS.get(metric, metric)} (mean ± sd)")
     axes[-1].legend(loc="lower right")
     blank = [mpl.patches.Patch(visible=False)] * len(points)
     fig.legend(blank, [f"{i + 1}: {p['label']}" for i, p in enumerate(points)], loc="outside lower center",
-               ncols=4, handlelength=0, handletextpad=0, fontsize=SMALL_FONT - 0.5)
+               ncols=4, handlelength=0, handletextpad=0, fontsize=MIN_FONT)
     if title:
         fig.suptitle(title)
     return fig
@@ -441,7 +441,7 @@ def plot_forest(rows: Sequence[Mapping[str, Any]], xlabel: str = "difference in 
             ax.plot(r["delta"], yi, marker, ms=4.5, color=c, mfc=c if filled else "white", mew=1.0)
             ax.annotate(r.get("note") or f"{r.get('verdict', '')}, p {r.get('p', '')}", (1.0, yi),
                         xycoords=("axes fraction", "data"),
-                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=SMALL_FONT - 0.5,
+                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=MIN_FONT,
                         color=c if filled else "0.3", fontweight="bold" if r.get("verdict") == "supported" else None)
         ax.axvline(0, color="black", lw=0.7)
         ax.set_yticks(y, [r["label"] for r in sub])

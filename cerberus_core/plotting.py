@@ -401,7 +401,7 @@ def plot_diversity_over_steps(rows: Sequence[Mapping[str, float]] | Mapping[str,
             above = level > high
             ax.annotate(f"teachers: {level:.{decimals([level, *values], 3, 4)}f} {'↑' if above else '↓'}",
                         xy=(0.97, 0.96 if above else 0.04), xycoords="axes fraction", ha="right",
-                        va="top" if above else "bottom", fontsize=SMALL_FONT - 0.5, color="0.25",
+                        va="top" if above else "bottom", fontsize=MIN_FONT, color="0.25",
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "lw": 0.5})
         ax.set_ylabel(_diversity_label(measure))
         ax.set_title(_diversity_title(measure))
@@ -470,11 +470,11 @@ def plot_diversity_tradeoff(points: Sequence[Mapping[str, Any]], teacher_level: 
         place_labels(ax, list(zip(xs, ys)), [str(i + 1) for i in range(len(points))], fontsize=MIN_FONT,
                      offsets=[(3, 1), (-3, 1), (3, -7), (-3, -7), (3, 6), (-3, 6), (6, -3), (-6, -3)])
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper left", fontsize=SMALL_FONT - 0.5)
+            ax.legend(loc="upper left", fontsize=MIN_FONT)
     axes[0].set_ylabel(f"pooled {METRIC_LABELS.get(metric, metric)}" + (" (95% CI)" if err is not None else ""))
     blank = [patches.Patch(visible=False)] * len(points)
     fig.legend(blank, [f"{i + 1}: {p.get('label', p['name'])}" for i, p in enumerate(points)],
-               loc="outside lower center", ncols=5, handlelength=0, handletextpad=0, fontsize=SMALL_FONT - 0.5)
+               loc="outside lower center", ncols=5, handlelength=0, handletextpad=0, fontsize=MIN_FONT)
     if title:
         fig.suptitle(title)
     return fig

@@ -33,7 +33,7 @@ COLUMN_WIDTH = 7.7 * CM  # 3.03 in: one ACL column
 TEXT_WIDTH = 16.0 * CM  # 6.30 in: the full ACL text width
 WIDTHS = {"column": COLUMN_WIDTH, "text": TEXT_WIDTH}
 BASE_FONT, SMALL_FONT = 8.0, 7.0  # pt, at the printed size
-MIN_FONT = 6.5  # the smallest text, for secondary notes (seed counts, values beside rows, keys)
+MIN_FONT = 7.0  # the smallest text, for secondary notes (seed counts, values beside rows, keys)
 PALETTE = "colorblind"
 METRIC_LABELS = {"p@1": "P@1", "map": "MAP", "mrr": "MRR"}
 
