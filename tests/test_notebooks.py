@@ -160,7 +160,8 @@ def run_folders() -> set[Path]:
 
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-JARGON = re.compile(r"\bROOT\b|\bthe chain\b|/work/|/home/|/tmp/|alpha\d|-T\d\b")
+# internal words, recipe ids and absolute paths of one machine (a "/" after a space, quote or bracket)
+JARGON = re.compile(r"\bROOT\b|\bthe chain\b|(?:^|[\s\"'(`])/[\w.-]+/|alpha\d|-T\d\b")
 
 
 def _anchors(markdown: Path) -> set[str]:

@@ -302,7 +302,7 @@ def test_sigkilled_run_resumes_from_its_checkpoint(base_cfg, reference, tmp_path
     resumed_from = json.loads((out / "checkpoint" / "state.json").read_text())["step"]
     assert 0 < resumed_from < TOTAL_STEPS
 
-    # the kill may land between the checkpoint and timing.json: then the first session's time is lost
+    # the kill may land between the checkpoint and timing.json: then the first attempt's time is lost
     before = json.loads((out / "timing.json").read_text()) if (out / "timing.json").is_file() else {
         "sessions": 0, "train_seconds": 0.0}
     train(base_cfg, out, progress=False)
