@@ -33,8 +33,8 @@ test-fast: $(STAMP)
 # every figure, its gallery page (README.md) and the LaTeX tables, from committed artifacts; score
 # tables read their labels from WikiQA (found as every command finds it: $CERBERUS_DATA, ./data, the download)
 figures: $(STAMP)
-	$(PY) -m cerberus_core.figures --artifacts artifacts/full --out figures
-	$(PY) -m cerberus_core.figures --artifacts artifacts/v2 --out figures/v2
+	$(PY) -m cerberus_core.reporting.figures --artifacts artifacts/full --out figures
+	$(PY) -m cerberus_core.reporting.figures --artifacts artifacts/v2 --out figures/v2
 
 # lab: JupyterLab on the notebooks. Running a notebook leaves the tracked file clean: git strips
 # outputs on commit (nbstripout as a git filter, .gitattributes), and JupyterLab saves widget state
@@ -54,7 +54,7 @@ notebook-filter: $(STAMP)
 
 # book: every notebook executed in its default preset and rendered to HTML in book/ (git-ignored)
 book: $(STAMP) notebook-filter
-	$(PY) -m cerberus_core.book --out book
+	$(PY) -m cerberus_core.orchestration.book --out book
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

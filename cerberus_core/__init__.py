@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "AS2Dataset": "data", "Question": "data", "load_as2": "data",
-    "ranking_metrics": "metrics",
-    "CerberusConfig": "model", "CerberusForRanking": "model",
+    "ranking_metrics": "results.metrics",
+    "CerberusConfig": "model.modeling", "CerberusForRanking": "model.modeling",
 }
 __all__ = sorted(_PUBLIC)
 

@@ -1,7 +1,7 @@
 import sys
 
 try:
-    from .cli import main
+    from .orchestration.cli import main
 except KeyboardInterrupt:  # Ctrl-C while the libraries load: nothing was started yet
     print("interrupted: nothing was started; rerun the same command", file=sys.stderr)
     sys.exit(130)

@@ -6,7 +6,16 @@ from pathlib import Path
 
 from . import __version__
 
-REPO = Path(__file__).resolve().parents[1]
+
+
+def _project_root() -> Path:
+    """The source checkout this package runs from; the working folder when it runs installed (from
+    site-packages), so that defaults such as artifacts/<preset> land where the user works."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+REPO = _project_root()
 # What "the code" is. Outputs (artifacts/, figures/, notebooks/, README) are not: regenerating
 # them, or committing only them, leaves the version alone, so `make figures` never stamps the
 # figures it has just rewritten as "+dirty" and a rerun after committing them changes nothing.

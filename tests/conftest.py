@@ -54,7 +54,7 @@ def synthetic_dataset_meta(folder: Path, qids, cand_idx, labels) -> dict:
     the dataset the meta names; this writes one (a generic TSV, folder/data.tsv) with exactly
     these pairs and labels and returns its ScoreTable meta (dataset, split, filter, fingerprint)."""
     from cerberus_core.data import AS2Dataset, Question, load_as2, write_as2
-    from cerberus_core.scores import dataset_meta
+    from cerberus_core.results.scores import dataset_meta
 
     by_qid: dict[str, dict[int, int]] = {}
     for q, c, y in zip(qids, cand_idx, labels):

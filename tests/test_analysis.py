@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cerberus_core import analysis as an
-from cerberus_core import artifacts
-from cerberus_core.metrics import ranking_metrics
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results import analysis as an
+from cerberus_core.results import artifacts, reader
+from cerberus_core.results.metrics import ranking_metrics
+from cerberus_core.results.scores import ScoreTable
 
 from conftest import synthetic_dataset_meta
 
@@ -272,7 +272,7 @@ def finished_runs(tmp_path):
     ("", None),
 ])
 def test_run_of_names_the_run_a_bench_row_measured(finished_runs, spec, expected):
-    assert artifacts.run_of(spec, finished_runs) == expected
+    assert reader.run_of(spec, finished_runs) == expected
 
 
 def test_latency_by_model_falls_back_to_the_architectures_row():
@@ -287,7 +287,7 @@ def test_latency_by_model_falls_back_to_the_architectures_row():
 
 
 def test_specialization_by_hand_and_for_heads_that_copy_their_teachers():
-    from cerberus_core.analysis import head_diversity, specialization
+    from cerberus_core.results.analysis import head_diversity, specialization
 
     a = np.array([[1.0, 0.2, 0.4], [0.5, 0.9, 0.1], [0.0, 0.3, 0.6]])
     by_hand = np.mean([1.0 - 0.3, 0.9 - 0.3, 0.6 - 0.15])
@@ -308,7 +308,7 @@ def test_specialization_by_hand_and_for_heads_that_copy_their_teachers():
 
 
 # ----------------------------------------------------------------- seed-aware test (stats.py)
-from cerberus_core import stats as st  # noqa: E402
+from cerberus_core.results import stats as st  # noqa: E402
 
 
 def _no_question_effect(per_seed, n_questions=40, seed=0):

@@ -1,6 +1,6 @@
 import torch
 
-from cerberus_core.batching import epoch_batches, padding_share
+from cerberus_core.model.batching import epoch_batches, padding_share
 
 
 def lengths(n=1000, seed=0):

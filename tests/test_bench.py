@@ -9,7 +9,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from cerberus_core.bench import (
+from cerberus_core.orchestration.bench import (
     benchmark,
     conditions,
     flops_per_pair,
@@ -19,9 +19,9 @@ from cerberus_core.bench import (
     question_pairs,
     student_architectures,
 )
-from cerberus_core.analysis import TEACHER_ENSEMBLE
-from cerberus_core.building import load_model
-from cerberus_core.model import CerberusForRanking
+from cerberus_core.results.analysis import TEACHER_ENSEMBLE
+from cerberus_core.model.building import load_model
+from cerberus_core.model.modeling import CerberusForRanking
 
 from conftest import tiny_backbone
 
@@ -118,7 +118,8 @@ def test_unknown_reference_is_refused(tiny_tokenizer):
 def test_absurd_threads_and_batches_are_refused_before_timing(tiny_tokenizer):
     """torch.set_num_threads(100000) crashes the process: the library refuses it first; a batch
     whose forward pass cannot fit the free memory is refused before a tensor is made."""
-    from cerberus_core.bench import MAX_THREADS_PER_CPU, available_memory, check_batch_memory, forward_bytes, thread_limit
+    from cerberus_core.orchestration.bench_checks import (MAX_THREADS_PER_CPU, available_memory, check_batch_memory,
+                                                          forward_bytes, thread_limit)
     from cerberus_core.errors import InputError
 
     model = cerberus(tiny_tokenizer)

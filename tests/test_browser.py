@@ -64,7 +64,7 @@ def lab(tmp_path_factory) -> Iterator[str]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    from cerberus_core.pipeline import notebook_artifacts
+    from cerberus_core.orchestration.notebook_cache import notebook_artifacts
 
     notebook_artifacts("quick", progress=False)  # trained once per code version, outside the browser's timeouts
     root = tmp_path_factory.mktemp("lab")

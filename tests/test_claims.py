@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cerberus_core import claims, cli
+from cerberus_core.reporting import claims
+from cerberus_core.orchestration import cli
 from cerberus_core.errors import InputError
-from cerberus_core.metrics import ranking_metrics
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results.metrics import ranking_metrics
+from cerberus_core.results.scores import ScoreTable
 from conftest import synthetic_dataset_meta
 
 N_Q, N_C = 60, 5

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from cerberus_core.cli import COMMANDS
+from cerberus_core.orchestration.cli import COMMANDS
 
 
 def cli(*args, cwd=None):
@@ -71,8 +71,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
 def test_a_folder_typed_on_the_command_line_is_relative_to_where_it_was_typed(tmp_path, monkeypatch):
     """In a config file, `init_from` and `teachers` are relative to the run folder (so results move
     as a whole); typed with --set, they are made absolute from the working folder."""
-    from cerberus_core.config import TrainConfig, init_from_folder
-    from cerberus_core.pipeline import config_with_overrides
+    from cerberus_core.training.config import TrainConfig, init_from_folder
+    from cerberus_core.training.config import config_with_overrides
 
     monkeypatch.chdir(tmp_path)
     cfg = config_with_overrides(None, ["init_from=src/best", 'teachers=["t/a", "/abs/b"]'])

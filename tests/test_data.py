@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cerberus_core import data
+from cerberus_core.data import registry
 from cerberus_core.data import (
     FILTERS, AS2Dataset, Question, dataset_stats, detect_format, format_stats, inspect,
     is_registered_source, load_as2, text_qid, write_as2,
@@ -205,7 +205,7 @@ def test_toks_form_in_any_root_wins_over_the_official_tsv(tmp_path, monkeypatch)
         write(work / "data" / "wikiqa" / "dev" / name, text)
     monkeypatch.setenv("CERBERUS_DATA", str(tmp_path / "env"))  # searched first
     monkeypatch.chdir(work)
-    monkeypatch.setattr(data, "_REPO_ROOT", tmp_path / "elsewhere")
+    monkeypatch.setattr(registry, "REPO", tmp_path / "elsewhere")
     assert load_as2("wikiqa", "dev", "none")[0] == Question("2", "q ?", ("c .",), (1,))
     for name in ["a.toks", "b.toks", "id.txt", "sim.txt"]:
         (work / "data" / "wikiqa" / "dev" / name).unlink()
@@ -447,7 +447,7 @@ def test_data_root_resolution_order(tmp_path, monkeypatch):
     work = tmp_path / "repo"
     explicit, env, local = make_root(tmp_path / "explicit"), make_root(tmp_path / "env"), make_root(work / "data")
     monkeypatch.chdir(work)
-    monkeypatch.setattr(data, "_REPO_ROOT", tmp_path / "elsewhere")
+    monkeypatch.setattr(registry, "REPO", tmp_path / "elsewhere")
     monkeypatch.setenv("CERBERUS_DATA", str(env))
     assert Path(load_as2("trecqa", "dev", data_root=explicit).source).parents[1] == explicit
     assert source() == env
@@ -455,7 +455,7 @@ def test_data_root_resolution_order(tmp_path, monkeypatch):
     assert source() == local
     # from a notebook folder: nothing relative to cwd, found in the repository's data/
     monkeypatch.chdir(write(work / "notebooks" / "x", "").parent)
-    monkeypatch.setattr(data, "_REPO_ROOT", work)
+    monkeypatch.setattr(registry, "REPO", work)
     assert source() == local
     # a folder beside the clone is never searched: only $CERBERUS_DATA points there
     (local / "trecqa" / "DEV.xml").unlink()
@@ -480,7 +480,7 @@ def test_a_cerberus_data_that_names_nothing_is_an_error(tmp_path, monkeypatch):
 def test_not_found_lists_every_place_and_how_to_get_it(tmp_path, monkeypatch):
     """Some WikiQA is present (so nothing is downloaded): every place of each form is named."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(data, "_REPO_ROOT", tmp_path / "repo")
+    monkeypatch.setattr(registry, "REPO", tmp_path / "repo")
     monkeypatch.setenv("CERBERUS_DATA", str(tmp_path / "env"))
     write(tmp_path / "env" / "wikiqa_tsv" / "WikiQA-test.tsv", wikiqa_tsv(
         [("Q1", "q?", "c.", 1), ("Q2", "r?", "d.", 0)]))

@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from cerberus_core import demo
-from cerberus_core.config import TrainConfig
+from cerberus_core.orchestration import demo
+from cerberus_core.training.config import TrainConfig
 
 from conftest import needs_wikiqa
 
@@ -43,7 +43,7 @@ def test_recipe_differences_without_a_committed_run(tmp_path):
 @needs_wikiqa
 @pytest.mark.slow
 def test_demo_runs_on_the_quick_chain(tmp_path, capsys):
-    from cerberus_core.pipeline import notebook_artifacts
+    from cerberus_core.orchestration.notebook_cache import notebook_artifacts
 
     root = notebook_artifacts("quick", progress=False)
     report = demo.run_demo(tmp_path, preset="quick", root=root, epochs=1, precision="auto", progress=False)

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from cerberus_core import data
+from cerberus_core.data import registry
 from cerberus_core.data import download_wikiqa, load_as2
-from cerberus_core.download import Unreachable, fetch
+from cerberus_core.data.download import Unreachable, fetch
 from cerberus_core.errors import InputError
 
 HEADER = "QuestionID\tQuestion\tDocumentID\tDocumentTitle\tSentenceID\tSentence\tLabel"
@@ -95,7 +96,7 @@ def no_data_anywhere(tmp_path, monkeypatch):
     work.mkdir()
     monkeypatch.chdir(work)
     monkeypatch.delenv("CERBERUS_DATA", raising=False)
-    monkeypatch.setattr(data, "_REPO_ROOT", tmp_path / "elsewhere")
+    monkeypatch.setattr(registry, "REPO", tmp_path / "elsewhere")
     return work
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cerberus_core import names
-from cerberus_core.style import COLUMN_WIDTH, MIN_FONT, TEXT_WIDTH
+from cerberus_core.reporting import names
+from cerberus_core.reporting.style import COLUMN_WIDTH, MIN_FONT, TEXT_WIDTH
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 FOLDERS = [FIGURES, FIGURES / "v2"]

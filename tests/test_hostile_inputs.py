@@ -1,6 +1,6 @@
 """Hostile inputs, end to end through the command line.
 
-Every case runs `cerberus_core.cli.main(argv)`, the function behind `python -m cerberus_core`,
+Every case runs `cerberus_core.orchestration.cli.main(argv)`, the function behind `python -m cerberus_core`,
 and must end in exit 0 with correct output, or exit 2 with one `error:` line on stderr that
 names the file or the value; an exception escaping `main` (a traceback for the user) fails
 the test. Nothing of the user's may be removed or half-written. Most cases run in this process
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from cerberus_core.cli import main
+from cerberus_core.orchestration.cli import main
 from cerberus_core.errors import InputError
-from cerberus_core.runlock import LOCK_NAME, run_lock
+from cerberus_core.results.runlock import LOCK_NAME, run_lock
 from conftest import numbers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,7 +134,7 @@ def world(tmp_path_factory):
     copies of it, and a teacher trained by a real `train-teacher` process into an existing empty
     folder. While that process trains, a second run into the same folder is started here: it
     must be refused at once, naming the holder's pid."""
-    from cerberus_core.model import CerberusForRanking
+    from cerberus_core.model.modeling import CerberusForRanking
 
     root = tmp_path_factory.mktemp("hostile")
     files = write_data(root)
@@ -261,7 +261,7 @@ def test_a_killed_holder_leaves_no_lock(tmp_path):
     """flock belongs to the process: SIGKILL releases it, and the next run takes the file over."""
     folder = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from cerberus_core.runlock import run_lock\n"
+        [sys.executable, "-c", "import sys, time; from cerberus_core.results.runlock import run_lock\n"
          "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(120)", str(folder)],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -293,7 +293,7 @@ def test_evaluate_out(world, tmp_path, target):
                  "--out", out, cwd=user)
     ok(result)
     assert "eval  pooled" in result.out and "head1" in result.out
-    from cerberus_core.scores import ScoreTable
+    from cerberus_core.results.scores import ScoreTable
 
     assert ScoreTable.load(expect).head_columns() == ["head0", "head1"]
     if target != "file":
@@ -498,7 +498,7 @@ def test_a_model_that_does_not_fit_its_weights_is_refused(world, tmp_path, comma
     before = snapshot(folder)
     monkeypatch.setattr(sys, "stdin", io.StringIO("y\ny\n"))
     if command == "from_pretrained":
-        from cerberus_core.model import CerberusForRanking
+        from cerberus_core.model.modeling import CerberusForRanking
 
         with pytest.raises(InputError) as err:
             CerberusForRanking.from_pretrained(folder)
@@ -640,7 +640,7 @@ def test_a_file_never_replaces_a_folder(tmp_path):
 
 
 def test_metrics_of_one_question_have_no_interval():
-    from cerberus_core.metrics import metrics_with_ci
+    from cerberus_core.results.metrics import metrics_with_ci
 
     m = metrics_with_ci(["q", "q", "q"], [0, 1, 0], [0.1, 0.9, 0.2])
     assert (m["p@1"], m["map"], m["mrr"], m["n_questions"]) == (1.0, 1.0, 1.0, 1)
@@ -654,7 +654,7 @@ def test_field_types_are_read_from_the_annotations():
     null, `list[str]` is checked as a list (a field added to TrainConfig is checked with no table to update)."""
     import dataclasses
 
-    from cerberus_core.config import TYPES, TrainConfig
+    from cerberus_core.training.config import TYPES, TrainConfig
 
     assert {f.name for f in dataclasses.fields(TrainConfig)} == set(TYPES)
     assert TYPES["temperature"] == ((int, float), False)
@@ -666,7 +666,7 @@ def test_field_types_are_read_from_the_annotations():
 # ------------------------------------------------------- 8. code in a model folder, on every load path
 def backbone_copy(tmp_path: Path, damage) -> Path:
     """The embedded minilm-l3 encoder as a plain Hugging Face folder, then damaged."""
-    from cerberus_core.zoo import resolve_model
+    from cerberus_core.model.zoo import resolve_model
 
     folder = tmp_path / "encoder"
     shutil.copytree(resolve_model("minilm-l3"), folder)
@@ -696,7 +696,7 @@ def test_a_backbone_folder_naming_code_is_refused_on_every_path(world, tmp_path,
                                            "teachers": [str(world["teacher"])]}))
         refused(cli("distill", "--out", tmp_path / "run", "--config", config_file), expected)
     else:
-        from cerberus_core.model import CerberusForRanking
+        from cerberus_core.model.modeling import CerberusForRanking
 
         with pytest.raises(InputError, match=re.escape(expected.removeprefix("error: "))):
             CerberusForRanking.from_backbone(str(folder))
@@ -740,7 +740,7 @@ def test_checkpoint_rotation_deletes_only_what_it_wrote(tmp_path):
 
     import torch
 
-    from cerberus_core.checkpoint import save_checkpoint
+    from cerberus_core.training.checkpoint import save_checkpoint
 
     folder, user = tmp_path / "checkpoint", tmp_path / "user"
     user.mkdir()

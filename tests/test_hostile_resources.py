@@ -1,7 +1,7 @@
 """Hostile inputs that cost resources, and faults of the machine, end to end through the command line.
 
 The same rule as tests/test_hostile_inputs.py (whose helpers this file uses): every case runs
-`cerberus_core.cli.main(argv)` (or `python -m cerberus_core` where a real process is needed: a
+`cerberus_core.orchestration.cli.main(argv)` (or `python -m cerberus_core` where a real process is needed: a
 signal, a file-size limit, a kill) and must end in exit 0 with correct output, exit 2 with one
 `error:` line naming the file or the value, or, for Ctrl-C, exit 130 with one `interrupted:`
 line saying how to resume. Nothing of the user's may be removed or half-written.
@@ -38,7 +38,7 @@ from test_hostile_inputs import REPO, cli, ok, refused, set_heads, snapshot, tin
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Data files and a saved 2-head model (untrained: evaluate needs no training)."""
-    from cerberus_core.model import CerberusForRanking
+    from cerberus_core.model.modeling import CerberusForRanking
 
     root = tmp_path_factory.mktemp("resources")
     files = write_data(root)
@@ -183,8 +183,8 @@ def test_sizes_are_checked_before_anything_is_allocated(world, tmp_path, args, e
 
 def test_the_library_refuses_absurd_heads_before_allocating(world, tmp_path):
     """from_pretrained, from_backbone and a spec build refuse at once (each was minutes of work)."""
-    from cerberus_core.building import load_model
-    from cerberus_core.model import CerberusForRanking
+    from cerberus_core.model.building import load_model
+    from cerberus_core.model.modeling import CerberusForRanking
 
     folder = _absurd_heads(world, tmp_path)
     start = time.monotonic()
@@ -202,8 +202,8 @@ def test_a_50_mb_line_is_cut_before_it_is_tokenized(world, tmp_path, monkeypatch
     exactly the scores the whole line gives (the model sees 32 tokens of either)."""
     from transformers import PreTrainedTokenizerBase
 
-    from cerberus_core.batching import MAX_CHARS_PER_TOKEN
-    from cerberus_core.scores import ScoreTable
+    from cerberus_core.model.batching import MAX_CHARS_PER_TOKEN
+    from cerberus_core.results.scores import ScoreTable
 
     rows = world["qa"].read_text().splitlines()
     question, candidate, label = rows[2].split("\t")
@@ -243,7 +243,7 @@ def test_a_full_disk_is_refused_before_scoring(world, tmp_path):
 def test_a_disk_that_fills_while_scoring_leaves_the_old_pair(world, tmp_path, monkeypatch):
     """The disk fills up (another writer) while the model scores: the table fits, its sidecar does
     not. One line naming the table; the pair written before is unchanged, no temporaries left."""
-    import cerberus_core.scores as scores
+    import cerberus_core.results.scores as scores
 
     with tmpfs(tmp_path / "disk", "1m") as disk:
         out = disk / "scores.tsv"
@@ -360,7 +360,7 @@ def test_ctrl_c_while_training_is_one_line_and_the_rerun_resumes(world, tmp_path
     result = cli(*args)
     ok(result)
     assert "restarting" not in result.err
-    from cerberus_core.artifacts import read_curve
+    from cerberus_core.results.artifacts import read_curve
 
     steps = [row["step"] for row in read_curve(run)]
     assert steps == list(range(1, 5)) and step < 4  # every step once: resumed, not restarted
@@ -368,7 +368,7 @@ def test_ctrl_c_while_training_is_one_line_and_the_rerun_resumes(world, tmp_path
 
 def test_ctrl_c_while_scoring_is_one_line(world, tmp_path, monkeypatch, ctrl_c_reaches_python):
     """A real SIGINT to this process while the model scores: nothing written, one line, exit 130."""
-    import cerberus_core.scores as scores
+    import cerberus_core.results.scores as scores
 
     score = scores.score_dataset
 
@@ -387,10 +387,10 @@ def test_ctrl_c_while_scoring_is_one_line(world, tmp_path, monkeypatch, ctrl_c_r
 
 
 @pytest.mark.parametrize("command, module, function, expected", [
-    (["reproduce", "--preset", "quick", "--root", "{tmp}/root"], "cerberus_core.pipeline", "reproduce",
+    (["reproduce", "--preset", "quick", "--root", "{tmp}/root"], "cerberus_core.orchestration.pipeline", "reproduce",
      "interrupted: rerun the same command to resume: finished runs are kept and the interrupted run resumes from "
      "its last checkpoint"),
-    (["bench", "minilm-l3", "--out", "{tmp}/bench.json"], "cerberus_core.bench", "run_benchmark",
+    (["bench", "minilm-l3", "--out", "{tmp}/bench.json"], "cerberus_core.orchestration.bench", "run_benchmark",
      "interrupted: no file was half-written; rerun the same command"),
 ], ids=["reproduce", "bench"])
 def test_ctrl_c_in_any_command_is_one_line(tmp_path, monkeypatch, command, module, function, expected,
@@ -413,7 +413,7 @@ import os, signal, sys
 import numpy as np
 import cerberus_core.atomic as atomic
 from cerberus_core.data import load_as2
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results.scores import ScoreTable
 
 ds = load_as2(sys.argv[1])
 path = sys.argv[2]
@@ -436,7 +436,7 @@ def test_a_table_and_its_sidecar_are_one_unit(world, tmp_path, left):
     """A process killed between the two renames leaves a new sidecar beside the old table (the
     sidecar goes first); a new table beside an old sidecar is what the earlier order left. The
     reader refuses either pair, in the library and on the command line."""
-    from cerberus_core.scores import ScoreTable, meta_path
+    from cerberus_core.results.scores import ScoreTable, meta_path
 
     teacher = tmp_path / "teacher"
     teacher.mkdir()
@@ -469,7 +469,7 @@ def test_a_rewritten_pair_loads(world, tmp_path):
     import numpy as np
 
     from cerberus_core.data import load_as2
-    from cerberus_core.scores import TABLE_CHECKSUM, ScoreTable, meta_path
+    from cerberus_core.results.scores import TABLE_CHECKSUM, ScoreTable, meta_path
 
     ds = load_as2(str(world["qa"]))
     path = tmp_path / "t.tsv"

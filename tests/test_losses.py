@@ -1,9 +1,12 @@
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from cerberus_core.losses import STRATEGIES, DistillationLoss, head_targets, kd_kl, kd_mse
+from cerberus_core.training.losses import TARGETS, DistillationLoss, head_targets, kd_kl, kd_mse
 
 
 def test_kd_kl_hand_computed():
@@ -39,7 +42,7 @@ def test_strategies_assign_teachers():
     assert torch.equal(head_targets("ensemble", teacher, 1), torch.tensor([[2.0], [5.0]]))
     assert torch.equal(head_targets("replicated", teacher, 3, teacher_index=2), teacher[:, [2, 2, 2]])
     assert head_targets("gold", None, 3) is None
-    assert set(STRATEGIES) == {"cerberus", "single", "ensemble", "replicated", "gold"}
+    assert set(TARGETS) == {"cerberus", "single", "ensemble", "replicated", "gold"}
     with pytest.raises(ValueError, match="one head per teacher"):
         head_targets("cerberus", teacher, 2)
     with pytest.raises(ValueError, match="choose a teacher"):
@@ -95,3 +98,18 @@ def test_a_learned_pooler_adds_its_cross_entropy_to_the_loss():
     assert torch.allclose(both["loss"], heads["loss"] + ce)  # the pooler's term is minimised too
     both["loss"].backward()
     assert pooled.grad is not None and pooled.grad.abs().sum() > 0
+
+
+def test_every_training_choice_a_config_accepts_has_its_implementation():
+    """config.py names the choices (so a config is checked without torch); losses.py implements them."""
+    from cerberus_core.training import config, losses
+
+    assert set(losses.TARGETS) == set(config.STRATEGIES)
+    assert set(losses.KD_FUNCTIONS) == set(config.KD_LOSSES)
+
+
+def test_a_config_is_checked_without_importing_torch():
+    code = ("import sys; from cerberus_core.training.config import TrainConfig; "
+            "TrainConfig(strategy='cerberus', num_heads=2, teachers=['a', 'b']).check_consistent(); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from cerberus_core.metrics import (
+from cerberus_core.results.metrics import (
     PER_QUESTION_KEY,
     bootstrap_ci,
     metrics_with_ci,
@@ -257,7 +257,7 @@ def test_metrics_with_ci():
 def test_tie_report_says_how_much_the_tie_rule_decided():
     """A scorer that gives every pair one score looks perfect under the index rule when positives come
     first; the report counts those questions and spans each metric over the extreme tie orders."""
-    from cerberus_core.metrics import tie_report
+    from cerberus_core.results.metrics import tie_report
 
     qids, labels = ["a"] * 4 + ["b"] * 2 + ["c"] * 3, [1, 0, 0, 0, 1, 0, 0, 1, 0]
     flat = [0.5] * 9

@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel
 
-from cerberus_core.model import CerberusConfig, CerberusForRanking, head_margins
+from cerberus_core.model.modeling import CerberusConfig, CerberusForRanking, head_margins
 from conftest import tiny_backbone
 
 FAMILIES = ["bert", "mpnet", "electra", "roberta"]
@@ -159,7 +159,7 @@ def test_batched_heads_equal_the_per_head_loop(family, head_layers, pooler, dtyp
                                              head_layers=head_layers, pooler=pooler)
     model = _perturbed(model.to(dtype))
     ids, mask = batch(n=4, length=9)
-    from cerberus_core.batched_heads import can_batch
+    from cerberus_core.model.batched_heads import can_batch
     assert can_batch(model.heads)
     batched, g_batched = _outputs_and_grads(model, ids, mask, batched=True)
     loop, g_loop = _outputs_and_grads(model, ids, mask, batched=False)
@@ -172,7 +172,7 @@ def test_batched_heads_equal_the_per_head_loop(family, head_layers, pooler, dtyp
 
 
 def test_layers_the_batched_path_cannot_run_fall_back_to_the_loop():
-    from cerberus_core.batched_heads import can_batch
+    from cerberus_core.model.batched_heads import can_batch
 
     model = CerberusForRanking.from_backbone(tiny_backbone("mpnet"), body_layers=3, num_heads=2, head_layers=1)
     assert not can_batch(model.heads)  # MPNet's layer has another shape: the loop runs it

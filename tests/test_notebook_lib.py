@@ -1,4 +1,4 @@
-"""The library side of the notebooks: cerberus_core.notebook (preamble, committed bench), tables
+"""The library side of the notebooks: cerberus_core.orchestration.notebook (preamble, committed bench), tables
 (every table a notebook shows) and book (the static HTML rendering). Synthetic inputs where the
 logic is the point; the committed v2 programme where the tables must read it as the notebooks do."""
 from __future__ import annotations
@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cerberus_core import analysis as an
-from cerberus_core import notebook, tables
-from cerberus_core.artifacts import Artifacts
+from cerberus_core.results import analysis as an
+from cerberus_core.orchestration import notebook
+from cerberus_core.reporting import tables
+from cerberus_core.results.reader import Artifacts
 from cerberus_core.errors import InputError
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results.scores import ScoreTable
 
 REPO = Path(__file__).resolve().parents[1]
 V2 = REPO / "artifacts" / "v2"
@@ -22,11 +23,11 @@ V2 = REPO / "artifacts" / "v2"
 
 # --------------------------------------------------------------------------- numbers
 def test_fmt_never_prints_nan_or_negative_zero():
-    assert notebook.fmt(-0.00001) == "0.0000" and notebook.fmt(-0.0) == "0.0000"
-    assert notebook.fmt(float("nan")) == "–" and notebook.fmt(None) == "–" and notebook.fmt(float("inf")) == "–"
-    assert notebook.fmt(0.12345, 3) == "0.123" and notebook.fmt(-0.5, 1) == "-0.5"
-    assert notebook.fmt_signed(0.0123, 3) == "+0.012" and notebook.fmt_signed(-0.00001, 3) == "0.000"
-    assert notebook.fmt("yes") == "yes"
+    assert an.fmt(-0.00001) == "0.0000" and an.fmt(-0.0) == "0.0000"
+    assert an.fmt(float("nan")) == "–" and an.fmt(None) == "–" and an.fmt(float("inf")) == "–"
+    assert an.fmt(0.12345, 3) == "0.123" and an.fmt(-0.5, 1) == "-0.5"
+    assert an.fmt_signed(0.0123, 3) == "+0.012" and an.fmt_signed(-0.00001, 3) == "0.000"
+    assert an.fmt("yes") == "yes"
 
 
 def test_decimals_tell_values_apart():
@@ -188,7 +189,7 @@ def test_book_renders_a_notebook_to_html(tmp_path: Path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    from cerberus_core import book
+    from cerberus_core.orchestration import book
 
     source = tmp_path / "09_tiny.ipynb"
     nbformat.write(new_notebook(cells=[new_markdown_cell("# 09 · Tiny"), new_code_cell("print(6 * 7)")]), source)
@@ -200,14 +201,14 @@ def test_book_renders_a_notebook_to_html(tmp_path: Path):
 
 def test_make_book_renders_every_notebook():
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
-    assert re.search(r"^book:.*\n(?:\t.*\n)*\t.*-m cerberus_core\.book --out book", makefile, re.MULTILINE)
+    assert re.search(r"^book:.*\n(?:\t.*\n)*\t.*-m cerberus_core\.orchestration\.book --out book", makefile, re.MULTILINE)
     assert "/book/" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
 
 
 @pytest.mark.slow
 def test_book_builds_from_every_notebook(tmp_path: Path, v2: Artifacts):
     """`make book` in full: every notebook executed in its default preset and rendered."""
-    from cerberus_core import book
+    from cerberus_core.orchestration import book
 
     index = book.build(tmp_path / "book")
     pages = sorted(p.name for p in (tmp_path / "book").glob("*.html"))

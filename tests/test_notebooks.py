@@ -97,7 +97,7 @@ def test_kernel_is_this_interpreter():
 @pytest.fixture(scope="module")
 def quick_artifacts() -> Path:
     """Build (or reuse) the quick notebook chain once, outside any cell's timeout."""
-    from cerberus_core.pipeline import notebook_artifacts
+    from cerberus_core.orchestration.notebook_cache import notebook_artifacts
 
     return notebook_artifacts("quick", progress=False)
 
@@ -153,7 +153,7 @@ def tracked_state() -> tuple[str, dict[str, str]]:
 def run_folders() -> set[Path]:
     """Every run folder (a folder with a config.json) under artifacts/, the notebook cache and the
     temporary folders a live run would use: what training leaves behind."""
-    from cerberus_core.pipeline import NOTEBOOK_CACHE
+    from cerberus_core.orchestration.notebook_cache import NOTEBOOK_CACHE
 
     roots = [REPO / "artifacts", NOTEBOOK_CACHE, *Path(tempfile.gettempdir()).glob("cerberus-live-*")]
     return {p.parent for root in roots if root.exists() for p in root.rglob("config.json")}
@@ -216,7 +216,7 @@ def test_notebook_runs(path: Path, preset: str, tmp_path: Path, request: pytest.
 def test_notebook_cache_holds_only_the_current_chain(quick_artifacts: Path):
     """The bound of .cache/notebooks: a chain made by other training code is deleted, and the
     finished runs keep their scores and best weights but not their resumable checkpoints."""
-    from cerberus_core.pipeline import NOTEBOOK_CACHE, notebook_artifacts
+    from cerberus_core.orchestration.notebook_cache import NOTEBOOK_CACHE, notebook_artifacts
 
     stale = NOTEBOOK_CACHE / "quick-0000000000"
     (stale / "students" / "cerberus" / "checkpoint").mkdir(parents=True, exist_ok=True)

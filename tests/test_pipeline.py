@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import cerberus_core.pipeline as pipeline
-from cerberus_core.artifacts import Artifacts
+import cerberus_core.orchestration.pipeline as pipeline
+from cerberus_core import provenance
+from cerberus_core.orchestration import notebook_cache, presets, reports
+from cerberus_core.results.reader import Artifacts
 from cerberus_core.errors import InputError
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results.scores import ScoreTable
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def smoke():
     """The chain the quick notebooks read (trained once per checkout, then loaded)."""
-    root = pipeline.notebook_artifacts("quick", progress=False)
+    root = notebook_cache.notebook_artifacts("quick", progress=False)
     return root, (root / "results.md").read_text()
 
 
@@ -57,7 +59,7 @@ def test_workers_share_one_queue(smoke, tmp_path, monkeypatch, capsys):
     Either way the table is then the same as one worker's."""
     import os
 
-    from cerberus_core.cli import main
+    from cerberus_core.orchestration.cli import main
 
     root, table = smoke
     work = tmp_path / "quick"
@@ -67,9 +69,9 @@ def test_workers_share_one_queue(smoke, tmp_path, monkeypatch, capsys):
 
     def other_worker_takes_gold():
         (gold / "metrics.json").unlink(missing_ok=True)
-        other = subprocess.Popen([sys.executable, "-c", "import sys, time; from cerberus_core.runlock import run_lock\n"
+        other = subprocess.Popen([sys.executable, "-c", "import sys, time; from cerberus_core.results.runlock import run_lock\n"
                                   "with run_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(300)", str(gold)],
-                                 cwd=pipeline.REPO, stdout=subprocess.PIPE, text=True)
+                                 cwd=provenance.REPO, stdout=subprocess.PIPE, text=True)
         assert other.stdout.readline().strip() == "locked"
         return other
 
@@ -140,9 +142,9 @@ def test_a_transfer_preset_starts_each_run_from_the_same_run_of_its_source(smoke
 
     import numpy as np
 
-    from cerberus_core.building import load_saved
-    from cerberus_core.scores import score_dataset
-    from cerberus_core.training import load_splits
+    from cerberus_core.model.building import load_saved
+    from cerberus_core.results.scores import score_dataset
+    from cerberus_core.training.preflight import load_splits
 
     root, _ = smoke
     source = tmp_path / "quick"
@@ -173,7 +175,7 @@ def test_a_transfer_preset_without_its_source_says_which_to_run_first(tmp_path):
 
 def test_stale_teacher_scores_without_weights_are_refused(smoke, tmp_path):
     root, _ = smoke
-    cfg = pipeline.teacher_config(pipeline.PRESETS["quick"], "l3-fast", seed=0)
+    cfg = presets.teacher_config(presets.PRESETS["quick"], "l3-fast", seed=0)
     cfg = cfg.__class__(**{**cfg.__dict__, "max_length": 64})  # different settings than the tables
     with pytest.raises(InputError, match="stale"):
         pipeline.ensure_teacher_scores(cfg, tmp_path / "no-weights", root / "teacher_scores" / "l3-fast")
@@ -239,7 +241,7 @@ def test_results_over_seeds_give_mean_and_sample_sd_and_every_seeds_diversity():
             ("student", "cerberus", 0, metrics(0.75, 0.70, {"specialization": 0.012, "head_head_r": 0.99,
                                                             "head_top1_disagreement": 0.02}))]
     separate = {0: {"specialization": 0.0561, "head_head_r": 0.9362, "head_top1_disagreement": 0.1125}}
-    table = pipeline.seeds_markdown(runs, separate)
+    table = reports.seeds_markdown(runs, separate)
     # sample sd of (0.60, 0.64) is 0.0283; one seed gives the mean alone
     assert "| student | gold | 2 | 0.7100 ± 0.0141 | 0.6200 ± 0.0283 | 0.6200 ± 0.0283 | 0.6200 ± 0.0283 |" in table
     assert "| student | cerberus | 1 | 0.7500 | 0.7000 | 0.7000 | 0.7000 |" in table
@@ -266,7 +268,7 @@ def test_the_summary_over_seeds_reads_every_finished_seed_on_disk_in_the_compari
     write("students", "gold", 1, 0.7)
     write("ablation", "cerberus-B4H2", 0, 0.5)
     (tmp_path / "students" / "ensemble" / "seed2").mkdir(parents=True)  # not finished
-    runs = pipeline._seed_runs(pipeline.PRESETS["v2"], tmp_path, "mpnet-base")
+    runs = reports.seed_runs(presets.PRESETS["v2"], tmp_path, "mpnet-base")
     assert [(role, name, seed) for role, name, seed, _ in runs] == [
         ("student", "gold", 1), ("student", "gold", 3), ("student", "cerberus", 0), ("ablation", "cerberus-B4H2", 0)]
     assert runs[0][3]["dev"]["pooled"]["map"] == 0.7
@@ -275,10 +277,10 @@ def test_the_summary_over_seeds_reads_every_finished_seed_on_disk_in_the_compari
 def test_the_sweep_keeps_its_runs_when_the_chosen_recipe_is_set_in_the_students():
     import dataclasses
 
-    v2 = pipeline.PRESETS["v2"]
+    v2 = presets.PRESETS["v2"]
     chosen = dataclasses.replace(v2, student={**v2.student, "temperature": 4.0, "head_loss": "mean"})
-    assert pipeline.sweep_configs(chosen, 0) == pipeline.sweep_configs(v2, 0)
-    assert pipeline.sweep_configs(v2, 0)["default"].temperature == 2.0
+    assert presets.sweep_configs(chosen, 0) == presets.sweep_configs(v2, 0)
+    assert presets.sweep_configs(v2, 0)["default"].temperature == 2.0
 
 
 @pytest.mark.parametrize("inner", ["students/cerberus", "students/cerberus/seed3"])
@@ -286,53 +288,53 @@ def test_run_weights_finds_a_retrained_copy_of_a_run_in_either_layout(tmp_path, 
     """A committed run has no weights: run_weights says so, or finds the copy retrained into the notebook cache
     under the same relative folder (students/<name>/seed<s> in a multi-seed programme)."""
     root, cache = tmp_path / "artifacts" / "v9", tmp_path / "cache"
-    monkeypatch.setattr(pipeline, "NOTEBOOK_CACHE", cache)
+    monkeypatch.setattr(notebook_cache, "NOTEBOOK_CACHE", cache)
     (root / inner).mkdir(parents=True)
-    assert pipeline.run_weights(root / inner) is None
+    assert notebook_cache.run_weights(root / inner) is None
     assert "has no weights (best/ is never committed): set TRAIN_MISSING = True" in capsys.readouterr().out
-    retrained = cache / "retrained" / pipeline._mirror_name(root.resolve()) / inner
-    assert pipeline._mirror_name(root.resolve()).name.startswith("v9-")  # outside the repository: name and hash
+    retrained = cache / "retrained" / notebook_cache._mirror_name(root.resolve()) / inner
+    assert notebook_cache._mirror_name(root.resolve()).name.startswith("v9-")  # outside the repository: name and hash
     (retrained / "best").mkdir(parents=True)
     (retrained / "best" / "config.json").write_text("{}")
     (retrained / "metrics.json").write_text("{}")
-    assert pipeline.run_weights(root / inner) == retrained / "best"
+    assert notebook_cache.run_weights(root / inner) == retrained / "best"
     other = tmp_path / "elsewhere" / "v9"  # another root of the same name does not share the mirror
     (other / inner).mkdir(parents=True)
-    assert pipeline.run_weights(other / inner) is None
+    assert notebook_cache.run_weights(other / inner) is None
 
 
 def test_a_root_in_the_repository_is_mirrored_at_its_own_path():
-    trecqa = pipeline.REPO / "artifacts" / "v2" / "trecqa"
-    assert pipeline._mirror_name(trecqa) == Path("artifacts/v2/trecqa")
+    trecqa = provenance.REPO / "artifacts" / "v2" / "trecqa"
+    assert notebook_cache._mirror_name(trecqa) == Path("artifacts/v2/trecqa")
 
 
 def test_a_committed_multi_seed_preset_is_read_at_the_seed_asked_for():
     """Notebooks read artifacts/v2 as it is: at a seed whose students are all there it is returned, at a seed
     not trained it names the missing runs and the command."""
-    root = pipeline.notebook_artifacts("v2", progress=False, seed=0)
-    assert root == pipeline.REPO / "artifacts" / "v2"
-    assert pipeline.notebook_artifacts("full", progress=False) == pipeline.REPO / "artifacts" / "full"
+    root = notebook_cache.notebook_artifacts("v2", progress=False, seed=0)
+    assert root == provenance.REPO / "artifacts" / "v2"
+    assert notebook_cache.notebook_artifacts("full", progress=False) == provenance.REPO / "artifacts" / "full"
     with pytest.raises(InputError, match=r"run\(s\) are missing \(students/gold/seed99, .*reproduce --preset v2 --seeds"):
-        pipeline.notebook_artifacts("v2", progress=False, seed=99)
+        notebook_cache.notebook_artifacts("v2", progress=False, seed=99)
     with pytest.raises(InputError, match=r"unknown notebook preset 'v3'; choose from \['full', 'quick', 'v2'\]"):
-        pipeline.notebook_artifacts("v3")
+        notebook_cache.notebook_artifacts("v3")
     with pytest.raises(InputError, match=r"preset 'full' trained one seed \(0\), so SEED = 1 has no runs; .*\['v2'\]"):
-        pipeline.notebook_artifacts("full", progress=False, seed=1)
+        notebook_cache.notebook_artifacts("full", progress=False, seed=1)
 
 
 def test_a_teacher_may_name_its_own_seed_so_a_preset_can_hold_a_seed_ensemble():
-    v3 = pipeline.PRESETS["v3"]
-    seeds = {name: pipeline.teacher_config(v3, name, seed=0).seed for name in v3.teachers}
+    v3 = presets.PRESETS["v3"]
+    seeds = {name: presets.teacher_config(v3, name, seed=0).seed for name in v3.teachers}
     assert seeds == {"mpnet-base-seed1": 1, "mpnet-base-seed2": 2}
-    assert pipeline.teacher_config(pipeline.PRESETS["v2"], "mpnet-base", seed=3).seed == 3  # no override: the programme's
-    cfg = pipeline.teacher_config(v3, "mpnet-base-seed1", seed=0)
+    assert presets.teacher_config(presets.PRESETS["v2"], "mpnet-base", seed=3).seed == 3  # no override: the programme's
+    cfg = presets.teacher_config(v3, "mpnet-base-seed1", seed=0)
     assert (cfg.name, cfg.strategy, cfg.num_heads, cfg.mixed_precision) == ("teacher-mpnet-base-seed1", "gold", 1, "bf16")
 
 
 def test_zero_shot_scores_a_finished_student_on_another_dataset_once_pooled_per_head_and_as_chosen_on_dev(
         smoke, tmp_path, capsys):
-    from cerberus_core.config import TrainConfig
-    from cerberus_core.zero_shot import ensure_zero_shot
+    from cerberus_core.training.config import TrainConfig
+    from cerberus_core.training.zero_shot import ensure_zero_shot
 
     root, _ = smoke
     if not (Path(__import__("os").environ.get("CERBERUS_DATA", "data")) / "trecqa").is_dir():

@@ -17,14 +17,14 @@ import pytest  # noqa: E402
 from matplotlib import patches  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from cerberus_core import analysis as an  # noqa: E402
-from cerberus_core import plotting as pl  # noqa: E402
-from cerberus_core.artifacts import Artifacts, Missing  # noqa: E402
+from cerberus_core.results import analysis as an  # noqa: E402
+from cerberus_core.reporting import plotting as pl  # noqa: E402
+from cerberus_core.results.reader import Artifacts, Missing  # noqa: E402
 from cerberus_core.errors import InputError  # noqa: E402
-from cerberus_core.figures import FIGURES, main, make_figures  # noqa: E402
-from cerberus_core.metrics import metrics_with_ci, ranking_metrics  # noqa: E402
-from cerberus_core.names import CERBERUS_COLOR  # noqa: E402
-from cerberus_core.scores import ScoreTable  # noqa: E402
+from cerberus_core.reporting.figures import FIGURES, main, make_figures  # noqa: E402
+from cerberus_core.results.metrics import metrics_with_ci, ranking_metrics  # noqa: E402
+from cerberus_core.reporting.names import CERBERUS_COLOR  # noqa: E402
+from cerberus_core.results.scores import ScoreTable  # noqa: E402
 
 from conftest import synthetic_dataset_meta  # noqa: E402
 
@@ -693,7 +693,7 @@ def test_figures_are_a_venue_width_and_save_truetype_fonts(tmp_path):
 def test_claims_forest_draws_the_seed_aware_interval_when_a_claim_has_one(artifacts, tmp_path):
     import shutil
 
-    from cerberus_core import paper_tables as pt
+    from cerberus_core.reporting import paper_tables as pt
 
     root = tmp_path / "claims"
     shutil.copytree(artifacts, root)

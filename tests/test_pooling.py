@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cerberus_core.analysis import to_probability
-from cerberus_core.cli import main
-from cerberus_core.pooling import Pooler, apply_pooler, candidates, choose_pooler
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results.analysis import to_probability
+from cerberus_core.orchestration.cli import main
+from cerberus_core.results.pooling import Pooler, apply_pooler, candidates, choose_pooler
+from cerberus_core.results.scores import ScoreTable
 from conftest import needs_wikiqa
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,12 +7,12 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from cerberus_core.analysis import top1
-from cerberus_core.bench import run_benchmark
+from cerberus_core.results.analysis import top1
+from cerberus_core.orchestration.bench import run_benchmark
 from cerberus_core.data import load_as2
 from cerberus_core.errors import InputError
-from cerberus_core.model import CerberusForRanking
-from cerberus_core.precision import supports, with_precision
+from cerberus_core.model.modeling import CerberusForRanking
+from cerberus_core.model.precision import supports, with_precision
 
 pytestmark = pytest.mark.slow
 

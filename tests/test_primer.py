@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from cerberus_core import artifacts, diagram, primer
-from cerberus_core.model import CerberusForRanking
+from cerberus_core.results import artifacts
+from cerberus_core.reporting import diagram
+from cerberus_core.orchestration import primer, primer_ensemble
+from cerberus_core.model.modeling import CerberusForRanking
 
 from conftest import needs_wikiqa, tiny_backbone
 
@@ -25,7 +27,7 @@ def test_sign_flip_p_is_exact():
 def test_kd_curves_zero_at_the_teacher_and_the_gradient_formula():
     m_t = -0.43
     grid = np.array([m_t - 3, m_t, m_t + 2])
-    curves = primer.kd_curves(m_t, grid, temperatures=(1.0, 2.0, 4.0))
+    curves = primer_ensemble.kd_curves(m_t, grid, temperatures=(1.0, 2.0, 4.0))
     for t in (1.0, 2.0, 4.0):
         assert curves[f"kd_T{t:g}"][1] == pytest.approx(0.0, abs=1e-9)
         assert (curves[f"kd_T{t:g}"][[0, 2]] > 0).all()
@@ -102,30 +104,30 @@ def test_toy_trains_then_is_reused(tmp_path, monkeypatch):
 @needs_wikiqa
 def test_disagreement_question_on_the_committed_teachers():
     tables = artifacts.load_teacher_tables(V2, "dev")
-    found = primer.disagreement_question(tables)
+    found = primer_ensemble.disagreement_question(tables)
     assert len(set(found["tops"].values())) == 3  # three teachers, three different first choices
     assert 4 <= found["candidates"] <= 8
     from cerberus_core.data import load_as2
 
     question = next(q for q in load_as2("wikiqa", split="dev") if q.qid == found["qid"])
-    frame = primer.soft_targets_frame(tables, question, 2.0)
+    frame = primer_ensemble.soft_targets_frame(tables, question, 2.0)
     assert len(frame) == len(question.candidates) and frame["label"].sum() == 1
     assert ((frame["mean soft target"] > 0) & (frame["mean soft target"] < 1)).all()
 
 
 @needs_wikiqa
 def test_why_k_heads_reads_every_seed():
-    data = primer.why_k_heads_data(V2)
-    frame = primer.why_k_heads(data)
+    data = primer_ensemble.why_k_heads_data(V2)
+    frame = primer_ensemble.why_k_heads(data)
     assert list(frame["seeds"]) == [5] * len(frame) and "separate students" in frame.index
     assert data["parameters"]["separate"] > 2 * data["parameters"]["cerberus"]
-    assert "Separate students" in primer.k_heads_reading(data)
+    assert "Separate students" in primer_ensemble.k_heads_reading(data)
 
 
 def test_krogh_vedelsby_is_an_identity():
     rng = np.random.default_rng(0)
     p, y = rng.uniform(size=(50, 3)), rng.integers(0, 2, 50)
-    kv = primer.krogh_vedelsby(p, y)
+    kv = primer_ensemble.krogh_vedelsby(p, y)
     assert abs(kv["check"]) < 1e-12 and kv["ambiguity"] >= 0
 
 

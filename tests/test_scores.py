@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cerberus_core import scores
+from cerberus_core.results import scores
 from cerberus_core.data import AS2Dataset, Question, load_as2, write_as2
 from cerberus_core.errors import InputError
-from cerberus_core.scores import ScoreTable, meta_path
+from cerberus_core.results.scores import ScoreTable, meta_path
 from conftest import DATA, HAS_WIKIQA
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,19 +28,20 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, BertTokenizerFast
 
-from cerberus_core import checkpoint, training
+from cerberus_core.training import checkpoint, loop as training
 from cerberus_core.data import AS2Dataset, Question, load_as2
 from cerberus_core.errors import InputError
-from cerberus_core.losses import DistillationLoss
-from cerberus_core.metrics import ranking_metrics
-from cerberus_core.model import CerberusForRanking
-from cerberus_core.scores import ScoreTable
-from cerberus_core.config import TrainConfig
-from cerberus_core.artifacts import read_curve
+from cerberus_core.training.losses import DistillationLoss
+from cerberus_core.results.metrics import ranking_metrics
+from cerberus_core.model.modeling import CerberusForRanking
+from cerberus_core.results.scores import ScoreTable
+from cerberus_core.training.config import TrainConfig
+from cerberus_core.results.artifacts import read_curve
 from cerberus_core.provenance import device_name
-from cerberus_core.scores import evaluate_table, score_dataset
-from cerberus_core.teacher_targets import load_teacher_margins
-from cerberus_core.training import load_splits, train
+from cerberus_core.results.scores import evaluate_table, score_dataset
+from cerberus_core.training.teacher_targets import load_teacher_margins
+from cerberus_core.training.loop import train
+from cerberus_core.training.preflight import load_splits
 from conftest import DATA, needs_wikiqa, numbers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,8 +186,8 @@ TRAIN_SCRIPT = """\
 import json, sys
 import torch
 torch.set_num_threads(1)
-from cerberus_core import training
-from cerberus_core.config import TrainConfig
+from cerberus_core.training import loop as training
+from cerberus_core.training.config import TrainConfig
 if sys.argv[3] == "no-dropout":
     real = training.build_model
     def build(cfg, run_dir=None):

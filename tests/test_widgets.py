@@ -14,11 +14,11 @@ import pytest  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from cerberus_core import analysis as an  # noqa: E402
-from cerberus_core import widgets as w  # noqa: E402
+from cerberus_core.results import analysis as an  # noqa: E402
+from cerberus_core.orchestration import widgets as w  # noqa: E402
 from cerberus_core.data import AS2Dataset, Question  # noqa: E402
-from cerberus_core.model import CerberusForRanking  # noqa: E402
-from cerberus_core.scores import ScoreTable  # noqa: E402
+from cerberus_core.model.modeling import CerberusForRanking  # noqa: E402
+from cerberus_core.results.scores import ScoreTable  # noqa: E402
 
 from conftest import tiny_backbone  # noqa: E402
 
@@ -243,7 +243,7 @@ def test_explorer_orders_questions_by_disagreement(dataset):
 
 
 def test_colorbar_ticks_tell_values_apart():
-    from cerberus_core import plotting as pl
+    from cerberus_core.reporting import plotting as pl
 
     matrix = np.array([[1.0, 0.9812, 0.9851], [0.9812, 1.0, 0.9887], [0.9851, 0.9887, 1.0]])
     fig = w.readable_colorbars(pl.plot_correlation_heatmap(matrix, ["a", "b", "c"], digits=4))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cerberus_core import zoo
+from cerberus_core.model import zoo
 from cerberus_core.errors import InputError
 
 SENTENCES = [

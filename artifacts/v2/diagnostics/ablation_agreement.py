@@ -3,8 +3,8 @@ logit margins), and S over the two teachers that taught them. Run from the repos
 python artifacts/v2/diagnostics/ablation_agreement.py [artifacts/v2]"""
 import sys
 from pathlib import Path
-from cerberus_core import analysis as an
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results import analysis as an
+from cerberus_core.results.scores import ScoreTable
 V2 = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("artifacts/v2")
 TEACHERS = ["minilm-l3", "minilm-l6", "mpnet-base"]
 for run in sorted(V2.glob("ablation/cerberus-*+*/seed0")):

@@ -8,8 +8,8 @@ python artifacts/v2/diagnostics/closest_teacher.py [artifacts/v2]"""
 import sys
 from pathlib import Path
 
-from cerberus_core import analysis as an
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results import analysis as an
+from cerberus_core.results.scores import ScoreTable
 
 V2 = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("artifacts/v2")
 TEACHERS = ["minilm-l3", "minilm-l6", "mpnet-base"]

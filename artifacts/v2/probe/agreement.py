@@ -4,8 +4,8 @@ for the probe (MiniLM-L3 body) and for seed 0 of the v2 students (MiniLM-L6 body
 Run from the repository root: python artifacts/v2/probe/agreement.py"""
 from pathlib import Path
 
-from cerberus_core import analysis as an
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results import analysis as an
+from cerberus_core.results.scores import ScoreTable
 
 V2 = Path("artifacts/v2")
 TEACHERS = ["minilm-l3", "minilm-l6", "mpnet-base"]

@@ -7,10 +7,11 @@ Run from the repository root: python artifacts/v2/probe/longer_kd.py [artifacts/
 import sys
 from pathlib import Path
 
-from cerberus_core import analysis as an
-from cerberus_core import artifacts, claims
-from cerberus_core.metrics import ranking_metrics
-from cerberus_core.scores import ScoreTable
+from cerberus_core.results import analysis as an
+from cerberus_core.results import artifacts
+from cerberus_core.reporting import claims
+from cerberus_core.results.metrics import ranking_metrics
+from cerberus_core.results.scores import ScoreTable
 
 V2 = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("artifacts/v2")
 TEACHERS = ["minilm-l3", "minilm-l6", "mpnet-base"]
