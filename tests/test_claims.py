@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cerberus_core.reporting import claims
+from cerberus_core.reporting import ablation_tests, claims
 from cerberus_core.orchestration import cli
 from cerberus_core.errors import InputError
 from cerberus_core.results.metrics import ranking_metrics
@@ -256,7 +256,7 @@ def test_ablations_are_tested_as_a_family_of_their_own(root, tmp_path, capsys):
 
     both = tmp_path / "root"
     shutil.copytree(root, both)
-    assert claims.build_ablation_tests(both) is None
+    assert ablation_tests.build_ablation_tests(both) is None
     rng = np.random.default_rng(1)
     signal = LABELS * 2.0
     teacher = {t: ScoreTable.load(root / "teacher_scores" / t / "test.tsv").columns["score"] for t in TEACHERS}
@@ -270,7 +270,7 @@ def test_ablations_are_tested_as_a_family_of_their_own(root, tmp_path, capsys):
         _write_run(both / "ablation" / "cerberus-B4H2" / f"seed{seed}", "cerberus-B4H2", seed,
                    {"pooled": same, **{f"head{i}": same + noise(0.05) for i in range(3)}}, TEACHERS, meta,
                    body_layers=4, num_heads=3, head_layers=2)
-    result = claims.build_ablation_tests(both)
+    result = ablation_tests.build_ablation_tests(both)
     rows = {(r["a"], r["b"], r["test"]): r for r in result["claims"]}
     assert [r["id"] for r in result["claims"]] == ["k", "k", "split", "split"]
     assert result["correction"].startswith("Holm over the 4 distinct comparisons of the ablations")
@@ -287,7 +287,7 @@ def test_ablations_are_tested_as_a_family_of_their_own(root, tmp_path, capsys):
     assert [r.get("p_holm") for r in written["claims"]] == [r.get("p_holm") for r in claims.build_claims(root)["claims"]]
     assert "Ablations (Holm over the 4 distinct comparisons" in capsys.readouterr().out
     shutil.rmtree(both / "teachers" / "b")  # a subset's best teacher must be among finished runs, never guessed
-    rows = {r["statement"]: r for r in claims.build_ablation_tests(both)["claims"]}
+    rows = {r["statement"]: r for r in ablation_tests.build_ablation_tests(both)["claims"]}
     assert rows["CERBERUS on a + b beats KD from the best of them on dev (?)"]["verdict"] == "not tested"
     for folder in (both / "ablation").iterdir():
         shutil.rmtree(folder)
@@ -325,7 +325,7 @@ def test_ablations_that_cannot_be_compared_with_cerberus_are_not_tested(root, tm
         ablation("deeper/cerberus-a+c", "cerberus-a+c", seed, ["../../../../teacher_scores/a", "../../../../teacher_scores/c"])
     ablation("cerberus-B6H1", "cerberus-B6H1", 7, [f"../../../teacher_scores/{t}" for t in TEACHERS],
              body_layers=6, num_heads=3, head_layers=1)
-    result = claims.build_ablation_tests(both)
+    result = ablation_tests.build_ablation_tests(both)
     rows = result["claims"]
     reasons = {r["statement"]: r.get("reason") for r in rows}
     assert reasons["CERBERUS on all 3 teachers beats CERBERUS on a + c"] is None  # a subset, spelt from deeper
@@ -373,7 +373,7 @@ def test_committed_ablation_tests_recompute_from_their_runs(saved, monkeypatch):
     fails this until the table is rebuilt and committed with it."""
     monkeypatch.chdir(REPO)
     expected = json.loads(saved.read_text())
-    assert json.loads(json.dumps(claims.build_ablation_tests(expected["root"]))) == expected
+    assert json.loads(json.dumps(ablation_tests.build_ablation_tests(expected["root"]))) == expected
 
 
 def test_every_claims_table_in_the_results_doc_is_a_committed_claims_json():

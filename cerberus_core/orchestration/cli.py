@@ -249,9 +249,11 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _reproduce_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="quick (minutes; tests and notebooks) | full (the one-seed v1 record) "
-                                                     "| v2 (the multi-seed programme) | v2-trecqa (v2 transferred to TREC-QA, after v2) "
-                                                     "| v3 (teachers of equal standing; docs/experiment-log.md) | quick-trecqa")
+    from .presets import PRESETS
+
+    p.add_argument("--preset", default="quick", help=f"the experiment to run: {', '.join(sorted(PRESETS))} (each is a "
+                                                     "file cerberus_core/orchestration/experiments/NAME.json; its "
+                                                     "'about' says what it trains)")
     p.add_argument("--root", help="output folder (default: artifacts/<preset>; a transfer preset's is its source's "
                                   "folder/<dataset>, e.g. artifacts/v2/trecqa)")
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of the teachers (and of the students)")
@@ -286,7 +288,8 @@ def _claims(args: argparse.Namespace) -> None:
 
     from ..results.artifacts import ABLATION_TESTS, CLAIMS
     from ..atomic import write_text_atomic
-    from ..reporting.claims import build_ablation_tests, format_claims_table, update_claims
+    from ..reporting.ablation_tests import build_ablation_tests
+    from ..reporting.claims import format_claims_table, update_claims
 
     result, kept = update_claims(args.root)
     tests = build_ablation_tests(args.root)  # both computed, then both written, before anything is printed

@@ -85,15 +85,16 @@ def train_live_student(art: Artifacts, run_dir: str | Path, epochs: int = 3, bat
 def claims_outputs(art: Artifacts) -> tuple[dict[str, Any], dict[str, Any] | None, str]:
     """The `claims` command's two outputs for a results folder: claims.json and ablation_tests.json
     as committed, or, where the folder has none (the quick chain), the same tables computed by the
-    same code (`claims.build_claims`, `claims.build_ablation_tests`). Returns (claims, ablation tests
+    same code (`claims.build_claims`, `ablation_tests.build_ablation_tests`). Returns (claims, ablation tests
     or None, where they come from)."""
     from ..reporting import claims
+    from ..reporting.ablation_tests import build_ablation_tests
 
     saved = art.root / artifacts.CLAIMS
     if saved.is_file():
         tests = artifacts.read_json(art.root / artifacts.ABLATION_TESTS)
         return artifacts.read_json(saved), tests, f"read from {shown_path(saved)} (written by the claims command)"
-    return (claims.build_claims(art.root), claims.build_ablation_tests(art.root),
+    return (claims.build_claims(art.root), build_ablation_tests(art.root),
             "computed by the claims command's code: this folder has no claims.json")
 
 

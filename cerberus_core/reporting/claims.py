@@ -435,14 +435,6 @@ def _dataset_claims(root: Path, dataset: str, systems: dict[str, System], seed: 
     return rows
 
 
-def build_ablation_tests(root: str | Path, seed: int = 0) -> dict[str, Any] | None:
-    """The ablations as paired tests, in the claims' format (ROOT/ablation_tests.json); see
-    `ablation_tests.build_ablation_tests`."""
-    from .ablation_tests import build_ablation_tests as build
-
-    return build(root, seed)
-
-
 def _teacher_table(systems: dict[str, System], folder: str) -> ScoreTable:
     """The test margins CERBERUS's teacher `folder` (a `teachers` entry of its config) gave: the
     cached table the student was trained from."""

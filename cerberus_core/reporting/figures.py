@@ -22,9 +22,9 @@ from . import paper_tables as pt
 from . import plotting as pl
 from ..results.artifacts import BENCH, SPLIT, config_path, finished_seed_runs, read_json, read_metrics
 from ..results.reader import Artifacts, Missing, run_of
-from .figures_seeds import (agreement_cerberus, agreement_replicated, caption_params, diversity,  # noqa: F401
+from .figures_seeds import (STUDENT_ORDER, agreement_cerberus, agreement_replicated, caption_params, diversity,  # noqa: F401
                             head_correlation_cerberus, head_correlation_replicated, head_diversity, head_metrics,
-                            is_flat, loss_curves, seeds_text, where)
+                            is_flat, loss_curves, seeds_text, student_names, where)
 from .names import (CERBERUS_COLOR, TEACHER_ENSEMBLE_COLOR, TEACHER_ENSEMBLE_NAME, model_color, model_name,
                     teacher_color, teacher_name)
 from ..provenance import REPO
@@ -112,14 +112,6 @@ def _teacher_ensemble(art: Artifacts) -> list[dict[str, Any]]:
     return [{**r, "role": "teacher ensemble", "label": TEACHER_ENSEMBLE_NAME, "color": TEACHER_ENSEMBLE_COLOR,
              "gid": TEACHER_ENSEMBLE_NAME}
             for r in an.metrics_frame({an.TEACHER_ENSEMBLE: probs}, ref.qids, ref.labels)]
-
-
-STUDENT_ORDER = ("gold", "single", "ensemble", "replicated", "cerberus")  # the README table's order
-
-
-def student_names(art: Artifacts, names: list[str]) -> list[str]:
-    order = {s: i for i, s in enumerate(STUDENT_ORDER)}
-    return sorted(names, key=lambda n: (order.get(art.run("students", n)["config"]["strategy"], len(order)), n))
 
 
 def results(art: Artifacts) -> FigureAndData:

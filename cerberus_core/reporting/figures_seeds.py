@@ -26,6 +26,14 @@ FigureAndData = tuple[Any, dict[str, Any], dict[str, Any]]
 
 
 # --------------------------------------------------------------------------- seeds and names
+STUDENT_ORDER = ("gold", "single", "ensemble", "replicated", "cerberus")  # the README table's order
+
+
+def student_names(art: Artifacts, names: list[str]) -> list[str]:
+    order = {s: i for i, s in enumerate(STUDENT_ORDER)}
+    return sorted(names, key=lambda n: (order.get(art.run("students", n)["config"]["strategy"], len(order)), n))
+
+
 def seeds_of(art: Artifacts, name: str = "cerberus", kind: str = "students") -> list[int]:
     """The seeds at which a run finished (students/<name>/seed<s>); a flat run is the reader's seed."""
     found = sorted(s for n, s, _ in finished_seed_runs(art.root, kind) if n == name)

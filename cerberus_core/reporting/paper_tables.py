@@ -16,7 +16,7 @@ from . import plotting as pl
 from ..results.artifacts import BENCH, CLAIMS, DATASET_NAMES, SPLIT, finished_seed_runs
 from ..results.reader import Artifacts, Missing, run_of
 from ..atomic import write_text_atomic
-from .figures_seeds import caption_params, is_flat, reader, seeds_of, seeds_text, where
+from .figures_seeds import caption_params, is_flat, reader, seeds_of, seeds_text, student_names, where
 from .names import (CERBERUS_COLOR, CERBERUS_VARIANT_COLOR, TEACHER_ENSEMBLE_COLOR, TEACHER_ENSEMBLE_NAME, model_color,
                     model_name, teacher_color, teacher_name)
 
@@ -206,7 +206,6 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 def results_table(art: Artifacts) -> str:
     """Test P@1 / MAP / MRR of every student (mean ± sd over its seeds) and teacher, booktabs."""
-    from .figures import student_names  # the results figure's order
 
     found: dict[str, dict[int, dict[str, float]]] = {}
     for name, seed, _ in finished_seed_runs(art.root, "students"):

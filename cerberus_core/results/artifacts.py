@@ -37,7 +37,7 @@ TIMING = "timing.json"  # wall time and machine: the one run file that differs b
 RUN_ENTRIES = (CHECKPOINT, BEST, TRACE, SCORES, CURVE, METRICS, TIMING)  # what a run writes besides its config
 TEACHER_SCORES = "teacher_scores"
 BENCH, RESULTS, CLAIMS, SWEEP = "bench.json", "results.md", "claims.json", "sweep.md"  # tables made from a results folder
-ABLATION_TESTS = "ablation_tests.json"  # the ablations as paired tests (claims.build_ablation_tests)
+ABLATION_TESTS = "ablation_tests.json"  # the ablations as paired tests (ablation_tests.build_ablation_tests)
 SPLIT = "test"  # figures describe the held-out split; dev is used only for the training traces
 DATASET_NAMES = {"wikiqa": "WikiQA", "wikiqa-tsv": "WikiQA", "trecqa": "TREC-QA"}
 
