@@ -353,3 +353,18 @@ def test_zero_shot_scores_a_finished_student_on_another_dataset_once_pooled_per_
     shutil.rmtree(run / "best")  # a committed run without its weights: a note, metrics untouched
     ensure_zero_shot(cfg, run, ("trecqa", "wikiqa"), progress=False)
     assert "no weights here" in capsys.readouterr().err and (run / "metrics.json").stat().st_mtime_ns == before
+
+
+def test_the_premise_table_compares_the_ensemble_with_the_member_best_on_dev():
+    """v2's teachers: the ensemble (mean probability) is below MPNet-base alone on dev and test, the
+    numbers ensemble_metrics gives; the member is chosen on dev and kept for test."""
+    root = provenance.REPO / "artifacts" / "v2"
+    teachers = list(presets.PRESETS["v2"].teachers)
+    rows = [line.split(" | ") for line in reports.premise_markdown(root, teachers).splitlines()
+            if line.startswith(("| dev", "| test"))]
+    assert [r[1] for r in rows] == ["mpnet-base", "mpnet-base"]
+    for row, role in zip(rows, ("dev", "test")):
+        ensemble = pipeline.ensemble_metrics(root, teachers, role, seed=0)["map"]
+        assert float(row[3]) == pytest.approx(ensemble, abs=5e-5)
+        assert float(row[4]) == pytest.approx(ensemble - float(row[2]), abs=1e-4) and float(row[4]) < 0
+    assert rows[1][5].startswith("< ")  # at the permutation test's floor: a bound, not an estimate

@@ -29,7 +29,8 @@ from ..training.preflight import check_same_experiment, load_splits
 from ..training.zero_shot import ensure_zero_shot
 from .presets import (PRESETS, Preset, ablation_configs, best_teacher, student_configs, sweep_configs,
                       teacher_config)
-from .reports import result_row, seed_runs, results_markdown, seeds_markdown, separate_students, sweep_markdown
+from .reports import (premise_markdown, result_row, results_markdown, seed_runs, seeds_markdown, separate_students,
+                      sweep_markdown)
 
 
 def _done(run_dir: Path, cfg: TrainConfig) -> bool:
@@ -188,8 +189,9 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
     ensemble = {role: {"pooled": ensemble_metrics(root, list(preset.teachers), role, seed)} for role in ("dev", "test")}
     rows.append(result_row("teacher", "ensemble (mean prob.)", {**ensemble, "parameters": sum(r[2] for r in rows)}))
     best = best_teacher(preset, root)
+    premise = premise_markdown(root, list(preset.teachers), seed)
     if teachers_only:
-        return results_markdown(rows, preset, best)
+        return results_markdown(rows, preset, best) + "\n" + premise
     if sweep:
         train_all([(cfg, artifacts.run_dir(root, "sweep", name)) for name, cfg in sweep_configs(preset, seed).items()],
                   artifacts.SWEEP, progress)
@@ -212,7 +214,7 @@ def reproduce(preset_name: str, root: str | Path | None = None, seed: int = 0, p
             continue
         rows.append(result_row(role, label, metrics))
         rows += [result_row("  head", f"{label} {head}", metrics, head) for head in metrics["test"] if head != "pooled"]
-    table = results_markdown(rows, preset, best, summary)
+    table = results_markdown(rows, preset, best, summary) + "\n" + premise
     write_text_atomic(root / artifacts.RESULTS, table)
     return table
 

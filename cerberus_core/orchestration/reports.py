@@ -1,14 +1,19 @@
 """The Markdown tables `reproduce` writes: the results of a preset (over seeds for a multi-seed
-programme, with the heads' diversity) and the recipe sweep on dev."""
+programme, with the heads' diversity), whether its teachers' ensemble beats its best member, and
+the recipe sweep on dev."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..provenance import code_version
 from ..results import artifacts, reader
-from ..results.analysis import format_mean_sd
-from ..results.metrics import with_interval
+from ..results.analysis import format_mean_sd, pairwise_correlation, score_matrix, teacher_ensemble, top1_disagreement
+from ..results.metrics import PER_QUESTION_KEY, paired_test, ranking_metrics, with_interval
+from ..results.scores import ScoreTable
+from ..reporting.claims import format_p
 from .presets import Preset, ablation_configs, student_configs
 
 
@@ -106,4 +111,36 @@ def sweep_markdown(root: Path, preset: Preset) -> str:
                    if p["name"] in preset.sweep else "(not in the preset's sweep)")
         lines.append(f"| {p['name']} | {changes} | {p['map']:.4f} | {p['specialization']:.4f} | "
                      f"{p['head_head_r']:.4f} | {p['head_top1_disagreement']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+PERMUTATIONS = 10000  # the premise's paired test; its p cannot go below 2 / (N + 1)
+
+
+def premise_markdown(root: Path, teachers: list[str], seed: int = 0) -> str:
+    """Whether the teachers' ensemble (mean probability) beats its best member, the premise
+    CERBERUS rests on: judged on dev, where the best member is chosen, and shown on test; with how
+    alike the teachers rank (mean pairwise Pearson r of the margins, top-1 disagreement). The p is
+    a paired permutation test over questions of the ensemble's AP against the best member's."""
+    if len(teachers) < 2:
+        return ""
+    lines = ["## The premise: does the teachers' ensemble beat its best member?", "",
+             "| split | best teacher on dev | its MAP | ensemble MAP | difference | p (permutation) | "
+             "teacher-teacher r | top-1 disagreement |", "|---|---|---|---|---|---|---|---|"]
+    best = None
+    for role in ("dev", "test"):
+        tables = {t: ScoreTable.load(artifacts.teacher_scores_dir(root, t) / f"{role}.tsv") for t in teachers}
+        ref, probs = teacher_ensemble(tables)
+        _, margins = score_matrix(tables, "score", reference=ref)
+        per_map = PER_QUESTION_KEY["map"]
+        ap = {t: ranking_metrics(ref.qids, ref.labels, margins[:, i], cand_idx=ref.cand_idx)["per_question"][per_map]
+              for i, t in enumerate(teachers)}
+        ensemble = ranking_metrics(ref.qids, ref.labels, probs, cand_idx=ref.cand_idx)["per_question"][per_map]
+        best = best or max(teachers, key=lambda t: float(np.mean(ap[t])))
+        test = paired_test(ensemble, ap[best], n_resamples=PERMUTATIONS, seed=seed)
+        r = pairwise_correlation(margins)
+        top1 = top1_disagreement(ref.qids, margins, ref.cand_idx)
+        off = ~np.eye(len(teachers), dtype=bool)
+        lines.append(f"| {role} | {best} | {np.mean(ap[best]):.4f} | {np.mean(ensemble):.4f} | "
+                     f"{test['diff']:+.4f} | {format_p(test['p_value'], test['p_value'], 2 / (PERMUTATIONS + 1))} | {r[off].mean():.3f} | {top1[off].mean():.3f} |")
     return "\n".join(lines) + "\n"
