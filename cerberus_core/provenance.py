@@ -8,14 +8,16 @@ from . import __version__
 
 
 
-def _project_root() -> Path:
-    """The source checkout this package runs from; the working folder when it runs installed (from
-    site-packages), so that defaults such as artifacts/<preset> land where the user works."""
+def _checkout() -> Path | None:
+    """The source checkout this package runs from (pyproject.toml beside the package); None when it
+    runs installed (from site-packages)."""
     here = Path(__file__).resolve().parents[1]
-    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+    return here if (here / "pyproject.toml").is_file() else None
 
 
-REPO = _project_root()
+CHECKOUT = _checkout()
+# Where defaults such as artifacts/<preset> hang: the checkout, else the working folder, where the user works.
+REPO = CHECKOUT or Path.cwd()
 # What "the code" is. Outputs (artifacts/, figures/, notebooks/, README) are not: regenerating
 # them, or committing only them, leaves the version alone, so `make figures` never stamps the
 # figures it has just rewritten as "+dirty" and a rerun after committing them changes nothing.
@@ -26,9 +28,12 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
 
 
-def code_version(repo: str | Path = REPO) -> str:
+def code_version(repo: str | Path | None = CHECKOUT) -> str:
     """`<short hash>[+dirty]` of the last commit that changed CODE_PATHS, "+dirty" when they hold
-    uncommitted changes (new untracked modules included); the package version outside a git checkout."""
+    uncommitted changes (new untracked modules included); the package version outside a git checkout,
+    and always when installed: the git repository the user works in is not this package's code."""
+    if repo is None:
+        return __version__
     try:
         last = _git(repo, "log", "-1", "--format=%h", "--", *CODE_PATHS)
         if last.returncode != 0 or not last.stdout.strip():
