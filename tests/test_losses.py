@@ -100,6 +100,25 @@ def test_a_learned_pooler_adds_its_cross_entropy_to_the_loss():
     assert pooled.grad is not None and pooled.grad.abs().sum() > 0
 
 
+def test_bf16_logits_are_scored_in_fp32_against_unrounded_teacher_targets():
+    """A bf16 autocast forward gives bf16 logits; the loss upcasts them, and never rounds the
+    teacher margins (fp32) to bf16, inside an autocast region or outside one."""
+    torch.manual_seed(0)
+    logits, labels = torch.randn(8, 3, 2).bfloat16(), torch.randint(0, 2, (8,))
+    teacher, pooled = torch.randn(8, 3) * 3 + 1e-3, torch.randn(8, 2).bfloat16()  # no teacher margin is a bf16 value
+    assert not torch.equal(teacher.bfloat16().float(), teacher)
+    loss = DistillationLoss("cerberus", alpha=0.5)
+    want = loss(logits.float(), labels, teacher, pooled.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = loss(logits, labels, teacher, pooled)
+    for got in (loss(logits, labels, teacher, pooled), inside):
+        assert got.keys() == want.keys()
+        for key, value in got.items():
+            assert value.dtype == torch.float32 and torch.equal(value, want[key]), key
+    rounded = loss(logits.float(), labels, teacher.bfloat16().float())
+    assert rounded["kd/head0"] != want["kd/head0"]  # rounded targets would show
+
+
 def test_every_training_choice_a_config_accepts_has_its_implementation():
     """config.py names the choices (so a config is checked without torch); losses.py implements them."""
     from cerberus_core.training import config, losses

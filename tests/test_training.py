@@ -542,3 +542,24 @@ def test_runs_of_different_precisions_train_in_turn_in_one_process(base_cfg, tmp
     first, second = train(fp32, tmp_path / "fp32", progress=False), train(bf16, tmp_path / "bf16", progress=False)
     assert (first["mixed_precision"], second["mixed_precision"]) == ("no", "bf16")
     assert 0 < second["test"]["pooled"]["map"] <= 1
+
+
+def test_a_bf16_run_chooses_its_checkpoint_on_fp32_dev_scores(base_cfg, tmp_path):
+    """Under bf16 autocast only the training steps run in bf16: every dev evaluation, which chooses
+    the kept checkpoint, scores in fp32, so the kept step's trace is finish()'s fp32 dev table of
+    the same weights. (accelerate patches the model's forward with autocast; scored through it,
+    the trace differed from the fp32 table by more than the bound checked here.)"""
+    cfg = dataclasses.replace(base_cfg, mixed_precision="bf16", length_grouping=3)
+    out = tmp_path / "bf16"
+    metrics = train(cfg, out, progress=False)
+    assert metrics["mixed_precision"] == "bf16"
+    steps = sorted(int(p.name[8:14]) for p in (out / "trace").glob("dev_step*.tsv"))
+    dev_maps = {s: evaluate_table(trace(out, s))["pooled"]["map"] for s in steps[1:]}
+    best_step = max(dev_maps, key=lambda s: (dev_maps[s], -s))
+    saved = ScoreTable.load(out / "scores" / "dev.tsv")
+    for column in saved.columns:
+        np.testing.assert_allclose(trace(out, best_step).columns[column], saved.columns[column], rtol=0, atol=1e-6)
+    best = CerberusForRanking.from_pretrained(out / "best")
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # what the old traces held: they would fail the check above
+        autocast = score_dataset(best, load_splits(cfg)["dev"], cfg.eval_batch_size, cfg.max_length)
+    assert max(np.abs(autocast.columns[c] - saved.columns[c]).max() for c in saved.columns) > 1e-5

@@ -103,6 +103,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, progress: bool = True) -> dict[
     curve = read_curve(out_dir, upto=step)
     clock = _Clock(out_dir, resumed=step > 0)
     wrapped, optimizer = acc.prepare(model, optimizer)
+    _autocast_in_steps_only(model)
     for group in optimizer.param_groups:
         group["lr"] = cfg.lr * schedule(step)
 
@@ -190,6 +191,19 @@ def train_step(wrapped, optimizer, loss_fn: DistillationLoss, acc, tokenizer, pa
     return parts
 
 
+def _autocast_in_steps_only(model: torch.nn.Module) -> None:
+    """Undo accelerate's autocast patch of `model.forward`: train_step autocasts its own forward,
+    and the dev evaluations, which choose the kept checkpoint, must score in fp32 as `finish` does
+    (under bf16 a third of WikiQA dev candidates tie with another of their question)."""
+    original = model.__dict__.pop("_original_forward", None)
+    if original is None:
+        return
+    if getattr(original, "__func__", None) is type(model).forward:
+        model.__dict__.pop("forward", None)  # back to the class's own method
+    else:
+        model.forward = original
+
+
 def _steps_per_epoch(n_pairs: int, batch_size: int, processes: int) -> int:
     """Batches per epoch; a last batch too small to give every process a pair is dropped."""
     if n_pairs < processes:
@@ -206,8 +220,10 @@ def _broadcast(acc, value: float) -> float:
 
 
 def _evaluate_dev(model: CerberusForRanking, dev: AS2Dataset, cfg: TrainConfig, out_dir: Path, step: int) -> float:
-    """Score dev with every head, keep the table as a trace of training, return pooled MAP."""
-    table = score_dataset(model, dev, cfg.eval_batch_size, cfg.max_length, meta={"step": step})
+    """Score dev with every head in fp32 (even inside an autocast region), keep the table as a
+    trace of training, return pooled MAP."""
+    with torch.autocast(model.device.type, enabled=False):
+        table = score_dataset(model, dev, cfg.eval_batch_size, cfg.max_length, meta={"step": step})
     table.save(artifacts.trace_path(out_dir, step))
     return ranking_metrics(table.qids, table.labels, table.columns["pooled"], policy="none")["map"]
 

@@ -87,6 +87,11 @@ def head_targets(
 
 
 # -------------------------------------------------------------------- losses
+def _fp32_at_least(x: torch.Tensor | None) -> torch.Tensor | None:
+    """bf16/fp16 tensors as fp32; fp32 and fp64 ones (and None) unchanged."""
+    return x.float() if x is not None and x.is_floating_point() and x.dtype.itemsize < 4 else x
+
+
 def kd_kl(student_logits: torch.Tensor, teacher_margin: torch.Tensor, temperature: float) -> torch.Tensor:
     """Hinton KD per pair: KL(teacher_T || student_T) * T^2, on (negative, positive)."""
     p_pos = torch.sigmoid(teacher_margin / temperature)
@@ -140,7 +145,9 @@ class DistillationLoss(nn.Module):
         pooled_logits: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """head_logits (n, k, 2); labels (n,); teacher margins (n, n_teachers) or None;
-        pooled_logits (n, 2) of a learned pooler, else None."""
+        pooled_logits (n, 2) of a learned pooler, else None. Computed in fp32 whatever the inputs'
+        dtype: bf16 logits from an autocast forward must not round the teacher targets to bf16."""
+        head_logits, teacher, pooled_logits = (_fp32_at_least(x) for x in (head_logits, teacher, pooled_logits))
         k = head_logits.shape[1]
         targets = head_targets(self.strategy, teacher, k, self.teacher_index) if self.alpha > 0 else None
         parts: dict[str, torch.Tensor] = {}
