@@ -563,3 +563,40 @@ def test_a_bf16_run_chooses_its_checkpoint_on_fp32_dev_scores(base_cfg, tmp_path
     with torch.autocast("cpu", dtype=torch.bfloat16):  # what the old traces held: they would fail the check above
         autocast = score_dataset(best, load_splits(cfg)["dev"], cfg.eval_batch_size, cfg.max_length)
     assert max(np.abs(autocast.columns[c] - saved.columns[c]).max() for c in saved.columns) > 1e-5
+
+
+def test_pairs_tokenized_once_give_the_tensors_of_tokenizing_each_batch(base_cfg):
+    """The loop tokenizes its training pairs once; a step's slice of them is what tokenizing the
+    step's pairs with padding gives (ids, token types, mask, dtype), padded right or left, also for
+    a pair cut to max_length, and its lengths are what length grouping sorted before."""
+    from cerberus_core.model.batching import encode_pairs, pair_lengths
+
+    tokenizer = BertTokenizerFast.from_pretrained(base_cfg.backbone)
+    pairs = load_splits(base_cfg)["train"].pairs() + [("why " * 60, "because " * 90)]
+    for side in ("right", "left"):
+        tokenizer.padding_side = side
+        inputs = training.TrainInputs(tokenizer, pairs, base_cfg.max_length)
+        assert torch.equal(inputs.lengths, pair_lengths(tokenizer, pairs, base_cfg.max_length))
+        for batch in torch.randperm(len(pairs), generator=torch.Generator().manual_seed(0)).split(7):
+            want = encode_pairs(tokenizer, [pairs[j] for j in batch], base_cfg.max_length, padding=True,
+                                return_tensors="pt")
+            got = inputs.batch(batch)
+            assert got.keys() == want.keys() == {"input_ids", "token_type_ids", "attention_mask"}
+            for name, value in want.items():
+                assert got[name].dtype == value.dtype and torch.equal(got[name], value), (side, name)
+
+
+def test_scoring_after_an_optimizer_step_sees_the_new_weights(base_cfg):
+    """The fused AdamW leaves version counters alone; the loop's optimizer bumps them, else the
+    stacked head weights cached by a dev evaluation would score the next one with old weights."""
+    cfg = dataclasses.replace(base_cfg, num_heads=2)
+    model = training.build_model(cfg)
+    pairs = load_splits(cfg)["dev"].pairs()[:12]
+    optimizer = training._optimizer(model, cfg)
+    model.predict(pairs)  # fills the cache
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    cached = model.predict(pairs, return_heads=True)[1]
+    model.batched_heads = False  # the per-head reference path keeps no cache
+    np.testing.assert_allclose(cached, model.predict(pairs, return_heads=True)[1], rtol=0, atol=1e-5)
