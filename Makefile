@@ -56,5 +56,13 @@ notebook-filter: $(STAMP)
 book: $(STAMP) notebook-filter
 	$(PY) -m cerberus_core.orchestration.book --out book
 
+# gpu-check: on a machine with a CUDA GPU, in a few minutes: bench --device cuda (B5 1H1, B5 3H1, MPNet-base;
+# fp32 and bf16; batches 1, 8, 128), predict beside the peer, one student trained an epoch in bf16; one JSON to
+# commit. `python -m cerberus_core.orchestration.gpu_check --dry-run` takes the same steps on a CPU (tiny sizes).
+.PHONY: gpu-check
+gpu-check: $(STAMP)
+	$(PY) -m cerberus_core prepare-models minilm-l6 mpnet-base
+	$(PY) -m cerberus_core.orchestration.gpu_check --out artifacts/gpu_check.json
+
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -61,3 +61,35 @@ def test_bench_rows_carry_precision_and_map_change(model_and_data, tmp_path):
     assert rows[0]["map_vs_fp32"] == 0 and all(0 < r["test_map"] <= 1 for r in rows)
     assert all(abs(r["map_vs_fp32"]) < 0.05 for r in rows)
     assert "MAP vs fp32" in table
+
+
+def test_int8_recipe_scores_closer_to_fp32_than_torchs_defaults(model_and_data):
+    """Per-channel weight scales (and 8-bit activations where the CPU has VNNI) against torch's
+    quantize_dynamic defaults (one scale per matrix, 7-bit activations) on the same model."""
+    import copy
+
+    from cerberus_core.model.precision import quantize_linears
+
+    model, ds = model_and_data
+    if not supports("int8"):
+        pytest.skip("int8 is not supported on this CPU")
+    _, reference = model.predict(ds.pairs(), return_heads=True)
+    defaults = copy.deepcopy(model)
+    quantize_linears(defaults.body, parts=(), per_channel=False, full_range=False)
+    error = {name: np.abs(m.predict(ds.pairs(), return_heads=True)[1] - reference).mean()
+             for name, m in (("ours", with_precision(model, "int8")), ("defaults", defaults))}
+    assert error["ours"] < error["defaults"], error
+
+
+def test_bench_says_what_auto_chose_and_each_precisions_peak(tmp_path):
+    import json
+
+    from cerberus_core.model.precision import resolve
+
+    run_benchmark(["minilm-l3:B2-2H1"], threads=1, seq_len=16, batch_sizes=[2], repeats=1, warmup=0, split="dev",
+                  precisions=["fp32", "auto"], out=tmp_path / "bench.json")
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["precision"] for r in saved["rows"]] == list(dict.fromkeys(["fp32", resolve("auto")]))
+    assert saved["conditions"]["precision auto"].startswith(resolve("auto"))
+    peaks = {r["precision"]: r["peak_gflops"] for r in saved["rows"]}
+    assert all(f"{p} {g:.1f}" in saved["conditions"]["matmul peak"] for p, g in peaks.items())

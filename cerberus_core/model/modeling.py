@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import ModelOutput
 
 from .batched_heads import batched_heads_forward, can_batch
-from .batching import encode_pairs
+from .batching import inference_batches
 from .choices import HEAD_INITS, MAX_HEADS, MAX_LAYERS, POOLERS
 from ..errors import InputError
 
@@ -320,32 +321,41 @@ class CerberusForRanking(PreTrainedModel):
     @torch.inference_mode()
     def predict(
         self,
-        pairs: list[tuple[str, str]],
+        pairs: Sequence[tuple[str, str]],
         batch_size: int = 64,
         max_length: int = 128,
         return_heads: bool = False,
         show_progress_bar: bool = False,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Pooled score per (question, candidate) pair; with return_heads, also the
-        (n_pairs, k) matrix of each head's logit margin."""
+        """Pooled score per (question, candidate) pair, in the order given; with return_heads,
+        also the (n_pairs, k) matrix of each head's logit margin.
+
+        Pairs are tokenized once, scored longest first in batches padded only to their own
+        longest (`batching.inference_batches`), and put back in input order on the device, so
+        padding costs almost nothing and the device syncs once. The model runs in its own
+        precision (`precision.with_precision` for bf16 or int8); the heads' logits are pooled in
+        fp32, since a bf16 probability near 1 has steps of 0.004 and would tie candidates."""
         from tqdm.auto import tqdm
 
         if self.tokenizer is None:
             raise ValueError("this model has no tokenizer; pass tokenizer= to from_backbone or set model.tokenizer")
+        pairs = pairs if isinstance(pairs, (list, tuple)) else list(pairs)
         was_training = self.training
         self.eval()
-        pooled, heads = [], []
-        starts = range(0, len(pairs), batch_size)
-        for start in tqdm(starts, desc="scoring", unit="batch", disable=not show_progress_bar):
-            batch = pairs[start : start + batch_size]
-            enc = encode_pairs(self.tokenizer, batch, max_length, padding=True, return_tensors="pt").to(self.device)
-            out = self(**enc)
-            pooled.append(out.scores.float().cpu())
-            heads.append(head_margins(out.head_logits).float().cpu())
+        n, k, device = len(pairs), self.config.num_heads, self.device
+        pooled = torch.zeros(n, dtype=torch.float32, device=device)
+        margins = torch.zeros(n, k, dtype=torch.float32, device=device)
+        batches = inference_batches(self.tokenizer, pairs, max_length, batch_size)
+        for index, inputs in tqdm(batches, total=-(-n // batch_size), desc="scoring", unit="batch",
+                                  disable=not show_progress_bar):
+            out = self(**{name: t.to(device, non_blocking=True) for name, t in inputs.items()})
+            where = torch.from_numpy(index).to(device, non_blocking=True)
+            logits = out.head_logits.float()
+            learned = self.config.pooler == "learned"  # the only pooler that reads the states, in their dtype
+            pooled[where] = out.scores.float() if learned else self._pool(logits, None).softmax(-1)[:, 1]
+            margins[where] = head_margins(logits)
         self.train(was_training)
-        k = self.config.num_heads
-        scores = torch.cat(pooled).numpy() if pooled else np.zeros(0, dtype=np.float32)
-        margins = torch.cat(heads).numpy() if heads else np.zeros((0, k), dtype=np.float32)
+        scores, margins = pooled.cpu().numpy(), margins.cpu().numpy()
         return (scores, margins) if return_heads else scores
 
     def rank(

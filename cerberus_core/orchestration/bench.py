@@ -72,11 +72,25 @@ def _interleaved(
 
 
 # --------------------------------------------------------------------------- hardware peak
-# An fp32 matmul's GFLOP/s is the yardstick for "share of peak": measured beside the models
-# rather than taken from a spec sheet that ignores clocks and neighbours.
-def _matmul(size: int, device: torch.device) -> Callable[[], Any]:
-    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
-    out = torch.empty(size, size, device=device)
+# A matmul's GFLOP/s is the yardstick for "share of peak": measured beside the models rather than
+# taken from a spec sheet that ignores clocks and neighbours, once per precision, since a bf16 or
+# int8 row runs other kernels (a bf16 row against the fp32 peak reads above 100%).
+def _matmul(size: int, device: torch.device, precision: str = "fp32") -> Callable[[], Any]:
+    """A size x size matmul in `precision`: fp32 or bf16 torch.mm, or for int8 the kernel the
+    int8 rows run (a dynamically quantized linear, activations quantized per call)."""
+    if precision == "int8":
+        from ..model.precision import quantize_linears
+
+        linear = quantize_linears(torch.nn.Sequential(torch.nn.Linear(size, size)), parts=())
+        x = torch.randn(size, size)
+
+        def run() -> torch.Tensor:
+            with torch.inference_mode():
+                return linear(x)
+        return run
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+    out = torch.empty(size, size, device=device, dtype=dtype)
     return lambda: torch.mm(a, b, out=out)
 
 
@@ -184,17 +198,21 @@ def benchmark(
     warmup: int = 2,
     threads: int = 2,
     max_length: int = 64,
-    peak_gflops: float | None = None,
+    peak_gflops: float | Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per model: size, latency, throughput, FLOPs, share of the matmul peak, and
     ratios to the `reference` row (default: the first).
 
     Latency: scoring one question's candidates (`pairs_per_question`) in one batch, what a QA
     system pays per question, median and p90 over repeats; throughput: pairs/s at each batch
-    size (median time per batch). All models and the peak matmul take turns in the same timing rounds, so they meet
-    the same machine load. Achieved GFLOP/s uses the throughput at the largest batch
-    size (the most efficient). Pass `peak_gflops` to use a peak measured elsewhere.
+    size (median time per batch). All models and the peak matmuls take turns in the same timing
+    rounds, so they meet the same machine load. Achieved GFLOP/s uses the throughput at the
+    largest batch size (the most efficient), and is a share of the peak of the model's own
+    precision (`precision.precision_of`: fp32, bf16 or int8 matmuls). Pass `peak_gflops` (one
+    number for every precision, or one per precision) to use peaks measured elsewhere.
     """
+    from ..model.precision import precision_of
+
     if not models:
         raise InputError(None, "no models to benchmark")
     reference = reference or next(iter(models))
@@ -202,21 +220,25 @@ def benchmark(
         raise InputError(None, f"reference {reference!r} is not one of {list(models)}")
     check_threads(threads)
     by_name = {name: members(model) for name, model in models.items()}
+    precision = {name: precision_of(ms[0]) for name, ms in by_name.items()}
     jobs: dict[Hashable, Callable[[], Any]] = {
         (name, key): fn for name, ms in by_name.items() for key, fn in _jobs(ms, pairs_per_question, batch_sizes, max_length).items()
     }
     device = next(iter(by_name.values()))[0].device
-    if peak_gflops is None:
-        jobs[("peak", "mm")] = _matmul(PEAK_SIZE, device)
+    given = peak_gflops if isinstance(peak_gflops, Mapping) else {p: peak_gflops for p in precision.values()}
+    for p in dict.fromkeys(precision.values()):
+        if not given.get(p):
+            jobs[("peak", p)] = _matmul(PEAK_SIZE, device, p)
     with _threads(threads):
         times = _interleaved(jobs, repeats, warmup, device)
-    peak = peak_gflops or _gflops(PEAK_SIZE, times[("peak", "mm")])
+    peaks = {p: given.get(p) or _gflops(PEAK_SIZE, times[("peak", p)]) for p in precision.values()}
     top = f"throughput_b{max(batch_sizes)}"
     rows = []
     for name, ms in by_name.items():
         timing = _summary({key: t for (owner, key), t in times.items() if owner == name}, batch_sizes)
         flops = flops_per_pair(ms, max_length)
         achieved = flops * timing[top] / 1e9
+        peak = peaks[precision[name]]
         rows.append({"name": name, "parameters": parameter_count(ms), **timing, "gflops_per_pair": flops / 1e9,
                      "gflops_s": achieved, "peak_gflops": peak, "peak_share": achieved / peak})
     ref = next(r for r in rows if r["name"] == reference)
@@ -253,11 +275,19 @@ def conditions(
     repeats: int,
     warmup: int,
     n_candidates: int,
-    peak_gflops: float,
+    peak_gflops: float | Mapping[str, float],
     device: str = "cpu",
     precisions: Sequence[str] = ("fp32",),
 ) -> dict[str, Any]:
-    """Everything a reader needs to reproduce or discount the numbers in the table."""
+    """Everything a reader needs to reproduce or discount the numbers in the table; `peak_gflops`
+    is one number (fp32) or one per precision."""
+    from ..model.precision import RECIPES
+
+    if isinstance(peak_gflops, Mapping):
+        peak = ", ".join(f"{p} {g:.1f}" for p, g in peak_gflops.items()) + f" GFLOP/s ({PEAK_SIZE}x{PEAK_SIZE}, " \
+               "median; each row's % peak is against its own precision's)"
+    else:
+        peak = f"{peak_gflops:.1f} GFLOP/s (fp32 {PEAK_SIZE}x{PEAK_SIZE}, median)"
     return {
         "threads": threads,
         "batch sizes": ", ".join(map(str, batch_sizes)),
@@ -265,14 +295,14 @@ def conditions(
         "candidates/question": n_candidates,
         "repeats": repeats,
         "warm-up": warmup,
-        "precisions": ", ".join(precisions) + " (bf16: weights cast; int8: dynamic quantization of the body's linears)",
+        "precisions": ", ".join(precisions) + f" (bf16: {RECIPES['bf16']}; int8: {RECIPES['int8']})",
         "timed": "forward only (pre-tokenized), torch.inference_mode, models and peak matmul interleaved round by round",
         "torch": torch.__version__,
         "device": device,
         "cpu": f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})",
         **({"gpu": torch.cuda.get_device_name(device)} if str(device).startswith("cuda") else {}),
         "load avg": _load_average(),
-        "matmul peak": f"{peak_gflops:.1f} GFLOP/s (fp32 {PEAK_SIZE}x{PEAK_SIZE}, median)",
+        "matmul peak": peak,
     }
 
 
@@ -401,18 +431,42 @@ def run_benchmark(
 ) -> str:
     """Load every spec, measure them at every precision in one run and return the table with
     its conditions; with `out`, also write {"conditions", "rows"} as JSON (read by the Pareto
-    figure). A row is named "SPEC" for fp32, "SPEC bf16" / "SPEC int8" otherwise. With
-    `quality`, each row also gets the MAP of that model at that precision on `data`'s test
-    split and its change against fp32 (`map_vs_fp32`)."""
+    figure). "auto" is bf16 where the device runs it natively, else fp32 (`precision.resolve`).
+    A row is named "SPEC" for fp32, "SPEC bf16" / "SPEC int8" otherwise. With `quality`, each
+    row also gets the MAP of that model at that precision on `data`'s test split and its change
+    against fp32 (`map_vs_fp32`)."""
+    return format_table(*measure_benchmark(specs, threads, seq_len, batch_sizes, repeats, warmup, reference, data,
+                                           split, out, precisions, device, quality))
+
+
+def measure_benchmark(
+    specs: Sequence[str],
+    threads: int = 2,
+    seq_len: int = 64,
+    batch_sizes: Sequence[int] = (32, 128),
+    repeats: int = 5,
+    warmup: int = 2,
+    reference: str | None = None,
+    data: str = "wikiqa",
+    split: str = "test",
+    out: str | Path | None = None,
+    precisions: Sequence[str] = ("fp32",),
+    device: str = "cpu",
+    quality: bool = False,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`run_benchmark`'s rows and conditions, unformatted."""
+    from ..model.precision import AUTO, describe, resolve
+
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError(None, "--device cuda: no CUDA device is visible to torch here")
     if out is not None:  # refused before measuring, never written over a folder
         out = output_file(out, artifacts.BENCH)
+    used = list(dict.fromkeys(resolve(p, device) for p in precisions))
     check_sizes(specs, threads, seq_len, batch_sizes, device)
     loaded = {spec: load_model(spec) for spec in specs}
     models, precision_of = {}, {}
     for spec, model in loaded.items():
-        for precision in precisions:
+        for precision in used:
             name = spec if precision == "fp32" else f"{spec} {precision}"
             models[name], precision_of[name] = _on(model, device, precision), (spec, precision)
     if reference is not None and reference not in models:
@@ -428,8 +482,10 @@ def run_benchmark(
                 maps[spec] = dataset_map(_on(loaded[spec], device, "fp32"), data, split)
             row["test_map"] = maps[spec] if precision == "fp32" else dataset_map(models[row["name"]], data, split)
             row["map_vs_fp32"] = row["test_map"] - maps[spec]
-    conds = conditions(threads, batch_sizes, seq_len, repeats, warmup, len(pairs), rows[0]["peak_gflops"], device,
-                       precisions)
+    peaks = {row["precision"]: row["peak_gflops"] for row in rows}
+    conds = conditions(threads, batch_sizes, seq_len, repeats, warmup, len(pairs), peaks, device, used)
+    if AUTO in precisions:
+        conds["precision auto"] = describe(AUTO, device)
     if out is not None:
         write_text_atomic(out, json.dumps({"conditions": conds, "rows": rows}, indent=1, default=str) + "\n")
-    return format_table(rows, conds)
+    return rows, conds

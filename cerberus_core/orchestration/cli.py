@@ -22,7 +22,7 @@ from ..training.config import MAX_BATCH_SIZE
 from ..errors import CerberusWarning, InputError, one_line
 from ..data.filters import RULES
 from ..model.modelfiles import require_tokenizer
-from ..model.precision import PRECISIONS
+from ..model.precision import AUTO, CHOICES as PRECISION_CHOICES
 from .cli_checks import (EVALUATE_OUT, check_max_length, check_nonempty, check_not_an_input, check_resources,
                          check_seq_len)
 
@@ -146,8 +146,9 @@ def _score_args(p: argparse.ArgumentParser) -> None:
                                  "(then FOLDER/scores.tsv); score: the folder for <split>.tsv")
     p.add_argument("--max-length", type=_positive, default=128, help="tokens per pair (at most the model's positions)")
     p.add_argument("--batch-size", type=_batch_size, default=64, help=f"pairs per batch (at most {MAX_BATCH_SIZE})")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32, bf16 (where the CPU/GPU has it) or int8 (CPU); see precision.py")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default=AUTO,
+                   help="auto (default: bf16 where the CPU or GPU runs it natively, else fp32), fp32, bf16 or int8 "
+                        "(CPU); the precision used is printed and recorded in the table's sidecar")
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
@@ -177,8 +178,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     teachers = _head_teachers(args, folder, ds) if args.teachers else []
     check_resources(folder, args.batch_size, args.max_length, out, ds.n_pairs)
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
+    precision = _say_precision(args.precision, model)
     table = score_dataset(model, ds, args.batch_size, args.max_length, progress=True,
-                          meta={"model_fingerprint": model_fingerprint(folder), "precision": args.precision})
+                          meta={"model_fingerprint": model_fingerprint(folder), "precision": precision})
     if out:
         print(table.save(out))
     print(f"{ds.name} {ds.split or ''} ({ds.filter}): {len(ds)} questions, {ds.n_pairs} pairs")
@@ -193,6 +195,15 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"heads  S {d['specialization']:.4f}  head-head r {d['head_head_r']:.4f}  top-1 disagreement "
               f"{d['head_top1_disagreement']:.3f}  (teachers: r {d['teacher_teacher_r']:.4f}, top-1 disagreement "
               f"{d['teacher_top1_disagreement']:.3f})")
+
+
+def _say_precision(asked: str, model) -> str:
+    """Print the precision the model scores in (and why, for auto); return it for the sidecar."""
+    from ..model.precision import describe, precision_of
+
+    said = describe(asked, model.device)
+    print(f"precision: {said}")
+    return precision_of(model)
 
 
 def _head_teachers(args: argparse.Namespace, folder: Path, ds) -> list:
@@ -242,9 +253,10 @@ def _score(args: argparse.Namespace) -> None:
     check_resources(folder, args.batch_size, args.max_length, out / f"{next(iter(splits))}.tsv",
                      sum(d.n_pairs for d in splits.values()))
     model = with_precision(CerberusForRanking.from_pretrained(folder), args.precision)
+    precision = _say_precision(args.precision, model)
     for split, ds in splits.items():
         table = teacher_table(model, ds, args.batch_size, args.max_length, progress=True,
-                              meta={"model_fingerprint": model_fingerprint(folder), "precision": args.precision})
+                              meta={"model_fingerprint": model_fingerprint(folder), "precision": precision})
         print(table.save(out / f"{split}.tsv"))
 
 
@@ -349,8 +361,10 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=_non_negative, default=2)
     p.add_argument("--reference", help="the model the ratios are relative to (default: the first)")
     p.add_argument("--data", default="wikiqa", help="where the real question comes from")
-    p.add_argument("--precision", choices=PRECISIONS, nargs="+", default=["fp32"],
-                   help="time each model at each precision (rows 'SPEC', 'SPEC bf16', 'SPEC int8')")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, nargs="+", default=["fp32"],
+                   help="time each model at each precision (rows 'SPEC', 'SPEC bf16', 'SPEC int8'); default fp32, the "
+                        "reference that claims and figures read; auto: bf16 where the device runs it natively, else "
+                        "fp32 (what evaluate and score use by default), e.g. --precision fp32 auto")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--quality", action="store_true",
                    help="also score the test split of --data at each precision: test MAP and its change vs fp32")
