@@ -10,7 +10,7 @@ comparison also reports the step that rule would have kept. Runs resume where th
 
     nice -n 19 env OMP_NUM_THREADS=1 python artifacts/bf16_check/run.py train no 0 1 2
     nice -n 19 env OMP_NUM_THREADS=1 python artifacts/bf16_check/run.py train bf16 0 1 2
-    python artifacts/bf16_check/run.py compare    # writes comparison.json, prints the table
+    python artifacts/bf16_check/run.py compare    # writes comparison.json and comparison.md
 
 Run from the repository root, with the WikiQA data found as for any run ($CERBERUS_DATA).
 
@@ -156,6 +156,12 @@ if __name__ == "__main__":
     elif sys.argv[1:] == ["compare"]:
         result = compare()
         (HERE / "comparison.json").write_text(json.dumps(result, indent=1) + "\n")
-        print(format_result(result))
+        table = format_result(result)
+        (HERE / "comparison.md").write_text(
+            "# bf16 autocast against fp32 training, paired by seed\n\n"
+            "Written by `python artifacts/bf16_check/run.py compare` (the recipe, the rule and how to rerun: "
+            "run.py). Dev MAP of the kept checkpoint, scored in fp32; the last column is the step bf16 runs "
+            "kept before dev was scored in fp32, and that step's fp32 dev MAP.\n\n```\n" + table + "\n```\n")
+        print(table)
     else:
         raise SystemExit(__doc__)
