@@ -414,29 +414,14 @@ def _on(model_or_models: Ranker, device: str, precision: str) -> Ranker:
     return moved[0] if isinstance(model_or_models, CerberusForRanking) else moved
 
 
-def run_benchmark(
-    specs: Sequence[str],
-    threads: int = 2,
-    seq_len: int = 64,
-    batch_sizes: Sequence[int] = (32, 128),
-    repeats: int = 5,
-    warmup: int = 2,
-    reference: str | None = None,
-    data: str = "wikiqa",
-    split: str = "test",
-    out: str | Path | None = None,
-    precisions: Sequence[str] = ("fp32",),
-    device: str = "cpu",
-    quality: bool = False,
-) -> str:
+def run_benchmark(specs: Sequence[str], **options: Any) -> str:
     """Load every spec, measure them at every precision in one run and return the table with
     its conditions; with `out`, also write {"conditions", "rows"} as JSON (read by the Pareto
     figure). "auto" is bf16 where the device runs it natively, else fp32 (`precision.resolve`).
     A row is named "SPEC" for fp32, "SPEC bf16" / "SPEC int8" otherwise. With `quality`, each
     row also gets the MAP of that model at that precision on `data`'s test split and its change
-    against fp32 (`map_vs_fp32`)."""
-    return format_table(*measure_benchmark(specs, threads, seq_len, batch_sizes, repeats, warmup, reference, data,
-                                           split, out, precisions, device, quality))
+    against fp32 (`map_vs_fp32`). The options are `measure_benchmark`'s."""
+    return format_table(*measure_benchmark(specs, **options))
 
 
 def measure_benchmark(
